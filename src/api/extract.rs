@@ -1,0 +1,217 @@
+//! Extractors that turn a request into domain input or a clear problem: strict JSON bodies,
+//! the authenticated caller, the idempotency key.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::token_hash;
+use crate::domain::money::MONEY_ERROR_PREFIX;
+use crate::domain::Role;
+use crate::store::users;
+
+/// A JSON body read strictly: wrong syntax is 400 `malformed_json`, a wrong field is 422 with
+/// the field's path, too large is 413. The parsed value is kept for idempotency fingerprints.
+pub struct ApiJson<T> {
+    pub value: T,
+    pub raw: serde_json::Value,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as application/json",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes)
+    }
+}
+
+pub fn body_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        )
+    } else {
+        ApiError::bad_request("body_unreadable", "the request body could not be read")
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    // Every request body of the API is an object; serde would read an array as a tuple.
+    if !raw.is_object() {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
+    let value = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = e.inner().to_string();
+        if let Some(m) = message.strip_prefix(MONEY_ERROR_PREFIX) {
+            return ApiError::field("amount_invalid", &path, m);
+        }
+        // serde names the culprit in the message: "unknown field `x`, ..." (the path already
+        // ends with it) or "missing field `x`" (the path is its parent).
+        let (code, field) = if let Some(_name) = quoted_after(&message, "unknown field `") {
+            ("unknown_field", path)
+        } else if let Some(name) = quoted_after(&message, "missing field `") {
+            let field = if path.is_empty() { name } else { format!("{path}.{name}") };
+            ("missing_field", field)
+        } else {
+            ("invalid_field", path)
+        };
+        ApiError::field(code, &field, message)
+    })?;
+    Ok(ApiJson { value, raw })
+}
+
+/// `quoted_after("missing field `x`", "missing field `")` → `x`.
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The authenticated caller, from `Authorization: Bearer TOKEN`.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub fund_id: String,
+    /// The user id, or the terminal id for a till.
+    pub id: String,
+    pub role: Role,
+    pub member_id: Option<String>,
+}
+
+impl Caller {
+    /// 403 unless the caller has one of these roles.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(|| {
+            ApiError::unauthenticated("send Authorization: Bearer TOKEN (POST /api/v1/sessions)")
+        })?;
+        let user = users::session_user(&state.db, &token_hash(token))
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("the token is unknown or has expired"))?;
+        Ok(Caller {
+            fund_id: user.fund_id,
+            id: user.id,
+            role: user.role,
+            member_id: user.member_id,
+        })
+    }
+}
+
+/// A set of roles allowed on a route, checked by [`Authorized`] before the body is read, so a
+/// caller without the right role gets 403 whatever they sent.
+pub trait Roles: Send + Sync + 'static {
+    const ALLOWED: &'static [Role];
+}
+
+macro_rules! roles {
+    ($($name:ident => [$($role:ident),+];)+) => {$(
+        pub struct $name;
+        impl Roles for $name {
+            const ALLOWED: &'static [Role] = &[$(Role::$role),+];
+        }
+    )+};
+}
+
+roles! {
+    AdminOnly => [Admin];
+    AdminTreasurer => [Admin, Treasurer];
+    AdminCommittee => [Admin, Committee];
+    TerminalOnly => [Terminal];
+}
+
+/// The caller, known to hold one of the roles of `R`.
+pub struct Authorized<R: Roles>(pub Caller, std::marker::PhantomData<R>);
+
+impl<R: Roles> std::ops::Deref for Authorized<R> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(R::ALLOWED)?;
+        Ok(Authorized(caller, std::marker::PhantomData))
+    }
+}
+
+/// The `Idempotency-Key` header, required on the money routes (1 to 255 characters).
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get("idempotency-key")
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "idempotency_key_missing",
+                    "this route needs an Idempotency-Key header",
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                ApiError::bad_request("idempotency_key_invalid", "Idempotency-Key must be ASCII")
+            })?;
+        if value.is_empty() || value.len() > 255 {
+            return Err(ApiError::bad_request(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 characters",
+            ));
+        }
+        Ok(IdempotencyKey(value.to_string()))
+    }
+}

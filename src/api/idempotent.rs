@@ -1,0 +1,69 @@
+//! The reusable idempotency mechanism of the money routes: claim the key, do the work, store
+//! the answer, commit, all in one transaction; replay the stored answer on a retry.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, IdempotencyKey};
+use crate::store::idempotency::{self, Claim};
+use crate::store::{Db, Tx};
+
+/// Runs `work` once per (caller, key). The same key with the same body answers the first
+/// status and body again and changes nothing; with another body it is 409
+/// `idempotency_key_reused`. A failed `work` rolls back and stores nothing, so the retry
+/// runs it again.
+pub async fn run<T, F>(
+    db: &Db,
+    caller: &Caller,
+    key: &IdempotencyKey,
+    route: &str,
+    body: &serde_json::Value,
+    work: F,
+) -> ApiResult<Response>
+where
+    T: Serialize,
+    F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, ApiResult<(StatusCode, T)>>,
+{
+    let hash = idempotency::request_hash(route, body);
+    let mut tx = db.begin().await?;
+    match idempotency::claim(&mut tx, &caller.fund_id, &caller.id, &key.0, &hash).await? {
+        Claim::Replay { status, body } => {
+            tx.rollback().await?;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Ok(json_response(status, body, true))
+        }
+        Claim::Mismatch => Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with another request",
+        )),
+        Claim::New => {
+            let (status, value) = work(&mut tx).await?;
+            let json = serde_json::to_string(&value).map_err(ApiError::internal)?;
+            idempotency::complete(
+                &mut tx,
+                &caller.fund_id,
+                &caller.id,
+                &key.0,
+                status.as_u16(),
+                &json,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(json_response(status, json, false))
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
+    let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if replayed {
+        r.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    r
+}

@@ -1,0 +1,105 @@
+//! The HTTP API: axum routes, problem+json errors, and the OpenAPI document built from the
+//! handlers' annotations (every route registered through `routes!` appears in it).
+
+pub mod error;
+pub mod extract;
+pub mod idempotent;
+mod ledger;
+mod sessions;
+mod settings;
+mod system;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Config;
+use crate::store::Db;
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// The fund served when a request does not name one (single-fund deployments).
+    pub default_fund: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "caisse",
+        description = "API of a caisse citoyenne de l'alimentation (citizen food fund). \
+                       Money is a decimal string in euros; errors are application/problem+json.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::healthz))
+        .routes(routes!(sessions::create_session))
+        .routes(routes!(sessions::delete_session))
+        .routes(routes!(users::create_user))
+        .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(ledger::trial_balance))
+        .routes(routes!(ledger::verification))
+        .routes(routes!(ledger::reverse_entry))
+        .routes(routes!(ledger::record_subsidy))
+        .split_for_parts()
+}
+
+/// The whole application: API, OpenAPI document, and the layers every request goes through.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api_router();
+    let openapi = Arc::new(openapi);
+    let max_body = state.config.max_body_bytes;
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(|| async { ApiError::not_found("route") })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take that method",
+        )
+    })
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(CatchPanicLayer::custom(|_| -> Response {
+        ApiError::internal("a handler panicked").into_response()
+    }))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}

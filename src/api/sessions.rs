@@ -1,0 +1,99 @@
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{bearer_token, ApiJson};
+use super::AppState;
+use crate::auth;
+use crate::domain::{format_instant, now_micros, Role};
+use crate::store::users;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    #[schema(example = "tresorier@caisse.example")]
+    email: String,
+    password: String,
+    /// Only needed when the same email is registered in several funds of one deployment.
+    #[serde(default)]
+    fund_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send as `Authorization: Bearer TOKEN`.
+    token: String,
+    role: Role,
+    /// RFC 3339 UTC.
+    expires_at: String,
+}
+
+/// Signs in with email and password; answers a bearer token.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "auth", request_body = SessionRequest,
+    responses((status = 201, body = SessionResponse),
+              (status = 401, description = "wrong email or password", body = Problem),
+              (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_session(
+    State(state): State<AppState>,
+    body: ApiJson<SessionRequest>,
+) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+    let req = body.value;
+    let candidates = users::find_by_email(&state.db, &req.email).await?;
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .filter(|c| req.fund_id.as_ref().is_none_or(|f| *f == c.user.fund_id))
+        .collect();
+    // Argon2 is slow on purpose: off the async threads. An unknown email is checked against a
+    // dummy hash so that both failures take the same time and say the same thing.
+    let password = req.password;
+    let found = tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            auth::verify_password(&password, auth::dummy_hash());
+            return None;
+        }
+        candidates
+            .into_iter()
+            .find(|c| auth::verify_password(&password, &c.password_hash))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(found) = found else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong email or password",
+        ));
+    };
+    let token = auth::new_token("cs");
+    let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
+    users::create_session(&state.db, &found.user, &auth::token_hash(&token), expires_at).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionResponse {
+            token,
+            role: found.user.role,
+            expires_at: format_instant(expires_at),
+        }),
+    ))
+}
+
+/// Signs out: the current bearer token stops working.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn delete_session(
+    State(state): State<AppState>,
+    _caller: super::extract::Caller,
+    parts: Parts,
+) -> ApiResult<StatusCode> {
+    if let Some(token) = bearer_token(&parts) {
+        users::delete_session(&state.db, &auth::token_hash(token)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,81 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{AdminOnly, ApiJson, Authorized};
+use super::AppState;
+use crate::domain::{FieldError, Role};
+use crate::service;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    email: String,
+    /// At least 10 characters.
+    password: String,
+    role: Role,
+    /// Required for the `member` role: the member this login belongs to.
+    #[serde(default)]
+    member_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    id: String,
+    email: String,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_id: Option<String>,
+}
+
+/// Creates a user (admin).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    security(("bearer" = [])),
+    responses((status = 201, body = UserView), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Authorized<AdminOnly>,
+    body: ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let req = body.value;
+    let mut errors: Vec<FieldError> = Vec::new();
+    if req.role == Role::Terminal {
+        errors.push(FieldError::new(
+            "role",
+            "tills authenticate with terminal keys, not users",
+        ));
+    }
+    if req.role == Role::Member && req.member_id.is_none() {
+        errors.push(FieldError::new("member_id", "required for the member role"));
+    }
+    if req.role != Role::Member && req.member_id.is_some() {
+        errors.push(FieldError::new("member_id", "only for the member role"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let user = service::users::create(
+        &state.db,
+        &caller.fund_id,
+        &req.email,
+        &req.password,
+        req.role,
+        req.member_id.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView {
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            member_id: user.member_id,
+        }),
+    ))
+}

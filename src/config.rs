@@ -1,0 +1,130 @@
+//! Configuration, in layers: built-in defaults, then a TOML file (`--config` or
+//! `CAISSE_CONFIG`), then environment variables (`CAISSE_*`, and `DATABASE_URL`), then
+//! command-line flags. Secrets are redacted when the configuration is printed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/caisse.db";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Connections in the pool.
+    pub database_max_connections: u32,
+    /// How long a bearer session lasts.
+    pub session_hours: i64,
+    /// Largest request body accepted, in bytes (bank statements have their own limit).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            bind: DEFAULT_BIND.parse().expect("valid default bind address"),
+            database_max_connections: 16,
+            session_hours: 12,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("session_hours", &self.session_hours)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// `postgres://caisse:secret@db/caisse` → `postgres://caisse:***@db/caisse`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    /// Defaults, then the file if any, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("invalid configuration {}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = var("DATABASE_URL").or_else(|| var("CAISSE_DATABASE_URL")) {
+            self.database_url = v;
+        }
+        if let Some(v) = var("CAISSE_BIND") {
+            self.bind = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CAISSE_BIND: {e}"))?;
+        }
+        if let Some(v) = var("CAISSE_DATABASE_MAX_CONNECTIONS") {
+            self.database_max_connections = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CAISSE_DATABASE_MAX_CONNECTIONS: {e}"))?;
+        }
+        if let Some(v) = var("CAISSE_SESSION_HOURS") {
+            self.session_hours = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CAISSE_SESSION_HOURS: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            database_url: "postgres://caisse:hunter22@db:5432/caisse".into(),
+            ..Config::default()
+        };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter22"), "{printed}");
+        assert!(printed.contains("caisse:***@db"), "{printed}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c: Config = toml::from_str("bind = \"0.0.0.0:9000\"\nsession_hours = 4").unwrap();
+        assert_eq!(c.session_hours, 4);
+        c.apply_env(|k| (k == "DATABASE_URL").then(|| "postgres://x@y/z".to_string()))
+            .unwrap();
+        assert_eq!(c.database_url, "postgres://x@y/z");
+        assert_eq!(c.bind.port(), 9000);
+        assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+}

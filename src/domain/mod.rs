@@ -1,0 +1,117 @@
+//! Pure rules of a food fund. Nothing in here knows about HTTP or SQL.
+
+pub mod bank;
+pub mod household;
+pub mod ledger;
+pub mod money;
+pub mod settings;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use money::Cents;
+
+/// One invalid field of a request, reported as `errors: [{field, message}]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Who is calling: what each may see and do is decided by the route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Treasurer,
+    Committee,
+    Member,
+    /// One shop's till, authenticated by a terminal API key.
+    Terminal,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Treasurer => "treasurer",
+            Role::Committee => "committee",
+            Role::Member => "member",
+            Role::Terminal => "terminal",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Role, ()> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "treasurer" => Ok(Role::Treasurer),
+            "committee" => Ok(Role::Committee),
+            "member" => Ok(Role::Member),
+            "terminal" => Ok(Role::Terminal),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A new opaque id: a short prefix naming the kind of object, then 26 characters that sort by
+/// creation time (milliseconds, then randomness), so lists can page on the id.
+pub fn new_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let millis = chrono::Utc::now().timestamp_millis() as u128;
+    let random: u128 = rand::thread_rng().gen::<u128>() >> 48; // 80 bits
+    let mut value = (millis << 80) | random;
+    let mut out = [0u8; 26];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    format!("{prefix}_{}", std::str::from_utf8(&out).expect("ascii"))
+}
+
+/// Microseconds since the Unix epoch: how instants are stored.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// An instant as the API prints it: RFC 3339 UTC.
+pub fn format_instant(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_sortable() {
+        let a = new_id("mem");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id("mem");
+        assert!(a.starts_with("mem_") && a.len() == 30);
+        assert!(a < b);
+    }
+}

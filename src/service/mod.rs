@@ -1,0 +1,5 @@
+//! Use cases: each one a transaction over the store, called by a thin handler or the CLI.
+
+pub mod demo;
+pub mod ledger;
+pub mod users;

@@ -1,0 +1,47 @@
+use crate::api::error::ApiError;
+use crate::auth;
+use crate::domain::{FieldError, Role};
+use crate::store::users::{self, User};
+use crate::store::Db;
+
+/// Creates a user after checking the email and the password's length; hashes with Argon2id
+/// off the async threads.
+pub async fn create(
+    db: &Db,
+    fund_id: &str,
+    email: &str,
+    password: &str,
+    role: Role,
+    member_id: Option<&str>,
+) -> Result<User, ApiError> {
+    let mut errors = Vec::new();
+    let email = users::normalize_email(email);
+    let plausible = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !email.contains(char::is_whitespace);
+    if !plausible {
+        errors.push(FieldError::new("email", "not a valid email address"));
+    }
+    if password.chars().count() < auth::MIN_PASSWORD_CHARS {
+        errors.push(FieldError::new(
+            "password",
+            format!("must be at least {} characters", auth::MIN_PASSWORD_CHARS),
+        ));
+    }
+    if password.len() > 1024 {
+        errors.push(FieldError::new("password", "must be at most 1024 bytes"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?;
+    let mut tx = db.begin().await?;
+    let user = users::create(&mut tx, fund_id, &email, &hash, role, member_id).await?;
+    tx.commit().await?;
+    Ok(user)
+}

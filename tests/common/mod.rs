@@ -1,0 +1,294 @@
+//! Test harness: the real server on port 0 against a fresh database, on either backend.
+//!
+//! PostgreSQL tests connect to `CAISSE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and create one database per test, dropped
+//! afterwards. If the server cannot be reached the test fails; set
+//! `CAISSE_TEST_SKIP_POSTGRES=1` to skip them on a machine without PostgreSQL (refused in CI).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use caisse::api::{self, AppState};
+use caisse::config::Config;
+use caisse::domain::Role;
+use caisse::store::{funds, Backend, Db};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub fund_id: String,
+    pub backend: Backend,
+    pub database_url: String,
+    guard: DbGuard,
+}
+
+/// Runs an `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let app = $crate::common::spawn_app(caisse::store::Backend::Sqlite).await;
+                super::$name(app.expect("sqlite always runs")).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if let Some(app) = $crate::common::spawn_app(caisse::store::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )+};
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("CAISSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn unique_name() -> String {
+    caisse::domain::new_id("t").replace('_', "").to_lowercase()
+}
+
+/// A fresh, migrated database with its fund. `None` only when PostgreSQL tests are skipped
+/// on purpose.
+pub async fn fresh_db(backend: Backend) -> Option<(Db, String, String, DbGuard)> {
+    let (url, guard) = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("caisse-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{}.db", unique_name()));
+            (
+                format!("sqlite://{}", path.display()),
+                DbGuard::Sqlite(path.display().to_string()),
+            )
+        }
+        Backend::Postgres => {
+            let base = postgres_base_url();
+            let admin = match Db::connect(&base, 1).await {
+                Ok(db) => db,
+                Err(e) => {
+                    let skip = std::env::var("CAISSE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+                    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+                    if skip && !ci {
+                        eprintln!("SKIPPED: PostgreSQL test (CAISSE_TEST_SKIP_POSTGRES=1): {e}");
+                        return None;
+                    }
+                    panic!(
+                        "cannot reach PostgreSQL at {base}: {e}. Start it, set \
+                         CAISSE_TEST_POSTGRES_URL, or set CAISSE_TEST_SKIP_POSTGRES=1 outside CI"
+                    );
+                }
+            };
+            let name = format!("caisse_{}", unique_name());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(admin.pool())
+                .await
+                .expect("create test database");
+            admin.close().await;
+            (
+                caisse::bench::with_database(&base, &name),
+                DbGuard::Postgres { base, name },
+            )
+        }
+    };
+    let db = Db::connect(&url, 16).await.expect("connect test database");
+    db.migrate().await.expect("migrations");
+    let fund = funds::ensure_default(&db).await.expect("fund");
+    Some((db, fund, url, guard))
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let (db, fund_id, database_url, guard) = fresh_db(backend).await?;
+    let mut config = Config::default();
+    config.database_url = database_url.clone();
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config),
+        default_fund: fund_id.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, api::app(state)).await.unwrap();
+    });
+    Some(TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        db,
+        fund_id,
+        backend,
+        database_url,
+        guard,
+    })
+}
+
+/// Removes the test database when the test ends.
+pub enum DbGuard {
+    Sqlite(String),
+    Postgres { base: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                }
+            }
+            DbGuard::Postgres { base, name } => {
+                let (base, name) = (base.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        if let Ok(db) = Db::connect(&base, 1).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(db.pool())
+                            .await;
+                            db.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the reply is problem+json with this status and code, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+
+    /// The field names listed in `errors`.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        assert!(status.as_u16() < 500, "server error {status}: {body}");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send_json(reqwest::Method::POST, path, token, None, body)
+            .await
+    }
+
+    pub async fn post_idem(&self, path: &str, token: &str, key: &str, body: Value) -> Reply {
+        self.send_json(reqwest::Method::POST, path, Some(token), Some(key), body)
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send_json(reqwest::Method::PUT, path, token, None, body)
+            .await
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Value,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        self.send(req).await
+    }
+
+    /// Creates a user with this role directly in the store and signs in over HTTP.
+    pub async fn login(&self, role: Role) -> String {
+        let email = format!("{}-{}@test.caisse.fr", role, unique_name());
+        let member = (role == Role::Member).then_some("mem_test");
+        caisse::service::users::create(&self.db, &self.fund_id, &email, PASSWORD, role, member)
+            .await
+            .expect("create user");
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        r.ok(201)["token"].as_str().unwrap().to_string()
+    }
+}
