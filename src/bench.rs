@@ -130,9 +130,12 @@ impl Scratch {
             }
             Some(admin) => {
                 if let Ok(db) = Db::connect(admin, 1).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                        .execute(db.pool())
-                        .await;
+                    let _ = sqlx::query(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
+                    .execute(db.pool())
+                    .await;
                     db.close().await;
                 }
             }
@@ -142,7 +145,9 @@ impl Scratch {
 
 /// The same server URL with another database name.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
     let path_start = base[scheme_end..]
         .find('/')
@@ -204,7 +209,10 @@ async fn ledger_bench(
                 i += 1;
                 let entry = EntryBuilder::new(Journal::Purchases, "redemption", today, "bench")
                     .debit(
-                        AccountCode::auxiliary(General::AllowanceBalances, &format!("BENCH{member}")),
+                        AccountCode::auxiliary(
+                            General::AllowanceBalances,
+                            &format!("BENCH{member}"),
+                        ),
                         amount,
                     )
                     .credit(
@@ -297,6 +305,9 @@ mod tests {
             super::with_database("postgres://u@h:5432/caisse?sslmode=disable", "x"),
             "postgres://u@h:5432/x?sslmode=disable"
         );
-        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 }

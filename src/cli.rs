@@ -15,7 +15,11 @@ use crate::domain::Role;
 use crate::store::{funds, idempotency, ledger, Db};
 
 #[derive(Parser, Debug)]
-#[command(name = "caisse", version, about = "Caisse citoyenne de l'alimentation — citizen food fund")]
+#[command(
+    name = "caisse",
+    version,
+    about = "Caisse citoyenne de l'alimentation — citizen food fund"
+)]
 pub struct Cli {
     /// TOML configuration file (see deploy/caisse.toml); also CAISSE_CONFIG.
     #[arg(long, global = true, env = "CAISSE_CONFIG")]
@@ -128,7 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.bind = b;
             }
             let (db, fund) = open(&config).await?;
-            crate::service::demo::fill(&db, &fund).await?;
+            crate::service::demo::fill(&db, &fund, config.bind).await?;
             serve(db, fund, config).await?;
         }
         Command::Migrate => {
@@ -223,8 +227,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

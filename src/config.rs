@@ -84,9 +84,7 @@ impl Config {
             self.database_url = v;
         }
         if let Some(v) = var("CAISSE_BIND") {
-            self.bind = v
-                .parse()
-                .map_err(|e| anyhow::anyhow!("CAISSE_BIND: {e}"))?;
+            self.bind = v.parse().map_err(|e| anyhow::anyhow!("CAISSE_BIND: {e}"))?;
         }
         if let Some(v) = var("CAISSE_DATABASE_MAX_CONNECTIONS") {
             self.database_max_connections = v

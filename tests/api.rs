@@ -45,9 +45,16 @@ async fn health_and_openapi(app: TestApp) {
 
 async fn sessions(app: TestApp) {
     let email = "tresorier@test.caisse.fr";
-    caisse::service::users::create(&app.db, &app.fund_id, email, PASSWORD, Role::Treasurer, None)
-        .await
-        .unwrap();
+    caisse::service::users::create(
+        &app.db,
+        &app.fund_id,
+        email,
+        PASSWORD,
+        Role::Treasurer,
+        None,
+    )
+    .await
+    .unwrap();
 
     // Emails are matched without case.
     let r = app
@@ -69,7 +76,11 @@ async fn sessions(app: TestApp) {
 
     // A wrong password and an unknown email look the same.
     let wrong = app
-        .post("/api/v1/sessions", None, json!({"email": email, "password": "wrong-password-1"}))
+        .post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": email, "password": "wrong-password-1"}),
+        )
         .await;
     let unknown = app
         .post(
@@ -110,12 +121,22 @@ async fn auth_is_enforced(app: TestApp) {
     for (method, path) in protected {
         let method: reqwest::Method = method.parse().unwrap();
         // No token.
-        let r = app.send(app.client.request(method.clone(), app.url(path)).json(&json!({}))).await;
+        let r = app
+            .send(
+                app.client
+                    .request(method.clone(), app.url(path))
+                    .json(&json!({})),
+            )
+            .await;
         r.problem(401, "unauthenticated");
         assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer");
         // A made-up token, and a header that is not Bearer.
         let r = app
-            .send(app.client.request(method.clone(), app.url(path)).bearer_auth("cs_forged"))
+            .send(
+                app.client
+                    .request(method.clone(), app.url(path))
+                    .bearer_auth("cs_forged"),
+            )
             .await;
         r.problem(401, "unauthenticated");
         let r = app
@@ -132,8 +153,12 @@ async fn auth_is_enforced(app: TestApp) {
     let committee = app.login(Role::Committee).await;
     let treasurer = app.login(Role::Treasurer).await;
     let member = app.login(Role::Member).await;
-    app.get("/api/v1/settings", Some(&committee)).await.problem(403, "forbidden");
-    app.get("/api/v1/settings", Some(&member)).await.problem(403, "forbidden");
+    app.get("/api/v1/settings", Some(&committee))
+        .await
+        .problem(403, "forbidden");
+    app.get("/api/v1/settings", Some(&member))
+        .await
+        .problem(403, "forbidden");
     app.put("/api/v1/settings", Some(&treasurer), json!({"junk": true}))
         .await
         .problem(403, "forbidden");
@@ -227,7 +252,11 @@ async fn users(app: TestApp) {
 async fn settings(app: TestApp) {
     let admin = app.login(Role::Admin).await;
     let treasurer = app.login(Role::Treasurer).await;
-    let mut s = app.get("/api/v1/settings", Some(&treasurer)).await.ok(200).clone();
+    let mut s = app
+        .get("/api/v1/settings", Some(&treasurer))
+        .await
+        .ok(200)
+        .clone();
     assert_eq!(s["allowance"]["first_person"], "150.00");
     assert_eq!(s["contribution_scale"]["kind"], "brackets");
 
@@ -248,8 +277,16 @@ async fn settings(app: TestApp) {
 
     // Each kind of mistake names its field, and changes nothing.
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"iban": "FR7630006000011234567890188"}), "validation_failed", "iban"),
-        (json!({"pin_attempts": 0}), "validation_failed", "pin_attempts"),
+        (
+            json!({"iban": "FR7630006000011234567890188"}),
+            "validation_failed",
+            "iban",
+        ),
+        (
+            json!({"pin_attempts": 0}),
+            "validation_failed",
+            "pin_attempts",
+        ),
         (
             json!({"contribution_scale": {"kind": "brackets", "brackets": [
                 {"up_to": "800.00", "amount": "10.00"}, {"up_to": "700.00", "amount": "20.00"},
@@ -322,12 +359,23 @@ async fn bad_input_is_a_clear_problem(app: TestApp) {
     app.send(send_raw(b"amount=12".to_vec(), "text/plain"))
         .await
         .problem(415, "unsupported_media_type");
-    let mut huge = b"{\"label\": \"".to_vec();
-    huge.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
-    huge.extend(b"\"}");
-    app.send(send_raw(huge, "application/json"))
+    // Just over the limit: a clear 413.
+    let mut big = b"{\"label\": \"".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 66 * 1024));
+    big.extend(b"\"}");
+    app.send(send_raw(big, "application/json"))
         .await
         .problem(413, "payload_too_large");
+    // Far over it: the server answers 413 from the Content-Length and may close the connection
+    // before the client has finished writing; either way nothing fails on the server.
+    let mut huge = b"{\"label\": \"".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    huge.extend(b"\"}");
+    match send_raw(huge, "application/json").send().await {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+    app.get("/healthz", None).await.ok(200);
 
     let ok = json!({"amount": "10.00", "received_on": "2026-11-02", "label": "Subvention"});
     let cases: Vec<(Value, &str, &str)> = vec![
@@ -336,11 +384,23 @@ async fn bad_input_is_a_clear_problem(app: TestApp) {
         (json!({"amount": "10.505"}), "amount_invalid", "amount"),
         (json!({"amount": "-10.00"}), "amount_invalid", "amount"),
         (json!({"amount": "0.00"}), "amount_invalid", "amount"),
-        (json!({"amount": "99999999999999999999.00"}), "amount_invalid", "amount"),
+        (
+            json!({"amount": "99999999999999999999.00"}),
+            "amount_invalid",
+            "amount",
+        ),
         (json!({"amount": "1e3"}), "amount_invalid", "amount"),
         (json!({"amount": null}), "amount_invalid", "amount"),
-        (json!({"received_on": "2026-13-01"}), "invalid_field", "received_on"),
-        (json!({"received_on": 20261101}), "invalid_field", "received_on"),
+        (
+            json!({"received_on": "2026-13-01"}),
+            "invalid_field",
+            "received_on",
+        ),
+        (
+            json!({"received_on": 20261101}),
+            "invalid_field",
+            "received_on",
+        ),
         (json!({"label": ["x"]}), "invalid_field", "label"),
         (json!({"label": ""}), "validation_failed", "label"),
         (json!({"extra": 1}), "unknown_field", "extra"),
@@ -350,35 +410,50 @@ async fn bad_input_is_a_clear_problem(app: TestApp) {
         for (k, v) in patch.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let r = app.post_idem("/api/v1/subsidies", &treasurer, "bad", body).await;
+        let r = app
+            .post_idem("/api/v1/subsidies", &treasurer, "bad", body)
+            .await;
         r.problem(422, code);
         assert_eq!(r.fields(), vec![field.to_string()], "{}", r.body);
     }
     let mut missing = ok.clone();
     missing.as_object_mut().unwrap().remove("label");
-    let r = app.post_idem("/api/v1/subsidies", &treasurer, "bad", missing).await;
+    let r = app
+        .post_idem("/api/v1/subsidies", &treasurer, "bad", missing)
+        .await;
     r.problem(422, "missing_field");
     assert_eq!(r.fields(), vec!["label"]);
-    let r = app.post_idem("/api/v1/subsidies", &treasurer, "bad", json!([1, 2])).await;
+    let r = app
+        .post_idem("/api/v1/subsidies", &treasurer, "bad", json!([1, 2]))
+        .await;
     r.problem(422, "invalid_body");
 
     // Idempotency-Key is required and bounded.
     app.post("/api/v1/subsidies", Some(&treasurer), ok.clone())
         .await
         .problem(400, "idempotency_key_missing");
-    app.post_idem("/api/v1/subsidies", &treasurer, &"k".repeat(256), ok.clone())
-        .await
-        .problem(400, "idempotency_key_invalid");
+    app.post_idem(
+        "/api/v1/subsidies",
+        &treasurer,
+        &"k".repeat(256),
+        ok.clone(),
+    )
+    .await
+    .problem(400, "idempotency_key_invalid");
 
     // Unknown routes and methods.
-    app.get("/api/v1/nothing-here", None).await.problem(404, "not_found");
+    app.get("/api/v1/nothing-here", None)
+        .await
+        .problem(404, "not_found");
     app.send(app.client.delete(app.url("/healthz")))
         .await
         .problem(405, "method_not_allowed");
     app.get("/api/v1/ledger/entries/x/reversal", None).await;
 
     // None of that moved money.
-    let tb = app.get("/api/v1/ledger/trial-balance", Some(&treasurer)).await;
+    let tb = app
+        .get("/api/v1/ledger/trial-balance", Some(&treasurer))
+        .await;
     assert_eq!(tb.ok(200)["total_debit"], "0.00");
 
     // Random junk never makes a 500 (`send` asserts it).
@@ -394,11 +469,19 @@ async fn bad_input_is_a_clear_problem(app: TestApp) {
     for body in junk {
         for path in ["/api/v1/subsidies", "/api/v1/users", "/api/v1/sessions"] {
             let r = app
-                .send_json(reqwest::Method::POST, path, Some(&treasurer), Some("j"), body.clone())
+                .send_json(
+                    reqwest::Method::POST,
+                    path,
+                    Some(&treasurer),
+                    Some("j"),
+                    body.clone(),
+                )
                 .await;
             assert!(r.status.is_client_error(), "{path} {body}: {}", r.status);
         }
-        let r = app.put("/api/v1/settings", Some(&treasurer), body.clone()).await;
+        let r = app
+            .put("/api/v1/settings", Some(&treasurer), body.clone())
+            .await;
         assert!(r.status.is_client_error());
     }
 }
@@ -489,15 +572,22 @@ async fn idempotency_under_concurrency(app: TestApp) {
     assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
     assert_eq!(answers[0].0, 201);
     assert_eq!(bank_balance(&app, &treasurer).await, "250.00");
-    let v = app.get("/api/v1/ledger/verification", Some(&treasurer)).await;
+    let v = app
+        .get("/api/v1/ledger/verification", Some(&treasurer))
+        .await;
     assert_eq!(v.ok(200)["entries"], 1);
 }
 
 async fn trial_balance_and_reversal(app: TestApp) {
     let treasurer = app.login(Role::Treasurer).await;
-    let a = subsidy(&app, &treasurer, "a", "1200.50").await.ok(201).clone();
+    let a = subsidy(&app, &treasurer, "a", "1200.50")
+        .await
+        .ok(201)
+        .clone();
     subsidy(&app, &treasurer, "b", "300.25").await.ok(201);
-    let tb = app.get("/api/v1/ledger/trial-balance", Some(&treasurer)).await;
+    let tb = app
+        .get("/api/v1/ledger/trial-balance", Some(&treasurer))
+        .await;
     let tb = tb.ok(200);
     assert_eq!(tb["total_debit"], "1500.75");
     assert_eq!(tb["total_credit"], "1500.75");
@@ -513,30 +603,45 @@ async fn trial_balance_and_reversal(app: TestApp) {
     assert_eq!(line("512")["debit"], "1500.75");
     assert_eq!(line("741")["credit"], "1500.75");
     assert_eq!(line("741")["balance"], "-1500.75");
-    assert!(line("741")["label"].as_str().unwrap().contains("Subvention"));
+    assert!(line("741")["label"]
+        .as_str()
+        .unwrap()
+        .contains("Subvention"));
 
     // A correction is a reversing entry; the original stays, and cannot be reversed twice.
-    let seq = a["seq"].as_i64().unwrap();
-    let path = format!("/api/v1/ledger/entries/{seq}/reversal");
+    let id = a["entry_id"].as_i64().unwrap();
+    let path = format!("/api/v1/ledger/entries/{id}/reversal");
     let r = app
-        .post(&path, Some(&treasurer), json!({"reason": "Saisie en double"}))
+        .post(
+            &path,
+            Some(&treasurer),
+            json!({"reason": "Saisie en double"}),
+        )
         .await;
-    assert_eq!(r.ok(201)["seq"], 3);
+    assert!(r.ok(201)["entry_id"].as_i64().unwrap() > id);
     app.post(&path, Some(&treasurer), json!({"reason": "Encore"}))
         .await
         .problem(409, "already_reversed");
-    app.post("/api/v1/ledger/entries/99/reversal", Some(&treasurer), json!({"reason": "x"}))
-        .await
-        .problem(404, "not_found");
+    app.post(
+        "/api/v1/ledger/entries/99/reversal",
+        Some(&treasurer),
+        json!({"reason": "x"}),
+    )
+    .await
+    .problem(404, "not_found");
     app.post(&path, Some(&treasurer), json!({"reason": ""}))
         .await
         .problem(422, "validation_failed");
     assert_eq!(bank_balance(&app, &treasurer).await, "300.25");
-    let tb = app.get("/api/v1/ledger/trial-balance", Some(&treasurer)).await;
+    let tb = app
+        .get("/api/v1/ledger/trial-balance", Some(&treasurer))
+        .await;
     assert_eq!(tb.body["total_debit"], tb.body["total_credit"]);
     assert_eq!(tb.body["total_debit"], "2701.25");
 
-    let v = app.get("/api/v1/ledger/verification", Some(&treasurer)).await;
+    let v = app
+        .get("/api/v1/ledger/verification", Some(&treasurer))
+        .await;
     let v = v.ok(200);
     assert_eq!(v["clean"], true, "{v}");
     assert_eq!(v["entries"], 3);

@@ -54,47 +54,56 @@ CREATE TABLE accounts (
 );
 CREATE INDEX accounts_general ON accounts (fund_id, general);
 
--- One row per fund: the last entry number and chain hash. Updating it serialises writers of
--- the journal, which is what makes entry numbers gapless and the hash chain linear.
+-- One row per fund: the last entry number and chain hash. Updating it serialises the chaining
+-- of entries, which is what makes entry numbers gapless and the hash chain linear.
 CREATE TABLE ledger_heads (
     fund_id    TEXT PRIMARY KEY REFERENCES funds(id),
     seq        BIGINT NOT NULL,
     last_hash  TEXT NOT NULL
 );
 
+-- A journal entry, immutable once written. Its gapless number and chain hash live in
+-- journal_chain, written when the entry joins the chain (at commit on PostgreSQL).
 CREATE TABLE journal_entries (
+    id INTEGER PRIMARY KEY,
     fund_id       TEXT NOT NULL REFERENCES funds(id),
-    seq           BIGINT NOT NULL,
     journal       TEXT NOT NULL,
     kind          TEXT NOT NULL,
     entry_date    TEXT NOT NULL,
     label         TEXT NOT NULL,
     reference     TEXT,
-    reverses_seq  BIGINT,
+    reverses_id   BIGINT REFERENCES journal_entries (id),
     created_at    BIGINT NOT NULL,
-    content_hash  TEXT NOT NULL,
-    chain_hash    TEXT NOT NULL,
-    PRIMARY KEY (fund_id, seq),
-    FOREIGN KEY (fund_id, reverses_seq) REFERENCES journal_entries (fund_id, seq)
+    content_hash  TEXT NOT NULL
 );
+CREATE INDEX journal_entries_fund ON journal_entries (fund_id, id);
 -- An entry is reversed at most once.
 CREATE UNIQUE INDEX journal_entries_one_reversal
-    ON journal_entries (fund_id, reverses_seq) WHERE reverses_seq IS NOT NULL;
+    ON journal_entries (reverses_id) WHERE reverses_id IS NOT NULL;
 CREATE INDEX journal_entries_date ON journal_entries (fund_id, entry_date);
 
+-- The hash chain: entry number seq (1, 2, 3... per fund, no gaps) and
+-- chain_hash = SHA-256(previous chain_hash || the entry's content_hash), hex.
+CREATE TABLE journal_chain (
+    fund_id     TEXT NOT NULL REFERENCES funds(id),
+    seq         BIGINT NOT NULL,
+    entry_id    BIGINT NOT NULL UNIQUE REFERENCES journal_entries (id),
+    chain_hash  TEXT NOT NULL,
+    PRIMARY KEY (fund_id, seq)
+);
+
 CREATE TABLE postings (
-    fund_id    TEXT NOT NULL,
-    entry_seq  BIGINT NOT NULL,
+    entry_id   BIGINT NOT NULL REFERENCES journal_entries (id),
     line       BIGINT NOT NULL,
+    fund_id    TEXT NOT NULL,
     account    TEXT NOT NULL,
     debit      BIGINT NOT NULL,
     credit     BIGINT NOT NULL,
-    PRIMARY KEY (fund_id, entry_seq, line),
-    FOREIGN KEY (fund_id, entry_seq) REFERENCES journal_entries (fund_id, seq),
+    PRIMARY KEY (entry_id, line),
     FOREIGN KEY (fund_id, account) REFERENCES accounts (fund_id, code),
     CHECK (debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0) AND debit + credit > 0)
 );
-CREATE INDEX postings_account ON postings (fund_id, account, entry_seq);
+CREATE INDEX postings_account ON postings (fund_id, account, entry_id);
 
 -- Idempotency keys of the money routes: stored in the same transaction as the effect.
 CREATE TABLE idempotency_keys (
@@ -119,3 +128,7 @@ CREATE TRIGGER postings_append_only_update BEFORE UPDATE ON postings
 BEGIN SELECT RAISE(ABORT, 'postings is append-only'); END;
 CREATE TRIGGER postings_append_only_delete BEFORE DELETE ON postings
 BEGIN SELECT RAISE(ABORT, 'postings is append-only'); END;
+CREATE TRIGGER journal_chain_append_only_update BEFORE UPDATE ON journal_chain
+BEGIN SELECT RAISE(ABORT, 'journal_chain is append-only'); END;
+CREATE TRIGGER journal_chain_append_only_delete BEFORE DELETE ON journal_chain
+BEGIN SELECT RAISE(ABORT, 'journal_chain is append-only'); END;

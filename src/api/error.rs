@@ -58,7 +58,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
@@ -163,11 +167,11 @@ impl From<LedgerError> for ApiError {
             LedgerError::InsufficientBalance(_) => {
                 ApiError::unprocessable("insufficient_balance", "the balance is not enough")
             }
-            LedgerError::AlreadyReversed(seq) => ApiError::conflict(
+            LedgerError::AlreadyReversed(id) => ApiError::conflict(
                 "already_reversed",
-                format!("entry {seq} was already reversed"),
+                format!("entry {id} was already reversed"),
             ),
-            LedgerError::EntryNotFound(seq) => ApiError::not_found(&format!("entry {seq}")),
+            LedgerError::EntryNotFound(id) => ApiError::not_found(&format!("entry {id}")),
             LedgerError::Store(s) => s.into(),
             other => ApiError::internal(other),
         }

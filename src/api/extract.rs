@@ -79,7 +79,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         let (code, field) = if let Some(_name) = quoted_after(&message, "unknown field `") {
             ("unknown_field", path)
         } else if let Some(name) = quoted_after(&message, "missing field `") {
-            let field = if path.is_empty() { name } else { format!("{path}.{name}") };
+            let field = if path.is_empty() {
+                name
+            } else {
+                format!("{path}.{name}")
+            };
             ("missing_field", field)
         } else {
             ("invalid_field", path)

@@ -111,15 +111,15 @@ pub struct ReversalRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct PostedView {
-    /// Entry number in the fund's journal (gapless).
-    seq: i64,
+    /// The journal entry's id.
+    entry_id: i64,
     created_at: String,
 }
 
 /// Cancels a journal entry with a reversing entry (admin, treasurer). Entries are never
 /// changed or deleted.
-#[utoipa::path(post, path = "/api/v1/ledger/entries/{seq}/reversal", tag = "accounting",
-    params(("seq" = i64, Path, description = "entry number")),
+#[utoipa::path(post, path = "/api/v1/ledger/entries/{id}/reversal", tag = "accounting",
+    params(("id" = i64, Path, description = "the entry's id")),
     request_body = ReversalRequest, security(("bearer" = [])),
     responses((status = 201, body = PostedView), (status = 404, body = Problem),
               (status = 409, description = "already reversed", body = Problem),
@@ -128,7 +128,7 @@ pub struct PostedView {
 pub async fn reverse_entry(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(seq): Path<i64>,
+    Path(id): Path<i64>,
     body: ApiJson<ReversalRequest>,
 ) -> ApiResult<(StatusCode, Json<PostedView>)> {
     let req = body.value;
@@ -142,12 +142,12 @@ pub async fn reverse_entry(
     }
     let date = req.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let mut tx = state.db.begin().await?;
-    let posted = ledger::reverse(&mut tx, &caller.fund_id, seq, date, reason).await?;
+    let posted = ledger::reverse(&mut tx, &caller.fund_id, id, date, reason).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(PostedView {
-            seq: posted.seq,
+            entry_id: posted.entry_id,
             created_at: crate::domain::format_instant(posted.created_at),
         }),
     ))
@@ -181,7 +181,11 @@ pub async fn record_subsidy(
 ) -> ApiResult<Response> {
     let req = body.value;
     if req.amount.is_zero() {
-        return Err(ApiError::field("amount_invalid", "amount", "must be greater than zero"));
+        return Err(ApiError::field(
+            "amount_invalid",
+            "amount",
+            "must be greater than zero",
+        ));
     }
     let label = req.label.trim().to_string();
     if label.is_empty() || label.chars().count() > 200 {
@@ -192,20 +196,27 @@ pub async fn record_subsidy(
         ));
     }
     let fund = caller.fund_id.clone();
-    idempotent::run(&state.db, &caller.0, &key, "POST /api/v1/subsidies", &body.raw, move |tx| {
-        async move {
-            let posted =
-                service::ledger::record_subsidy(tx, &fund, req.amount, req.received_on, &label)
-                    .await?;
-            Ok((
-                StatusCode::CREATED,
-                PostedView {
-                    seq: posted.seq,
-                    created_at: crate::domain::format_instant(posted.created_at),
-                },
-            ))
-        }
-        .boxed()
-    })
+    idempotent::run(
+        &state.db,
+        &caller.0,
+        &key,
+        "POST /api/v1/subsidies",
+        &body.raw,
+        move |tx| {
+            async move {
+                let posted =
+                    service::ledger::record_subsidy(tx, &fund, req.amount, req.received_on, &label)
+                        .await?;
+                Ok((
+                    StatusCode::CREATED,
+                    PostedView {
+                        entry_id: posted.entry_id,
+                        created_at: crate::domain::format_instant(posted.created_at),
+                    },
+                ))
+            }
+            .boxed()
+        },
+    )
     .await
 }

@@ -22,7 +22,9 @@ pub fn is_valid_bic(bic: &str) -> bool {
     let b = bic.as_bytes();
     (b.len() == 8 || b.len() == 11)
         && b[..6].iter().all(u8::is_ascii_uppercase)
-        && b[6..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[6..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 #[cfg(test)]

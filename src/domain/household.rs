@@ -13,10 +13,8 @@ impl Household {
     pub const MAX_PEOPLE: u32 = 30;
 
     pub fn new(adults: u32, children: u32) -> Option<Household> {
-        (adults >= 1 && adults + children <= Self::MAX_PEOPLE).then_some(Household {
-            adults,
-            children,
-        })
+        (adults >= 1 && adults + children <= Self::MAX_PEOPLE)
+            .then_some(Household { adults, children })
     }
 
     pub fn adults(self) -> u32 {
@@ -41,9 +39,17 @@ mod tests {
 
     #[test]
     fn units() {
-        assert_eq!(Household::new(1, 0).unwrap().consumption_units().to_string(), "1.0");
-        assert_eq!(Household::new(2, 1).unwrap().consumption_units().to_string(), "1.8");
-        assert_eq!(Household::new(1, 5).unwrap().consumption_units().to_string(), "2.5");
+        let units = |a, c| {
+            Household::new(a, c)
+                .unwrap()
+                .consumption_units()
+                .normalize()
+                .to_string()
+        };
+        assert_eq!(units(1, 0), "1");
+        assert_eq!(units(2, 1), "1.8");
+        assert_eq!(units(1, 5), "2.5");
+        assert_eq!(units(3, 2), "2.6");
         assert!(Household::new(0, 2).is_none());
     }
 }

@@ -137,7 +137,8 @@ impl AccountCode {
             (true, Some(a))
                 if !a.is_empty()
                     && a.len() <= 64
-                    && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                    && a.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
             {
                 Some(AccountCode(s.to_string()))
             }
@@ -361,7 +362,9 @@ impl EntryBuilder {
             if p.debit.is_zero() == p.credit.is_zero() {
                 return Err(EntryError::ZeroPosting);
             }
-            debit = debit.checked_add(p.debit.cents()).ok_or(EntryError::Overflow)?;
+            debit = debit
+                .checked_add(p.debit.cents())
+                .ok_or(EntryError::Overflow)?;
             credit = credit
                 .checked_add(p.credit.cents())
                 .ok_or(EntryError::Overflow)?;
@@ -376,10 +379,11 @@ impl EntryBuilder {
 /// The first entry of a fund chains onto this.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Everything an entry's content hash covers, as stored.
+/// Everything an entry's content hash covers, as stored. The entry's number is not in it: the
+/// number is taken when the entry joins the chain, and the chain hash, which follows the
+/// numbers, fixes each entry's place.
 pub struct EntryContent<'a> {
     pub fund_id: &'a str,
-    pub seq: i64,
     pub journal: &'a str,
     pub kind: &'a str,
     pub entry_date: &'a str,
@@ -402,7 +406,6 @@ impl EntryContent<'_> {
         };
         field("caisse-entry-v1");
         field(self.fund_id);
-        field(&self.seq.to_string());
         field(self.journal);
         field(self.kind);
         field(self.entry_date);
@@ -443,8 +446,14 @@ mod tests {
     #[test]
     fn balanced_entry_builds() {
         let e = EntryBuilder::new(Journal::Allowances, "allowance", d(), "Allocation 2026-11")
-            .debit(AccountCode::general(General::AllowancesGranted), c("150.00"))
-            .credit(AccountCode::auxiliary(General::AllowanceBalances, "M1"), c("150.00"))
+            .debit(
+                AccountCode::general(General::AllowancesGranted),
+                c("150.00"),
+            )
+            .credit(
+                AccountCode::auxiliary(General::AllowanceBalances, "M1"),
+                c("150.00"),
+            )
             .build()
             .unwrap();
         assert_eq!(e.postings().len(), 2);
@@ -453,8 +462,14 @@ mod tests {
     #[test]
     fn unbalanced_entry_is_refused() {
         let err = EntryBuilder::new(Journal::Allowances, "allowance", d(), "x")
-            .debit(AccountCode::general(General::AllowancesGranted), c("150.00"))
-            .credit(AccountCode::auxiliary(General::AllowanceBalances, "M1"), c("149.99"))
+            .debit(
+                AccountCode::general(General::AllowancesGranted),
+                c("150.00"),
+            )
+            .credit(
+                AccountCode::auxiliary(General::AllowanceBalances, "M1"),
+                c("149.99"),
+            )
             .build()
             .unwrap_err();
         assert_eq!(
@@ -516,7 +531,6 @@ mod tests {
         let p = vec![("512".to_string(), 100, 0), ("741".to_string(), 0, 100)];
         let base = EntryContent {
             fund_id: "f",
-            seq: 1,
             journal: "BQ",
             kind: "subsidy",
             entry_date: "2026-11-01",

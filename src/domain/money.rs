@@ -186,7 +186,9 @@ impl utoipa::PartialSchema for Cents {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(r"^\d{1,10}(\.\d{1,2})?$"))
-            .description(Some("Amount in euros, a decimal string with at most 2 decimals"))
+            .description(Some(
+                "Amount in euros, a decimal string with at most 2 decimals",
+            ))
             .examples([serde_json::json!("12.50")])
             .into()
     }
@@ -241,7 +243,9 @@ mod tests {
     fn json_accepts_strings_only() {
         let ok: Cents = serde_json::from_str("\"3.20\"").unwrap();
         assert_eq!(ok.cents(), 320);
-        let err = serde_json::from_str::<Cents>("3.2").unwrap_err().to_string();
+        let err = serde_json::from_str::<Cents>("3.2")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(MONEY_ERROR_PREFIX), "{err}");
         let err = serde_json::from_str::<Cents>("3").unwrap_err().to_string();
         assert!(err.starts_with(MONEY_ERROR_PREFIX), "{err}");

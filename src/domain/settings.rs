@@ -231,7 +231,10 @@ fn default_categories() -> Vec<String> {
 fn default_criteria() -> Vec<Criterion> {
     [
         ("locality", "Production ou approvisionnement local"),
-        ("working_conditions", "Conditions de travail et rémunération"),
+        (
+            "working_conditions",
+            "Conditions de travail et rémunération",
+        ),
         ("price_transparency", "Transparence des prix"),
         ("sustainable_practice", "Pratiques agricoles durables"),
         ("accessibility", "Accessibilité (lieu, horaires, accueil)"),

@@ -15,7 +15,7 @@ pub const DEMO_LOGINS: [(&str, Role); 3] = [
 
 /// Fills an empty fund (one without users) with demo logins and a first subsidy. A fund that
 /// already has users is left alone.
-pub async fn fill(db: &Db, fund_id: &str) -> anyhow::Result<()> {
+pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow::Result<()> {
     let has_users = !users::find_by_email(db, DEMO_LOGINS[0].0).await?.is_empty()
         || sqlx::query("SELECT 1 AS one FROM users WHERE fund_id = $1 LIMIT 1")
             .bind(fund_id)
@@ -58,12 +58,12 @@ pub async fn fill(db: &Db, fund_id: &str) -> anyhow::Result<()> {
     println!();
     println!("Demo logins (password for all: {DEMO_PASSWORD}):");
     for (email, role) in DEMO_LOGINS {
-        println!("  {role:<10} {email}");
+        println!("  {:<10} {email}", role.as_str());
     }
     println!();
     println!("Try:");
     println!(
-        "  curl -s -X POST http://HOST/api/v1/sessions -H 'content-type: application/json' \\"
+        "  curl -s -X POST http://{bind}/api/v1/sessions -H 'content-type: application/json' \\"
     );
     println!(
         "       -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'",

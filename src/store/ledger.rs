@@ -2,9 +2,11 @@
 //!
 //! Posting an entry: (1) each account's cached totals move by a conditional `UPDATE`, in
 //! account order, and an allowance balance that would go below zero matches no row and fails
-//! the entry; (2) the fund's journal head gives the next entry number and the previous chain
-//! hash; (3) the entry and its postings are inserted and the head moves on. The head is taken
-//! last so that its lock is held for as short a time as possible.
+//! the entry; (2) the entry and its postings are inserted; (3) the entry joins the hash chain:
+//! the fund's journal head gives it the next number and chains its content hash onto the
+//! previous one, in `journal_chain`. On PostgreSQL step 3 is a deferred trigger that runs at
+//! commit, so the head (the one lock every writer shares) is held only while committing; on
+//! SQLite, whose writers are serialised anyway, it is done inline.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,8 @@ pub enum LedgerError {
     UnknownAccount(AccountCode),
     #[error("entry {0} does not exist")]
     EntryNotFound(i64),
+    #[error("the fund's journal has no head")]
+    NoJournalHead,
     #[error("entry {0} was already reversed")]
     AlreadyReversed(i64),
     #[error(transparent)]
@@ -43,9 +47,10 @@ impl From<sqlx::Error> for LedgerError {
 /// What [`post`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostedEntry {
-    pub seq: i64,
+    /// The entry's id. Its gapless number in the journal is given when it joins the chain
+    /// (see [`entry_number`]).
+    pub entry_id: i64,
     pub created_at: i64,
-    pub chain_hash: String,
     /// Each touched account's balance after the entry, in its normal sense.
     pub balances: BTreeMap<AccountCode, i64>,
 }
@@ -104,16 +109,6 @@ pub async fn post(
         }
     }
 
-    let head = sqlx::query(
-        "UPDATE ledger_heads SET seq = seq + 1 WHERE fund_id = $1 RETURNING seq, last_hash",
-    )
-    .bind(fund_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    let seq: i64 = head.try_get("seq")?;
-    let previous: String = head.try_get("last_hash")?;
-
     let created_at = now_micros();
     let date = entry.date().format("%Y-%m-%d").to_string();
     let lines: Vec<(String, i64, i64)> = entry
@@ -123,7 +118,6 @@ pub async fn post(
         .collect();
     let content_hash = EntryContent {
         fund_id,
-        seq,
         journal: entry.journal().code(),
         kind: entry.kind(),
         entry_date: &date,
@@ -134,61 +128,127 @@ pub async fn post(
         postings: &lines,
     }
     .hash();
-    let chain = chain_hash(&previous, &content_hash);
 
-    sqlx::query(
-        "INSERT INTO journal_entries (fund_id, seq, journal, kind, entry_date, label, reference, \
-         reverses_seq, created_at, content_hash, chain_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(fund_id)
-    .bind(seq)
-    .bind(entry.journal().code())
-    .bind(entry.kind())
-    .bind(&date)
-    .bind(entry.label())
-    .bind(entry.reference())
-    .bind(entry.reverses())
-    .bind(created_at)
-    .bind(&content_hash)
-    .bind(&chain)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            LedgerError::AlreadyReversed(entry.reverses().unwrap_or_default())
-        }
-        _ => LedgerError::from(e),
-    })?;
-
-    let mut sql = String::from(
-        "INSERT INTO postings (fund_id, entry_seq, line, account, debit, credit) VALUES ",
-    );
-    for i in 0..lines.len() {
-        let b = 3 + i * 4;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("($1, $2, ${}, ${}, ${}, ${})", b, b + 1, b + 2, b + 3));
-    }
-    let mut q = sqlx::query(&sql).bind(fund_id).bind(seq);
-    for (i, (account, debit, credit)) in lines.iter().enumerate() {
-        q = q.bind(i as i64 + 1).bind(account).bind(*debit).bind(*credit);
-    }
-    q.execute(&mut **tx).await?;
-
-    sqlx::query("UPDATE ledger_heads SET last_hash = $2 WHERE fund_id = $1")
+    // The entry and its postings in one statement where the dialect allows it.
+    let insert_entry = "INSERT INTO journal_entries (fund_id, journal, kind, entry_date, label, \
+         reference, reverses_id, created_at, content_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+    let sql = match tx.backend() {
+        Backend::Postgres => format!(
+            "WITH e AS ({insert_entry}), \
+             p AS (INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
+               SELECT e.id, v.column1, $1, v.column2, v.column3, v.column4 \
+               FROM e, (VALUES {}) AS v) \
+             SELECT id FROM e",
+            posting_values(10, lines.len())
+        ),
+        Backend::Sqlite => insert_entry.to_string(),
+    };
+    let mut q = sqlx::query(&sql)
         .bind(fund_id)
+        .bind(entry.journal().code())
+        .bind(entry.kind())
+        .bind(&date)
+        .bind(entry.label())
+        .bind(entry.reference())
+        .bind(entry.reverses())
+        .bind(created_at)
+        .bind(&content_hash);
+    if tx.backend() == Backend::Postgres {
+        for (account, debit, credit) in &lines {
+            q = q.bind(account).bind(*debit).bind(*credit);
+        }
+    }
+    let entry_id: i64 = q
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                LedgerError::AlreadyReversed(entry.reverses().unwrap_or_default())
+            }
+            _ => LedgerError::from(e),
+        })?
+        .try_get("id")?;
+
+    if tx.backend() == Backend::Sqlite {
+        let sql = format!(
+            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
+             SELECT $1, column1, $2, column2, column3, column4 FROM (VALUES {})",
+            posting_values(3, lines.len())
+        );
+        let mut q = sqlx::query(&sql).bind(entry_id).bind(fund_id);
+        for (account, debit, credit) in &lines {
+            q = q.bind(account).bind(*debit).bind(*credit);
+        }
+        q.execute(&mut **tx).await?;
+        chain_inline(tx, fund_id, entry_id, &content_hash).await?;
+    }
+
+    Ok(PostedEntry {
+        entry_id,
+        created_at,
+        balances,
+    })
+}
+
+/// `(1, $first, $first+1, $first+2), (2, ...)`: line number, account, debit, credit of each
+/// posting, typed so that PostgreSQL need not guess.
+fn posting_values(first: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let b = first + i * 3;
+            format!(
+                "({}, CAST(${b} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                i + 1,
+                b + 1,
+                b + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SQLite: the entry joins the chain in the same transaction; the writer lock taken by
+/// `BEGIN IMMEDIATE` already serialises writers, so reading the head then writing it is safe.
+/// This is what the `caisse_chain_entry` trigger does on PostgreSQL.
+async fn chain_inline(
+    tx: &mut Tx,
+    fund_id: &str,
+    entry_id: i64,
+    content_hash: &str,
+) -> Result<(), LedgerError> {
+    let head = sqlx::query("SELECT seq, last_hash FROM ledger_heads WHERE fund_id = $1")
+        .bind(fund_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(LedgerError::NoJournalHead)?;
+    let seq = head.try_get::<i64, _>("seq")? + 1;
+    let chain = chain_hash(&head.try_get::<String, _>("last_hash")?, content_hash);
+    sqlx::query("UPDATE ledger_heads SET seq = $2, last_hash = $3 WHERE fund_id = $1")
+        .bind(fund_id)
+        .bind(seq)
         .bind(&chain)
         .execute(&mut **tx)
         .await?;
+    sqlx::query(
+        "INSERT INTO journal_chain (fund_id, seq, entry_id, chain_hash) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(fund_id)
+    .bind(seq)
+    .bind(entry_id)
+    .bind(&chain)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
-    Ok(PostedEntry {
-        seq,
-        created_at,
-        chain_hash: chain,
-        balances,
-    })
+/// The gapless number of a committed entry in its fund's journal.
+pub async fn entry_number(db: &Db, entry_id: i64) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT seq FROM journal_chain WHERE entry_id = $1")
+        .bind(entry_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("seq")).transpose()?)
 }
 
 async fn missing_or_short(tx: &mut Tx, fund_id: &str, account: &AccountCode) -> LedgerError {
@@ -205,13 +265,17 @@ async fn missing_or_short(tx: &mut Tx, fund_id: &str, account: &AccountCode) -> 
 }
 
 /// The postings of an entry, in line order.
-pub async fn postings(tx: &mut Tx, fund_id: &str, seq: i64) -> Result<Vec<Posting>, LedgerError> {
+pub async fn postings(
+    tx: &mut Tx,
+    fund_id: &str,
+    entry_id: i64,
+) -> Result<Vec<Posting>, LedgerError> {
     let rows = sqlx::query(
-        "SELECT account, debit, credit FROM postings WHERE fund_id = $1 AND entry_seq = $2 \
+        "SELECT account, debit, credit FROM postings WHERE fund_id = $1 AND entry_id = $2 \
          ORDER BY line",
     )
     .bind(fund_id)
-    .bind(seq)
+    .bind(entry_id)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()
@@ -236,25 +300,22 @@ fn cents(v: i64) -> Result<Cents, StoreError> {
 pub async fn reverse(
     tx: &mut Tx,
     fund_id: &str,
-    seq: i64,
+    entry_id: i64,
     date: chrono::NaiveDate,
     label: &str,
 ) -> Result<PostedEntry, LedgerError> {
-    let lines = postings(tx, fund_id, seq).await?;
+    let lines = postings(tx, fund_id, entry_id).await?;
     if lines.is_empty() {
-        return Err(LedgerError::EntryNotFound(seq));
+        return Err(LedgerError::EntryNotFound(entry_id));
     }
-    let already = sqlx::query(
-        "SELECT seq FROM journal_entries WHERE fund_id = $1 AND reverses_seq = $2",
-    )
-    .bind(fund_id)
-    .bind(seq)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let already = sqlx::query("SELECT id FROM journal_entries WHERE reverses_id = $1")
+        .bind(entry_id)
+        .fetch_optional(&mut **tx)
+        .await?;
     if already.is_some() {
-        return Err(LedgerError::AlreadyReversed(seq));
+        return Err(LedgerError::AlreadyReversed(entry_id));
     }
-    let entry = NewEntry::reversal(seq, date, label, &lines)?;
+    let entry = NewEntry::reversal(entry_id, date, label, &lines)?;
     post(tx, fund_id, &entry).await
 }
 
@@ -327,6 +388,8 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
 
     struct Current {
         seq: i64,
+        id: i64,
+        entry_fund: String,
         journal: String,
         kind: String,
         date: String,
@@ -341,26 +404,27 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
     let mut previous_hash = GENESIS_HASH.to_string();
     let mut expected_seq = 1i64;
     let mut finish = |c: Current, report: &mut VerifyReport, previous_hash: &mut String| {
+        let name = format!("entry #{} (id {})", c.seq, c.id);
         if c.seq != expected_seq {
             report
                 .problems
-                .push(format!("entry {}: expected number {expected_seq}", c.seq));
+                .push(format!("{name}: expected number {expected_seq}"));
+        }
+        if c.entry_fund != fund_id {
+            report
+                .problems
+                .push(format!("{name}: belongs to fund {}", c.entry_fund));
         }
         expected_seq = c.seq + 1;
-        let (d, k): (i64, i64) = c
-            .lines
-            .iter()
-            .fold((0, 0), |(d, k), l| (d + l.1, k + l.2));
+        let (d, k): (i64, i64) = c.lines.iter().fold((0, 0), |(d, k), l| (d + l.1, k + l.2));
         if d != k || c.lines.len() < 2 {
             report.problems.push(format!(
-                "entry {}: does not balance (debit {d}, credit {k}, {} postings)",
-                c.seq,
+                "{name}: does not balance (debit {d}, credit {k}, {} postings)",
                 c.lines.len()
             ));
         }
         let content = EntryContent {
             fund_id,
-            seq: c.seq,
             journal: &c.journal,
             kind: &c.kind,
             entry_date: &c.date,
@@ -374,23 +438,24 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
         if content != c.content_hash {
             report
                 .problems
-                .push(format!("entry {}: content hash does not match", c.seq));
+                .push(format!("{name}: content hash does not match"));
         }
         let chain = chain_hash(previous_hash, &c.content_hash);
         if chain != c.chain_hash {
             report
                 .problems
-                .push(format!("entry {}: chain hash does not match", c.seq));
+                .push(format!("{name}: chain hash does not match"));
         }
         *previous_hash = c.chain_hash;
         report.entries += 1;
     };
 
     let mut rows = sqlx::query(
-        "SELECT e.seq, e.journal, e.kind, e.entry_date, e.label, e.reference, e.reverses_seq, \
-         e.created_at, e.content_hash, e.chain_hash, p.account, p.debit, p.credit \
-         FROM journal_entries e LEFT JOIN postings p ON p.fund_id = e.fund_id AND p.entry_seq = e.seq \
-         WHERE e.fund_id = $1 ORDER BY e.seq, p.line",
+        "SELECT c.seq, c.chain_hash, e.id, e.fund_id, e.journal, e.kind, e.entry_date, e.label, \
+         e.reference, e.reverses_id, e.created_at, e.content_hash, p.account, p.debit, p.credit \
+         FROM journal_chain c JOIN journal_entries e ON e.id = c.entry_id \
+         LEFT JOIN postings p ON p.entry_id = e.id \
+         WHERE c.fund_id = $1 ORDER BY c.seq, p.line",
     )
     .bind(fund_id)
     .fetch(db.pool());
@@ -403,12 +468,14 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
             }
             current = Some(Current {
                 seq,
+                id: r.try_get("id")?,
+                entry_fund: r.try_get("fund_id")?,
                 journal: r.try_get("journal")?,
                 kind: r.try_get("kind")?,
                 date: r.try_get("entry_date")?,
                 label: r.try_get("label")?,
                 reference: r.try_get("reference")?,
-                reverses: r.try_get("reverses_seq")?,
+                reverses: r.try_get("reverses_id")?,
                 created_at: r.try_get("created_at")?,
                 content_hash: r.try_get("content_hash")?,
                 chain_hash: r.try_get("chain_hash")?,
@@ -431,6 +498,21 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
     drop(rows);
     if let Some(c) = current.take() {
         finish(c, &mut report, &mut previous_hash);
+    }
+
+    // Every committed entry is in the chain.
+    let unchained = sqlx::query(
+        "SELECT e.id FROM journal_entries e WHERE e.fund_id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM journal_chain c WHERE c.entry_id = e.id) ORDER BY e.id LIMIT 20",
+    )
+    .bind(fund_id)
+    .fetch_all(db.pool())
+    .await?;
+    for r in unchained {
+        let id: i64 = r.try_get("id")?;
+        report
+            .problems
+            .push(format!("entry id {id} is not in the hash chain"));
     }
 
     let head = sqlx::query("SELECT seq, last_hash FROM ledger_heads WHERE fund_id = $1")
@@ -494,9 +576,9 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
         }
     }
     for code in totals.keys() {
-        report
-            .problems
-            .push(format!("postings name account {code}, which does not exist"));
+        report.problems.push(format!(
+            "postings name account {code}, which does not exist"
+        ));
     }
     if sum_debit != sum_credit {
         report.problems.push(format!(
@@ -509,7 +591,7 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
 /// The backend-specific part of the test suite's tamper check: rewrite a posting behind the
 /// ledger's back, as an attacker with database access would (triggers disabled).
 #[doc(hidden)]
-pub async fn tamper_for_tests(db: &Db, fund_id: &str, seq: i64) -> Result<(), StoreError> {
+pub async fn tamper_for_tests(db: &Db, fund_id: &str, entry_id: i64) -> Result<(), StoreError> {
     let mut conn = db.pool().acquire().await?;
     let (off, on) = match db.backend() {
         Backend::Sqlite => (
@@ -524,10 +606,10 @@ pub async fn tamper_for_tests(db: &Db, fund_id: &str, seq: i64) -> Result<(), St
     };
     sqlx::query(off).execute(&mut *conn).await?;
     sqlx::query(
-        "UPDATE postings SET debit = debit + 1 WHERE fund_id = $1 AND entry_seq = $2 AND debit > 0",
+        "UPDATE postings SET debit = debit + 1 WHERE fund_id = $1 AND entry_id = $2 AND debit > 0",
     )
     .bind(fund_id)
-    .bind(seq)
+    .bind(entry_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query(on).execute(&mut *conn).await?;

@@ -72,6 +72,7 @@ pub struct Db {
 /// `commit`, it rolls back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     _writer: Option<OwnedMutexGuard<()>>,
 }
 
@@ -89,6 +90,10 @@ impl DerefMut for Tx {
 }
 
 impl Tx {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
@@ -165,18 +170,23 @@ impl Db {
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(Tx {
                     tx,
+                    backend: Backend::Sqlite,
                     _writer: Some(guard),
                 })
             }
             Backend::Postgres => Ok(Tx {
                 tx: self.pool.begin().await?,
+                backend: Backend::Postgres,
                 _writer: None,
             }),
         }
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {

@@ -106,8 +106,10 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, String, String, DbGuard)>
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let (db, fund_id, database_url, guard) = fresh_db(backend).await?;
-    let mut config = Config::default();
-    config.database_url = database_url.clone();
+    let config = Config {
+        database_url: database_url.clone(),
+        ..Config::default()
+    };
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
