@@ -31,6 +31,12 @@ pub enum BenchCommand {
         #[arg(long)]
         no_pgbench: bool,
     },
+    /// Contribution calls: time to call one period for a fund of N active members (target:
+    /// 100,000 in 5 s or less).
+    Calls {
+        #[arg(long, default_value_t = 100_000)]
+        members: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -67,7 +73,71 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        BenchCommand::Calls { members } => {
+            let scratch = Scratch::create(&config.database_url).await?;
+            let result = calls_bench(&scratch, members).await;
+            scratch.drop_it().await;
+            let (load, call) = result?;
+            println!(
+                "caisse calls: {members} members called in {:.2} s ({:.0} members/s, {}); \
+                 loading them took {:.2} s",
+                call.as_secs_f64(),
+                members as f64 / call.as_secs_f64(),
+                scratch.backend.name(),
+                load.as_secs_f64()
+            );
+            Ok(())
+        }
     }
+}
+
+/// Loads `n` members with varied households and incomes, then calls one period.
+async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, Duration)> {
+    use crate::domain::household::Household;
+    use crate::store::members::{self, NewMember};
+    let db = Db::connect(&scratch.url, 4).await?;
+    db.migrate().await?;
+    let fund = funds::ensure_default(&db).await?;
+    let started = Instant::now();
+    let mut tx = db.begin().await?;
+    for chunk_start in (0..n).step_by(5_000) {
+        let chunk: Vec<NewMember> = (chunk_start..(chunk_start + 5_000).min(n))
+            .map(|i| NewMember {
+                full_name: format!("Adhérent {i}"),
+                email: None,
+                phone: None,
+                household: Household::new(1 + (i % 3) as u32, (i % 4) as u32).expect("household"),
+                monthly_income: Some(
+                    Cents::from_cents(((i * 7_919) % 400_000) as i64).expect("cents"),
+                ),
+                chosen_contribution: None,
+                joined_on: "2026-01-01".into(),
+            })
+            .collect();
+        members::create_many(&mut tx, &fund, &chunk).await?;
+    }
+    tx.commit().await?;
+    let load = started.elapsed();
+    let started = Instant::now();
+    let figures =
+        crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    let call = started.elapsed();
+    anyhow::ensure!(
+        figures.members_called == n as i64,
+        "called {} of {n}",
+        figures.members_called
+    );
+    let report = ledger::verify(&db, &fund).await?;
+    anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
+    anyhow::ensure!(
+        report.entries as usize == n,
+        "{} entries for {n} members",
+        report.entries
+    );
+    db.close().await;
+    Ok((load, call))
 }
 
 pub struct BenchResult {
@@ -121,7 +191,12 @@ impl Scratch {
         }
     }
 
+    /// Removes the scratch database, unless `CAISSE_BENCH_KEEP=1` asks to keep it for a look.
     pub async fn drop_it(&self) {
+        if std::env::var("CAISSE_BENCH_KEEP").is_ok_and(|v| v == "1") {
+            eprintln!("kept the scratch database {}", self.url);
+            return;
+        }
         match &self.admin_url {
             None => {
                 for suffix in ["", "-wal", "-shm"] {

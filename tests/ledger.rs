@@ -571,3 +571,93 @@ async fn concurrent_writers_keep_the_chain_linear(app: common::TestApp) {
     numbers.sort();
     assert_eq!(numbers, (1..=ids.len() as i64).collect::<Vec<_>>());
 }
+
+both_backends!(bulk_batches_chain_with_concurrent_writers);
+
+/// A bulk batch (as contribution calls write it) and an ordinary entry in the same
+/// transaction, while other writers post: every entry is chained exactly once, in order.
+async fn bulk_batches_chain_with_concurrent_writers(app: common::TestApp) {
+    let (db, fund) = (app.db.clone(), app.fund_id.clone());
+    let mut tx = db.begin().await.unwrap();
+    for m in 0..50 {
+        ledger::open_account(&mut tx, &fund, &receivable(7, m), "member")
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (db, fund) = (db.clone(), fund.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    post_subsidy(&db, &fund, 100).await;
+                }
+            })
+        })
+        .collect();
+
+    let mut tx = db.begin().await.unwrap();
+    let mut bulk = ledger::Bulk::begin(&mut tx, &fund).await.unwrap();
+    for chunk in 0..2u8 {
+        if chunk == 1 {
+            // An ordinary entry in the middle of the batch.
+            caisse::service::ledger::record_subsidy(&mut tx, &fund, cents(5), day(), "Dans le lot")
+                .await
+                .unwrap();
+        }
+        let entries: Vec<NewEntry> = (0..25u8)
+            .map(|i| {
+                EntryBuilder::new(
+                    Journal::Contributions,
+                    "contribution_call",
+                    day(),
+                    "Cotisation",
+                )
+                .debit(receivable(7, chunk * 25 + i), cents(1_000))
+                .credit(general(General::Contributions), cents(1_000))
+                .build()
+                .unwrap()
+            })
+            .collect();
+        let ids = bulk.add(&mut tx, &entries).await.unwrap();
+        assert_eq!(ids.len(), 25);
+    }
+    assert_eq!(bulk.finish(&mut tx).await.unwrap(), 50);
+    tx.commit().await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    let report = ledger::verify(&db, &fund).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.entries, 50 + 1 + 40);
+    assert_eq!(
+        ledger::balance(&db, &fund, &receivable(7, 49))
+            .await
+            .unwrap(),
+        1_000
+    );
+    assert_eq!(
+        ledger::balance(&db, &fund, &general(General::Contributions))
+            .await
+            .unwrap(),
+        50_000
+    );
+
+    // A batch naming an account that does not exist fails whole.
+    let mut tx = db.begin().await.unwrap();
+    let mut bulk = ledger::Bulk::begin(&mut tx, &fund).await.unwrap();
+    let ghost = EntryBuilder::new(Journal::Contributions, "contribution_call", day(), "x")
+        .debit(receivable(8, 0), cents(1))
+        .credit(general(General::Contributions), cents(1))
+        .build()
+        .unwrap();
+    let r = bulk.add(&mut tx, &[ghost]).await;
+    assert!(
+        matches!(r, Err(LedgerError::UnknownAccount(ref a)) if *a == receivable(8, 0)),
+        "{r:?}"
+    );
+    tx.rollback().await.unwrap();
+    assert!(ledger::verify(&db, &fund).await.unwrap().is_clean());
+}

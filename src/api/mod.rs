@@ -1,10 +1,12 @@
 //! The HTTP API: axum routes, problem+json errors, and the OpenAPI document built from the
 //! handlers' annotations (every route registered through `routes!` appears in it).
 
+mod contributions;
 pub mod error;
 pub mod extract;
 pub mod idempotent;
 mod ledger;
+mod members;
 mod sessions;
 mod settings;
 mod system;
@@ -73,6 +75,18 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::verification))
         .routes(routes!(ledger::reverse_entry))
         .routes(routes!(ledger::record_subsidy))
+        .routes(routes!(members::create_member, members::list_members))
+        .routes(routes!(members::get_member, members::patch_member))
+        .routes(routes!(members::suspend_member))
+        .routes(routes!(members::reactivate_member))
+        .routes(routes!(members::leave_member))
+        .routes(routes!(members::member_account))
+        .routes(routes!(members::member_transactions))
+        .routes(routes!(members::me))
+        .routes(routes!(contributions::call_contributions))
+        .routes(routes!(contributions::record_payment))
+        .routes(routes!(contributions::arrears))
+        .routes(routes!(contributions::simulate))
         .split_for_parts()
 }
 

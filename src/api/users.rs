@@ -57,6 +57,16 @@ pub async fn create_user(
     if req.role != Role::Member && req.member_id.is_some() {
         errors.push(FieldError::new("member_id", "only for the member role"));
     }
+    if let Some(member_id) = &req.member_id {
+        let member = crate::store::members::find(&state.db, &caller.fund_id, member_id).await?;
+        match member {
+            None => errors.push(FieldError::new("member_id", "no such member")),
+            Some(m) if m.status == crate::domain::member::MemberStatus::Left => errors.push(
+                FieldError::new("member_id", "this member has left the fund"),
+            ),
+            Some(_) => {}
+        }
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }

@@ -3,6 +3,7 @@
 pub mod bank;
 pub mod household;
 pub mod ledger;
+pub mod member;
 pub mod money;
 pub mod settings;
 

@@ -394,6 +394,90 @@ mod tests {
     }
 
     #[test]
+    fn table_of_contributions() {
+        let brackets = FundSettings::example().contribution_scale;
+        let linear = ContributionScale::Linear {
+            rate: Rate(Decimal::new(4, 2)),
+            minimum: c("1.00"),
+            maximum: c("250.00"),
+        };
+        let free = ContributionScale::Free {
+            minimum: c("10.00"),
+        };
+        let h = |a, k| Household::new(a, k).unwrap();
+        // (scale, household, income, chosen, expected)
+        let cases = [
+            (&brackets, h(1, 0), None, None, "10.00"),
+            (&brackets, h(1, 0), Some("0"), None, "10.00"),
+            (&brackets, h(1, 0), Some("800.00"), None, "10.00"),
+            (&brackets, h(1, 0), Some("800.01"), None, "40.00"),
+            (&brackets, h(1, 0), Some("1500.00"), None, "40.00"),
+            (&brackets, h(1, 0), Some("1500.01"), None, "120.00"),
+            (&brackets, h(1, 0), Some("1000000000.00"), None, "120.00"),
+            // One adult and five children: 2.5 units; 2000 / 2.5 = 800 → first bracket.
+            (&brackets, h(1, 5), Some("2000.00"), None, "10.00"),
+            (&brackets, h(1, 5), Some("2000.03"), None, "40.00"),
+            (&linear, h(1, 0), Some("0"), None, "1.00"),
+            (&linear, h(1, 0), Some("1000.00"), None, "40.00"),
+            (&linear, h(2, 1), Some("1000.00"), None, "22.22"),
+            (&linear, h(1, 5), Some("2000.00"), None, "32.00"),
+            (&linear, h(1, 0), Some("1000000000.00"), None, "250.00"),
+            (&free, h(1, 0), Some("5000.00"), None, "10.00"),
+            (&free, h(1, 0), None, Some("60.00"), "60.00"),
+            (&free, h(1, 0), None, Some("2.00"), "10.00"),
+        ];
+        for (scale, household, income, chosen, expected) in cases {
+            let got = scale.contribution(household, income.map(c), chosen.map(c));
+            assert_eq!(
+                got,
+                c(expected),
+                "{scale:?} {household:?} {income:?} {chosen:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// A richer household never pays less (same composition, same scale).
+        #[test]
+        fn contribution_never_decreases_with_income(
+            a in 0i64..200_000_000,
+            b in 0i64..200_000_000,
+            adults in 1u32..6,
+            children in 0u32..6,
+            rate in 0i64..=1000,
+            min in 0i64..5_000,
+            span in 0i64..50_000,
+            bounds in proptest::collection::btree_set(1i64..500_000, 1..6),
+        ) {
+            let household = Household::new(adults, children).unwrap();
+            let (low, high) = (a.min(b), a.max(b));
+            let cents = |v| Cents::from_cents(v).unwrap();
+            let mut brackets: Vec<Bracket> = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, up)| Bracket { up_to: Some(cents(*up)), amount: cents(100 * i as i64) })
+                .collect();
+            brackets.push(Bracket { up_to: None, amount: cents(100 * bounds.len() as i64) });
+            let scales = [
+                ContributionScale::Brackets { minimum: cents(min), brackets },
+                ContributionScale::Linear {
+                    rate: Rate(Decimal::new(rate, 3)),
+                    minimum: cents(min),
+                    maximum: cents(min + span),
+                },
+            ];
+            for scale in &scales {
+                let mut errors = Vec::new();
+                scale.validate("s", &mut errors);
+                proptest::prop_assert!(errors.is_empty(), "{errors:?}");
+                let l = scale.contribution(household, Some(cents(low)), None);
+                let h = scale.contribution(household, Some(cents(high)), None);
+                proptest::prop_assert!(l <= h, "{scale:?}: {low} → {l}, {high} → {h}");
+            }
+        }
+    }
+
+    #[test]
     fn allowance_by_household() {
         let a = FundSettings::example().allowance;
         let h = Household::new(2, 3).unwrap();

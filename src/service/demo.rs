@@ -7,10 +7,38 @@ use crate::store::{users, Db};
 
 pub const DEMO_PASSWORD: &str = "demo-caisse-2026";
 
-pub const DEMO_LOGINS: [(&str, Role); 3] = [
+pub const DEMO_LOGINS: [(&str, Role); 4] = [
     ("admin@demo.caisse.fr", Role::Admin),
     ("tresorerie@demo.caisse.fr", Role::Treasurer),
     ("comite@demo.caisse.fr", Role::Committee),
+    ("adherente@demo.caisse.fr", Role::Member),
+];
+
+const FIRST_NAMES: [&str; 20] = [
+    "Awa", "Lucas", "Fatima", "Jean", "Nadia", "Hugo", "Chantal", "Karim", "Sophie", "Mamadou",
+    "Élise", "Yannick", "Inès", "Bernard", "Leïla", "Thomas", "Odile", "Samir", "Manon", "Gérard",
+];
+const LAST_NAMES: [&str; 20] = [
+    "Diallo",
+    "Martin",
+    "Benali",
+    "Dupont",
+    "Haddad",
+    "Moreau",
+    "Lefèvre",
+    "Mansouri",
+    "Garcia",
+    "Traoré",
+    "Roux",
+    "Le Gall",
+    "Bouzid",
+    "Fournier",
+    "Nguyen",
+    "Petit",
+    "Chevalier",
+    "Kaci",
+    "Blanc",
+    "Perrin",
 ];
 
 /// Fills an empty fund (one without users) with demo logins and a first subsidy. A fund that
@@ -23,8 +51,10 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
             .await?
             .is_some();
     if !has_users {
+        let members = demo_members(db, fund_id).await?;
         for (email, role) in DEMO_LOGINS {
-            super::users::create(db, fund_id, email, DEMO_PASSWORD, role, None)
+            let member = (role == Role::Member).then(|| members[0].as_str());
+            super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
         }
@@ -51,7 +81,11 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         )
         .await?;
         tx.commit().await?;
-        println!("Demo fund created.");
+        demo_contributions(db, fund_id, &members).await?;
+        println!(
+            "Demo fund created: {} members, three months of contributions.",
+            members.len()
+        );
     } else {
         println!("The database already holds a fund with users: demo data not added.");
     }
@@ -69,5 +103,129 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         "       -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'",
         DEMO_LOGINS[1].0
     );
+    Ok(())
+}
+
+/// A small deterministic generator, so every demo looks the same.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// About 40 households of every kind: single people, couples, large families, with incomes
+/// from the minimum social benefits to comfortable salaries; two suspended, one who left.
+async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
+    use super::members::{change_status, create, MemberInput, StatusChange};
+    let mut dice = Dice(2026);
+    let mut ids = Vec::new();
+    for i in 0..42u64 {
+        let adults = 1 + dice.roll(3) as i64;
+        let children = if dice.roll(3) == 0 {
+            0
+        } else {
+            dice.roll(5) as i64
+        };
+        let income = 600 + dice.roll(40) * 100 + adults as u64 * 300;
+        let first = FIRST_NAMES[(i % 20) as usize];
+        let last = LAST_NAMES[((i * 7 + 3) % 20) as usize];
+        let input = MemberInput {
+            full_name: Some(format!("{first} {last}")),
+            email: Some(Some(format!(
+                "{}.{}@exemple.fr",
+                first.to_lowercase(),
+                last.to_lowercase().replace(' ', "-")
+            ))),
+            phone: Some((i % 3 != 0).then(|| {
+                format!(
+                    "06 {:02} {:02} {:02} {:02}",
+                    10 + i,
+                    20 + i,
+                    30 + i % 50,
+                    40 + i % 50
+                )
+            })),
+            adults: Some(adults),
+            children: Some(children),
+            monthly_income: Some(Some(format!("{income}.00").parse()?)),
+            chosen_contribution: None,
+        };
+        let m = create(db, fund_id, &input)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        ids.push(m.id);
+    }
+    for (i, change) in [
+        (7, StatusChange::Suspend),
+        (19, StatusChange::Suspend),
+        (33, StatusChange::Leave),
+    ] {
+        change_status(db, fund_id, &ids[i], change)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    }
+    Ok(ids)
+}
+
+/// Calls for the three months before this one; most members pay by transfer or direct debit
+/// early in the month, some by cash or cheque, a few are late, one pays ahead.
+async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyhow::Result<()> {
+    use crate::domain::member::Period;
+    let mut dice = Dice(11);
+    let current = Period::of(chrono::Utc::now().date_naive());
+    let periods = [
+        current.previous().previous().previous(),
+        current.previous().previous(),
+        current.previous(),
+    ];
+    for (month, period) in periods.into_iter().enumerate() {
+        super::contributions::call(db, fund_id, period)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        let mut tx = db.begin().await?;
+        for (i, id) in members.iter().enumerate() {
+            let called = sqlx::query(
+                "SELECT amount FROM contribution_calls WHERE fund_id = $1 AND period = $2 AND member_id = $3",
+            )
+            .bind(fund_id)
+            .bind(period.to_string())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(called) = called else { continue };
+            let amount: i64 = sqlx::Row::try_get(&called, "amount")?;
+            // Members 3, 11 and 26 fall behind; member 14 pays the last month late (not yet).
+            let late = matches!(i, 3 | 11 | 26) && month > 0 || (i == 14 && month == 2);
+            if amount == 0 || late {
+                continue;
+            }
+            let amount = if i == 5 && month == 2 {
+                amount * 3
+            } else {
+                amount
+            };
+            let method =
+                ["transfer", "direct_debit", "transfer", "cash", "cheque"][dice.roll(5) as usize];
+            let day = 2 + dice.roll(10);
+            super::contributions::record_payment(
+                &mut tx,
+                fund_id,
+                id,
+                crate::domain::Cents::from_cents(amount)?,
+                method,
+                period.first_day() + chrono::Days::new(day),
+                None,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        }
+        tx.commit().await?;
+    }
     Ok(())
 }

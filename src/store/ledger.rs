@@ -79,6 +79,46 @@ pub async fn open_account(
     Ok(())
 }
 
+/// Creates many accounts at once (member imports, bulk creation); existing ones are left.
+pub async fn open_accounts(
+    tx: &mut Tx,
+    fund_id: &str,
+    codes: &[AccountCode],
+    label: &str,
+) -> Result<(), StoreError> {
+    use super::{json_col as c, json_rows};
+    let b = tx.backend();
+    let rows: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|code| {
+            let g = code.general_account();
+            serde_json::json!([
+                code.as_str(),
+                g.code(),
+                g.normal_side().as_str(),
+                i64::from(g.may_go_negative())
+            ])
+        })
+        .collect();
+    sqlx::query(&format!(
+        "INSERT INTO accounts (fund_id, code, general, label, normal_side, may_go_negative, \
+         created_at) SELECT $2, {}, {}, $3, {}, {}, $4 FROM {} WHERE true \
+         ON CONFLICT (fund_id, code) DO NOTHING",
+        c(b, 0, "TEXT"),
+        c(b, 1, "TEXT"),
+        c(b, 2, "TEXT"),
+        c(b, 3, "BIGINT"),
+        json_rows(b, 1)
+    ))
+    .bind(serde_json::Value::Array(rows).to_string())
+    .bind(fund_id)
+    .bind(label)
+    .bind(now_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes a balanced entry and moves the cached balances, in the caller's transaction.
 #[tracing::instrument(skip(tx, entry), fields(kind = entry.kind()))]
 pub async fn post(
@@ -330,6 +370,17 @@ pub async fn balance(db: &Db, fund_id: &str, code: &AccountCode) -> Result<i64, 
     Ok(row.try_get("balance")?)
 }
 
+/// The same, inside a transaction.
+pub async fn balance_in(tx: &mut Tx, fund_id: &str, code: &AccountCode) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT balance FROM accounts WHERE fund_id = $1 AND code = $2")
+        .bind(fund_id)
+        .bind(code.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row.try_get("balance")?)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrialLine {
     pub account: String,
@@ -500,6 +551,34 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
         finish(c, &mut report, &mut previous_hash);
     }
 
+    // No posting or chain row points nowhere (these tables carry no foreign keys).
+    let orphans: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM postings p WHERE p.fund_id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id AND e.fund_id = $1)",
+    )
+    .bind(fund_id)
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    if orphans > 0 {
+        report
+            .problems
+            .push(format!("{orphans} postings belong to no entry of the fund"));
+    }
+    let dangling = sqlx::query(
+        "SELECT c.seq FROM journal_chain c WHERE c.fund_id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM journal_entries e WHERE e.id = c.entry_id) ORDER BY c.seq LIMIT 20",
+    )
+    .bind(fund_id)
+    .fetch_all(db.pool())
+    .await?;
+    for r in dangling {
+        let seq: i64 = r.try_get("seq")?;
+        report.problems.push(format!(
+            "chain number {seq} points to an entry that does not exist"
+        ));
+    }
+
     // Every committed entry is in the chain.
     let unchained = sqlx::query(
         "SELECT e.id FROM journal_entries e WHERE e.fund_id = $1 AND NOT EXISTS \
@@ -614,4 +693,343 @@ pub async fn tamper_for_tests(db: &Db, fund_id: &str, entry_id: i64) -> Result<(
     .await?;
     sqlx::query(on).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Many entries at once, for the fund's monthly batches (contribution calls, allowance
+/// issuance): a few statements per chunk of entries whatever its size, with the same
+/// guarantees as [`post`] (balanced entries, cached balances moved in the same transaction,
+/// every entry chained).
+///
+/// Entries are written by [`Bulk::add`] (marked `batch_chained`, which keeps the PostgreSQL
+/// commit trigger off them) and chained by [`Bulk::finish`], which must be the last ledger
+/// write before the commit: the journal head is the one lock every writer takes, and it must
+/// be taken last (ordinary writers take it in the commit trigger) or two writers can deadlock.
+pub struct Bulk {
+    fund_id: String,
+    created_at: i64,
+    first_id: Option<i64>,
+    entries: u64,
+}
+
+/// Entries chained per statement in [`Bulk::finish`].
+const CHAIN_PAGE: i64 = 5_000;
+
+impl Bulk {
+    pub async fn begin(_tx: &mut Tx, fund_id: &str) -> Result<Bulk, LedgerError> {
+        Ok(Bulk {
+            fund_id: fund_id.to_string(),
+            created_at: now_micros(),
+            first_id: None,
+            entries: 0,
+        })
+    }
+
+    /// Entries written so far.
+    pub fn count(&self) -> u64 {
+        self.entries
+    }
+
+    /// Writes a chunk of entries and returns their ids, in order. Keep chunks to a few
+    /// thousand entries: each chunk is a handful of statements with one JSON parameter each.
+    pub async fn add(
+        &mut self,
+        tx: &mut Tx,
+        entries: &[NewEntry],
+    ) -> Result<Vec<i64>, LedgerError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let backend = tx.backend();
+        let n = entries.len() as i64;
+        // Entry ids, reserved up front so that the postings can name them.
+        let ids: Vec<i64> = match backend {
+            Backend::Postgres => {
+                // One text value rather than one row per id.
+                let ids: String = sqlx::query(
+                    "SELECT CAST(array_agg(nextval('journal_entries_id_seq')) AS TEXT) AS ids \
+                     FROM generate_series(1, $1)",
+                )
+                .bind(n)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("ids")?;
+                ids.trim_matches(|c| c == '{' || c == '}')
+                    .split(',')
+                    .map(|v| {
+                        v.parse::<i64>()
+                            .map_err(|_| StoreError::Corrupt(format!("entry id {v}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            Backend::Sqlite => {
+                let max: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM journal_entries")
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("m")?;
+                (max + 1..=max + n).collect()
+            }
+        };
+        let lowest = ids.iter().copied().min().unwrap_or_default();
+        self.first_id = Some(self.first_id.map_or(lowest, |f| f.min(lowest)));
+
+        // Rows as tuples, serialised straight to JSON text (no intermediate value tree).
+        #[allow(clippy::type_complexity)]
+        let mut entry_rows: Vec<(
+            i64,
+            &str,
+            &str,
+            String,
+            &str,
+            Option<&str>,
+            Option<i64>,
+            String,
+        )> = Vec::with_capacity(entries.len());
+        let mut posting_rows: Vec<(i64, usize, String, i64, i64)> = Vec::new();
+        let mut movements: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for (entry, id) in entries.iter().zip(&ids) {
+            let date = entry.date().format("%Y-%m-%d").to_string();
+            let lines: Vec<(String, i64, i64)> = entry
+                .postings()
+                .iter()
+                .map(|p| (p.account.to_string(), p.debit.cents(), p.credit.cents()))
+                .collect();
+            let content_hash = EntryContent {
+                fund_id: &self.fund_id,
+                journal: entry.journal().code(),
+                kind: entry.kind(),
+                entry_date: &date,
+                label: entry.label(),
+                reference: entry.reference(),
+                reverses: entry.reverses(),
+                created_at: self.created_at,
+                postings: &lines,
+            }
+            .hash();
+            for (line, (account, debit, credit)) in lines.into_iter().enumerate() {
+                posting_rows.push((*id, line + 1, account, debit, credit));
+            }
+            for p in entry.postings() {
+                let m = movements.entry(p.account.as_str()).or_default();
+                m.0 += p.debit.cents();
+                m.1 += p.credit.cents();
+            }
+            entry_rows.push((
+                *id,
+                entry.journal().code(),
+                entry.kind(),
+                date,
+                entry.label(),
+                entry.reference(),
+                entry.reverses(),
+                content_hash,
+            ));
+        }
+
+        use super::{json_col as c, json_rows};
+        let b = backend;
+        // Accounts first: every touched account moves once, and an account that does not
+        // exist shows as a missing row before anything else is written (a failed statement
+        // would abort a PostgreSQL transaction before the account could be named). The CHECK
+        // constraints refuse a negative allowance balance.
+        let codes: Vec<String> = movements.keys().map(|c| c.to_string()).collect();
+        let movement_rows: Vec<(&str, i64, i64)> =
+            movements.iter().map(|(a, (d, k))| (*a, *d, *k)).collect();
+        let movement_json = serde_json::to_string(&movement_rows).map_err(StoreError::from_json)?;
+        let updated = match b {
+            Backend::Postgres => {
+                sqlx::query(&format!(
+                    "WITH m AS MATERIALIZED (SELECT {} AS code, {} AS d, {} AS k FROM {}) \
+                 UPDATE accounts SET debit_total = debit_total + m.d, \
+                 credit_total = credit_total + m.k, \
+                 balance = balance + CASE normal_side WHEN 'debit' THEN m.d - m.k \
+                 ELSE m.k - m.d END \
+                 FROM m WHERE accounts.fund_id = $2 AND accounts.code = m.code",
+                    c(b, 0, "TEXT"),
+                    c(b, 1, "BIGINT"),
+                    c(b, 2, "BIGINT"),
+                    json_rows(b, 1)
+                ))
+                .bind(&movement_json)
+                .bind(&self.fund_id)
+                .execute(&mut **tx)
+                .await
+            }
+            Backend::Sqlite => {
+                // Without statistics SQLite guesses that `fund_id = ?` matches ten accounts and
+                // would walk every account of the fund for each chunk. A keyed temporary table
+                // makes the plan one index lookup per moved account.
+                sqlx::query(
+                    "CREATE TEMP TABLE IF NOT EXISTS bulk_moves \
+                     (code TEXT PRIMARY KEY, d BIGINT NOT NULL, k BIGINT NOT NULL)",
+                )
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("DELETE FROM temp.bulk_moves")
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(&format!(
+                    "INSERT INTO temp.bulk_moves (code, d, k) SELECT {}, {}, {} FROM {}",
+                    c(b, 0, "TEXT"),
+                    c(b, 1, "BIGINT"),
+                    c(b, 2, "BIGINT"),
+                    json_rows(b, 1)
+                ))
+                .bind(&movement_json)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE accounts SET \
+                     debit_total = debit_total + \
+                       (SELECT d FROM temp.bulk_moves m WHERE m.code = accounts.code), \
+                     credit_total = credit_total + \
+                       (SELECT k FROM temp.bulk_moves m WHERE m.code = accounts.code), \
+                     balance = balance + (SELECT CASE accounts.normal_side WHEN 'debit' \
+                       THEN d - k ELSE k - d END FROM temp.bulk_moves m \
+                       WHERE m.code = accounts.code) \
+                     WHERE fund_id = $1 AND code IN (SELECT code FROM temp.bulk_moves)",
+                )
+                .bind(&self.fund_id)
+                .execute(&mut **tx)
+                .await
+            }
+        }
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_check_violation() => LedgerError::Store(
+                StoreError::Corrupt("a bulk entry would leave a balance below zero".into()),
+            ),
+            _ => LedgerError::from(e),
+        })?;
+        if updated.rows_affected() != codes.len() as u64 {
+            return Err(LedgerError::UnknownAccount(
+                self.first_missing_account(tx, codes).await?,
+            ));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO journal_entries (id, fund_id, journal, kind, entry_date, label, reference, \
+             reverses_id, created_at, content_hash, batch_chained) \
+             SELECT {}, $2, {}, {}, {}, {}, {}, {}, $3, {}, TRUE FROM {}",
+            c(b, 0, "BIGINT"),
+            c(b, 1, "TEXT"),
+            c(b, 2, "TEXT"),
+            c(b, 3, "TEXT"),
+            c(b, 4, "TEXT"),
+            c(b, 5, "TEXT"),
+            c(b, 6, "BIGINT"),
+            c(b, 7, "TEXT"),
+            json_rows(b, 1)
+        ))
+        .bind(serde_json::to_string(&entry_rows).map_err(StoreError::from_json)?)
+        .bind(&self.fund_id)
+        .bind(self.created_at)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
+             SELECT {}, {}, $2, {}, {}, {} FROM {}",
+            c(b, 0, "BIGINT"),
+            c(b, 1, "BIGINT"),
+            c(b, 2, "TEXT"),
+            c(b, 3, "BIGINT"),
+            c(b, 4, "BIGINT"),
+            json_rows(b, 1)
+        ))
+        .bind(serde_json::to_string(&posting_rows).map_err(StoreError::from_json)?)
+        .bind(&self.fund_id)
+        .execute(&mut **tx)
+        .await?;
+
+        self.entries += entries.len() as u64;
+        Ok(ids)
+    }
+
+    async fn first_missing_account(
+        &self,
+        tx: &mut Tx,
+        codes: Vec<String>,
+    ) -> Result<AccountCode, LedgerError> {
+        for code in codes {
+            let found =
+                sqlx::query("SELECT 1 AS one FROM accounts WHERE fund_id = $1 AND code = $2")
+                    .bind(&self.fund_id)
+                    .bind(&code)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if found.is_none() {
+                return AccountCode::parse(&code).ok_or_else(|| {
+                    StoreError::Corrupt(format!("posting to malformed account {code}")).into()
+                });
+            }
+        }
+        Err(StoreError::Corrupt("bulk account update missed a row".into()).into())
+    }
+
+    /// Chains the batch's entries under the journal head, page by page. Call it last, right
+    /// before committing.
+    pub async fn finish(self, tx: &mut Tx) -> Result<u64, LedgerError> {
+        let Some(first_id) = self.first_id else {
+            return Ok(0);
+        };
+        let lock = if tx.backend() == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let head = sqlx::query(&format!(
+            "SELECT seq, last_hash FROM ledger_heads WHERE fund_id = $1{lock}"
+        ))
+        .bind(&self.fund_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(LedgerError::NoJournalHead)?;
+        let mut seq: i64 = head.try_get("seq")?;
+        let mut last_hash: String = head.try_get("last_hash")?;
+        let mut after = first_id - 1;
+        use super::{json_col as c, json_rows};
+        let b = tx.backend();
+        loop {
+            // Batch entries of other transactions are either invisible or already chained.
+            let page = sqlx::query(
+                "SELECT e.id, e.content_hash FROM journal_entries e \
+                 WHERE e.id > $2 AND e.fund_id = $1 AND e.batch_chained AND NOT EXISTS \
+                 (SELECT 1 FROM journal_chain c WHERE c.entry_id = e.id) \
+                 ORDER BY e.id LIMIT $3",
+            )
+            .bind(&self.fund_id)
+            .bind(after)
+            .bind(CHAIN_PAGE)
+            .fetch_all(&mut **tx)
+            .await?;
+            if page.is_empty() {
+                break;
+            }
+            let mut rows = Vec::with_capacity(page.len());
+            for r in &page {
+                let id: i64 = r.try_get("id")?;
+                let content: String = r.try_get("content_hash")?;
+                seq += 1;
+                last_hash = chain_hash(&last_hash, &content);
+                rows.push(serde_json::json!([seq, id, last_hash]));
+                after = id;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO journal_chain (fund_id, seq, entry_id, chain_hash) \
+                 SELECT $2, {}, {}, {} FROM {}",
+                c(b, 0, "BIGINT"),
+                c(b, 1, "BIGINT"),
+                c(b, 2, "TEXT"),
+                json_rows(b, 1)
+            ))
+            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(&self.fund_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("UPDATE ledger_heads SET seq = $2, last_hash = $3 WHERE fund_id = $1")
+            .bind(&self.fund_id)
+            .bind(seq)
+            .bind(&last_hash)
+            .execute(&mut **tx)
+            .await?;
+        Ok(self.entries)
+    }
 }

@@ -105,6 +105,14 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, String, String, DbGuard)>
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    // Server logs go to the test's captured output: shown when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "caisse=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let (db, fund_id, database_url, guard) = fresh_db(backend).await?;
     let config = Config {
         database_url: database_url.clone(),
@@ -277,10 +285,34 @@ impl TestApp {
         self.send(req).await
     }
 
-    /// Creates a user with this role directly in the store and signs in over HTTP.
+    /// Creates a user with this role directly in the store and signs in over HTTP. A
+    /// `member` login gets a new member of its own.
     pub async fn login(&self, role: Role) -> String {
+        let member = if role == Role::Member {
+            Some(self.new_member("Membre de test").await)
+        } else {
+            None
+        };
+        self.login_as(role, member.as_deref()).await
+    }
+
+    /// Creates a member (one adult, no income) through the service; returns its id.
+    pub async fn new_member(&self, name: &str) -> String {
+        let input = caisse::service::members::MemberInput {
+            full_name: Some(name.to_string()),
+            adults: Some(1),
+            children: Some(0),
+            ..Default::default()
+        };
+        caisse::service::members::create(&self.db, &self.fund_id, &input)
+            .await
+            .expect("create member")
+            .id
+    }
+
+    /// Signs in a new user with this role, tied to `member` for the member role.
+    pub async fn login_as(&self, role: Role, member: Option<&str>) -> String {
         let email = format!("{}-{}@test.caisse.fr", role, unique_name());
-        let member = (role == Role::Member).then_some("mem_test");
         caisse::service::users::create(&self.db, &self.fund_id, &email, PASSWORD, role, member)
             .await
             .expect("create user");

@@ -1,0 +1,490 @@
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{AdminTreasurer, ApiJson, Authorized, Caller};
+use super::AppState;
+use crate::domain::member::{MemberStatus, Period};
+use crate::domain::settings::FundSettings;
+use crate::domain::{format_instant, Cents, Role};
+use crate::service::members::{self as service, MemberInput, StatusChange};
+use crate::store::members::{self, Member};
+use crate::store::{contributions, funds, ledger};
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdBody {
+    /// People of 14 and over, at least 1.
+    pub adults: i64,
+    /// Children under 14.
+    #[serde(default)]
+    pub children: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMemberBody {
+    full_name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    household: HouseholdBody,
+    /// Monthly resources of the household, in euros.
+    #[serde(default)]
+    monthly_income: Option<Cents>,
+    /// For a `free` scale: the amount the member chooses (at least the minimum).
+    #[serde(default)]
+    chosen_contribution: Option<Cents>,
+}
+
+/// `null` clears a field; an absent field is left as it is.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    #[serde(default)]
+    full_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    #[serde(default)]
+    household: Option<HouseholdBody>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Cents>)]
+    monthly_income: Option<Option<Cents>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Cents>)]
+    chosen_contribution: Option<Option<Cents>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    id: String,
+    /// Member number, also their pseudonymous code in the accounts (M000042).
+    number: i64,
+    account_ref: String,
+    /// ISO 11649 reference to quote on bank transfers.
+    #[schema(example = "RF47M000042")]
+    payment_reference: String,
+    status: MemberStatus,
+    full_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    household: HouseholdBody,
+    /// INSEE / modified-OECD consumption units.
+    #[schema(example = "1.8")]
+    consumption_units: String,
+    monthly_income: Option<Cents>,
+    chosen_contribution: Option<Cents>,
+    /// Monthly contribution under the fund's current scale (applies from the next call).
+    contribution: Cents,
+    /// Monthly allowance under the fund's current settings.
+    monthly_allowance: Cents,
+    joined_on: String,
+    left_on: Option<String>,
+}
+
+pub fn view(m: Member, settings: &FundSettings) -> MemberView {
+    let (contribution, monthly_allowance) = service::figures(&m, settings);
+    MemberView {
+        consumption_units: m.household.consumption_units().normalize().to_string(),
+        household: HouseholdBody {
+            adults: i64::from(m.household.adults()),
+            children: i64::from(m.household.children()),
+        },
+        id: m.id,
+        number: m.number,
+        account_ref: m.account_ref,
+        payment_reference: m.payment_reference,
+        status: m.status,
+        full_name: m.full_name,
+        email: m.email,
+        phone: m.phone,
+        monthly_income: m.monthly_income,
+        chosen_contribution: m.chosen_contribution,
+        contribution,
+        monthly_allowance,
+        joined_on: m.joined_on,
+        left_on: m.left_on,
+    }
+}
+
+/// Admin and treasurer see every member; a member sees only themself (anyone else is 404, as
+/// if it did not exist); other roles are refused.
+async fn visible_member(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Member> {
+    match caller.role {
+        Role::Admin | Role::Treasurer => {}
+        Role::Member if caller.member_id.as_deref() == Some(id) => {}
+        Role::Member => return Err(ApiError::not_found("member")),
+        _ => return Err(ApiError::forbidden()),
+    }
+    members::find(&state.db, &caller.fund_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))
+}
+
+/// Registers a member with their household (admin, treasurer).
+#[utoipa::path(post, path = "/api/v1/members", tag = "members", request_body = NewMemberBody,
+    security(("bearer" = [])),
+    responses((status = 201, body = MemberView), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn create_member(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    body: ApiJson<NewMemberBody>,
+) -> ApiResult<(StatusCode, Json<MemberView>)> {
+    let b = body.value;
+    let input = MemberInput {
+        full_name: Some(b.full_name),
+        email: Some(b.email),
+        phone: Some(b.phone),
+        adults: Some(b.household.adults),
+        children: Some(b.household.children),
+        monthly_income: Some(b.monthly_income),
+        chosen_contribution: Some(b.chosen_contribution),
+    };
+    let m = service::create(&state.db, &caller.fund_id, &input).await?;
+    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    Ok((StatusCode::CREATED, Json(view(m, &settings))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// active, suspended or left.
+    status: Option<String>,
+    /// 1 to 200, default 50.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberPage {
+    items: Vec<MemberView>,
+    next_cursor: Option<String>,
+}
+
+pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit {
+        None => Ok(50),
+        Some(l) if (1..=200).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::field(
+            "invalid_field",
+            "limit",
+            "must be between 1 and 200",
+        )),
+    }
+}
+
+/// Lists members by number of joining (admin, treasurer).
+#[utoipa::path(get, path = "/api/v1/members", tag = "members", params(ListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = MemberPage), (status = 403, body = Problem),
+              (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<MemberPage>> {
+    let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
+    let limit = page_limit(q.limit)?;
+    let status = q
+        .status
+        .map(|s| {
+            s.parse::<MemberStatus>().map_err(|_| {
+                ApiError::field("invalid_field", "status", "active, suspended or left")
+            })
+        })
+        .transpose()?;
+    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let items = members::list(
+        &state.db,
+        &caller.fund_id,
+        status,
+        q.cursor.as_deref(),
+        limit,
+    )
+    .await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|m| m.id.clone()))
+        .flatten();
+    Ok(Json(MemberPage {
+        items: items.into_iter().map(|m| view(m, &settings)).collect(),
+        next_cursor,
+    }))
+}
+
+/// A member's record (admin, treasurer, or the member).
+#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "members",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MemberView), (status = 403, body = Problem),
+              (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn get_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberView>> {
+    let m = visible_member(&state, &caller, &id).await?;
+    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    Ok(Json(view(m, &settings)))
+}
+
+/// Changes a member's household, income, chosen contribution or contact details (admin,
+/// treasurer). A new contribution applies from the next call.
+#[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "members",
+    params(("id" = String, Path)), request_body = MemberPatch, security(("bearer" = [])),
+    responses((status = 200, body = MemberView), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn patch_member(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    Path(id): Path<String>,
+    body: ApiJson<MemberPatch>,
+) -> ApiResult<Json<MemberView>> {
+    let p = body.value;
+    let input = MemberInput {
+        full_name: p.full_name,
+        email: p.email,
+        phone: p.phone,
+        adults: p.household.map(|h| h.adults),
+        children: p.household.map(|h| h.children),
+        monthly_income: p.monthly_income,
+        chosen_contribution: p.chosen_contribution,
+    };
+    let m = service::update(&state.db, &caller.fund_id, &id, &input).await?;
+    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    Ok(Json(view(m, &settings)))
+}
+
+async fn status_change(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    change: StatusChange,
+) -> ApiResult<Json<MemberView>> {
+    let m = service::change_status(&state.db, &caller.fund_id, id, change).await?;
+    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    Ok(Json(view(m, &settings)))
+}
+
+/// Suspends a member: no allowance, no payment at the till (admin, treasurer).
+#[utoipa::path(post, path = "/api/v1/members/{id}/suspend", tag = "members",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MemberView), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn suspend_member(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberView>> {
+    status_change(&state, &caller, &id, StatusChange::Suspend).await
+}
+
+/// Reactivates a suspended member (admin, treasurer).
+#[utoipa::path(post, path = "/api/v1/members/{id}/reactivate", tag = "members",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MemberView), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn reactivate_member(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberView>> {
+    status_change(&state, &caller, &id, StatusChange::Reactivate).await
+}
+
+/// Records that a member leaves: name, email, phone and income are erased, logins deleted,
+/// any allowance left goes back to the common pot; the ledger keeps the member number.
+#[utoipa::path(post, path = "/api/v1/members/{id}/leave", tag = "members",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MemberView), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn leave_member(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MemberView>> {
+    status_change(&state, &caller, &id, StatusChange::Leave).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    /// Allowance left to spend.
+    balance: Cents,
+    /// Dues called and not paid, this period included.
+    contributions_due: Cents,
+    /// Dues of past periods not paid.
+    arrears: Cents,
+    /// Paid in advance, used by the next dues.
+    credit: Cents,
+}
+
+async fn account_view(state: &AppState, fund_id: &str, m: &Member) -> ApiResult<AccountView> {
+    let balance = ledger::balance(&state.db, fund_id, &m.allowance_account()).await?;
+    let current = Period::of(chrono::Utc::now().date_naive());
+    let dues = contributions::dues(&state.db, fund_id, &m.id, current).await?;
+    let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
+    Ok(AccountView {
+        balance: c(balance)?,
+        contributions_due: c(dues.outstanding())?,
+        arrears: c(dues.arrears())?,
+        credit: c(dues.credit())?,
+    })
+}
+
+/// A member's allowance balance and dues (admin, treasurer, or the member).
+#[utoipa::path(get, path = "/api/v1/members/{id}/account", tag = "members",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn member_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    let m = visible_member(&state, &caller, &id).await?;
+    Ok(Json(account_view(&state, &caller.fund_id, &m).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransactionView {
+    entry_id: i64,
+    date: String,
+    created_at: String,
+    /// contribution_call, contribution_payment, allowance, redemption, refund, ...
+    kind: String,
+    label: String,
+    /// `allowance` (the balance to spend) or `contribution` (dues).
+    account: String,
+    /// Signed euros: on `allowance`, + credited and − spent; on `contribution`, + called and
+    /// − paid.
+    #[schema(value_type = String, example = "-12.50")]
+    amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransactionPage {
+    items: Vec<TransactionView>,
+    next_cursor: Option<String>,
+}
+
+/// A member's history, newest first (admin, treasurer, or the member).
+#[utoipa::path(get, path = "/api/v1/members/{id}/transactions", tag = "members",
+    params(("id" = String, Path), PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = TransactionPage), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn member_transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<TransactionPage>> {
+    let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
+    let m = visible_member(&state, &caller, &id).await?;
+    let limit = page_limit(q.limit)?;
+    let before = q
+        .cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::field("invalid_field", "cursor", "not a cursor of this list")
+            })
+        })
+        .transpose()?;
+    let items = contributions::movements(
+        &state.db,
+        &caller.fund_id,
+        m.contribution_account().as_str(),
+        m.allowance_account().as_str(),
+        before,
+        limit,
+    )
+    .await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|i| i.seq.to_string()))
+        .flatten();
+    Ok(Json(TransactionPage {
+        items: items
+            .into_iter()
+            .map(|i| TransactionView {
+                entry_id: i.entry_id,
+                date: i.date,
+                created_at: format_instant(i.created_at),
+                kind: i.kind,
+                label: i.label,
+                account: i.account.to_string(),
+                amount: crate::domain::money::format_signed_cents(i.amount),
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeUser {
+    id: String,
+    role: Role,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    user: MeUser,
+    /// For a member: their record and account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member: Option<MemberView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<AccountView>,
+}
+
+/// Who is signed in; for a member, their own record and account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "members", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
+    let (member, account) = match &caller.member_id {
+        Some(id) if caller.role == Role::Member => {
+            let m = members::find(&state.db, &caller.fund_id, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("member"))?;
+            let account = account_view(&state, &caller.fund_id, &m).await?;
+            let settings = funds::settings(&state.db, &caller.fund_id).await?;
+            (Some(view(m, &settings)), Some(account))
+        }
+        _ => (None, None),
+    };
+    Ok(Json(Me {
+        user: MeUser {
+            id: caller.id.clone(),
+            role: caller.role,
+        },
+        member,
+        account,
+    }))
+}

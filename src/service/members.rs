@@ -1,0 +1,265 @@
+//! Members: joining, changes, suspension, leaving (with erasure of personal data).
+
+use crate::api::error::ApiError;
+use crate::domain::household::Household;
+use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
+use crate::domain::member::MemberStatus;
+use crate::domain::settings::{ContributionScale, FundSettings};
+use crate::domain::{Cents, FieldError};
+use crate::store::members::{self, Member, NewMember};
+use crate::store::{funds, ledger, Db};
+
+/// What the API accepts for a member, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct MemberInput {
+    pub full_name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub adults: Option<i64>,
+    pub children: Option<i64>,
+    pub monthly_income: Option<Option<Cents>>,
+    pub chosen_contribution: Option<Option<Cents>>,
+}
+
+fn clean(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies `input` onto `base` (a new member or the stored one), checking every field.
+fn apply(
+    base: &mut Member,
+    input: &MemberInput,
+    scale: &ContributionScale,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if let Some(name) = &input.full_name {
+        let name = clean(name);
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.push(FieldError::new("full_name", "must be 1 to 200 characters"));
+        }
+        base.full_name = Some(name);
+    }
+    if let Some(email) = &input.email {
+        base.email = email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty());
+        if let Some(e) = &base.email {
+            let ok = e.len() <= 254
+                && e.split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+                && !e.contains(char::is_whitespace);
+            if !ok {
+                errors.push(FieldError::new("email", "not a valid email address"));
+            }
+        }
+    }
+    if let Some(phone) = &input.phone {
+        base.phone = phone.as_deref().map(clean).filter(|p| !p.is_empty());
+        if let Some(p) = &base.phone {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            let ok = (6..=15).contains(&digits)
+                && p.chars()
+                    .all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+            if !ok {
+                errors.push(FieldError::new("phone", "not a valid phone number"));
+            }
+        }
+    }
+    let adults = input.adults.unwrap_or(i64::from(base.household.adults()));
+    let children = input
+        .children
+        .unwrap_or(i64::from(base.household.children()));
+    if adults < 1 {
+        errors.push(FieldError::new(
+            "household.adults",
+            "at least one person of 14 or over",
+        ));
+    }
+    if children < 0 {
+        errors.push(FieldError::new(
+            "household.children",
+            "must not be negative",
+        ));
+    }
+    let household = u32::try_from(adults)
+        .ok()
+        .zip(u32::try_from(children).ok())
+        .and_then(|(a, c)| Household::new(a, c));
+    match household {
+        Some(h) => base.household = h,
+        None if adults >= 1 && children >= 0 => errors.push(FieldError::new(
+            "household",
+            format!("at most {} people", Household::MAX_PEOPLE),
+        )),
+        None => {}
+    }
+    if let Some(income) = input.monthly_income {
+        base.monthly_income = income;
+    }
+    if let Some(chosen) = input.chosen_contribution {
+        base.chosen_contribution = chosen;
+    }
+    if let (ContributionScale::Free { minimum }, Some(chosen)) = (scale, base.chosen_contribution) {
+        if chosen < *minimum {
+            errors.push(FieldError::new(
+                "chosen_contribution",
+                format!("must be at least the fund's minimum of {minimum}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// The member's contribution and allowance under the fund's current rules.
+pub fn figures(m: &Member, settings: &FundSettings) -> (Cents, Cents) {
+    let contribution = settings.contribution_scale.contribution(
+        m.household,
+        m.monthly_income,
+        m.chosen_contribution,
+    );
+    let allowance = settings
+        .allowance
+        .monthly_amount(m.household)
+        .unwrap_or(Cents::ZERO);
+    (contribution, allowance)
+}
+
+pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Member, ApiError> {
+    let settings = funds::settings(db, fund_id).await?;
+    let mut draft = Member {
+        id: String::new(),
+        number: 0,
+        account_ref: String::new(),
+        payment_reference: String::new(),
+        full_name: None,
+        email: None,
+        phone: None,
+        household: Household::new(1, 0).expect("one adult"),
+        monthly_income: None,
+        chosen_contribution: None,
+        status: MemberStatus::Active,
+        joined_on: chrono::Utc::now().date_naive().to_string(),
+        left_on: None,
+    };
+    if input.full_name.is_none() {
+        return Err(ApiError::field("missing_field", "full_name", "is required"));
+    }
+    apply(&mut draft, input, &settings.contribution_scale)?;
+    let new = NewMember {
+        full_name: draft.full_name.clone().unwrap_or_default(),
+        email: draft.email,
+        phone: draft.phone,
+        household: draft.household,
+        monthly_income: draft.monthly_income,
+        chosen_contribution: draft.chosen_contribution,
+        joined_on: draft.joined_on,
+    };
+    let mut tx = db.begin().await?;
+    let created = members::create_many(&mut tx, fund_id, std::slice::from_ref(&new)).await?;
+    tx.commit().await?;
+    created
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("member not created"))
+}
+
+pub async fn update(
+    db: &Db,
+    fund_id: &str,
+    id: &str,
+    input: &MemberInput,
+) -> Result<Member, ApiError> {
+    let settings = funds::settings(db, fund_id).await?;
+    let mut tx = db.begin().await?;
+    let mut m = members::get_for_update(&mut tx, fund_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if m.status == MemberStatus::Left {
+        return Err(ApiError::conflict(
+            "member_left",
+            "this member has left the fund; their record is closed",
+        ));
+    }
+    apply(&mut m, input, &settings.contribution_scale)?;
+    members::save(&mut tx, fund_id, &m).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum StatusChange {
+    Suspend,
+    Reactivate,
+    Leave,
+}
+
+/// Suspends, reactivates, or records that a member leaves. Leaving erases name, email, phone
+/// and income, deletes the member's logins, and gives any allowance left back to the common
+/// pot (467 → 6571); dues still owed stay on 411. The ledger keeps the member number.
+pub async fn change_status(
+    db: &Db,
+    fund_id: &str,
+    id: &str,
+    change: StatusChange,
+) -> Result<Member, ApiError> {
+    let mut tx = db.begin().await?;
+    let mut m = members::get_for_update(&mut tx, fund_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let (allowed_from, to) = match change {
+        StatusChange::Suspend => (&[MemberStatus::Active][..], MemberStatus::Suspended),
+        StatusChange::Reactivate => (&[MemberStatus::Suspended][..], MemberStatus::Active),
+        StatusChange::Leave => (
+            &[MemberStatus::Active, MemberStatus::Suspended][..],
+            MemberStatus::Left,
+        ),
+    };
+    if !allowed_from.contains(&m.status) {
+        return Err(ApiError::conflict(
+            "invalid_status_change",
+            format!(
+                "a member who is {} cannot be {}",
+                m.status.as_str(),
+                to.as_str()
+            ),
+        ));
+    }
+    m.status = to;
+    if to == MemberStatus::Left {
+        let today = chrono::Utc::now().date_naive();
+        m.full_name = None;
+        m.email = None;
+        m.phone = None;
+        m.monthly_income = None;
+        m.chosen_contribution = None;
+        m.left_on = Some(today.to_string());
+        members::delete_logins(&mut tx, fund_id, &m.id).await?;
+        let account = m.allowance_account();
+        let left = ledger::balance_in(&mut tx, fund_id, &account).await?;
+        if left > 0 {
+            let amount = Cents::from_cents(left).map_err(ApiError::internal)?;
+            let entry = EntryBuilder::new(
+                Journal::Allowances,
+                "allowance_return",
+                today,
+                &format!(
+                    "Départ {} : solde d'allocation rendu à la caisse",
+                    m.account_ref
+                ),
+            )
+            .debit(account, amount)
+            .credit(AccountCode::general(General::AllowancesGranted), amount)
+            .build()
+            .map_err(ApiError::internal)?;
+            ledger::post(&mut tx, fund_id, &entry).await?;
+        }
+    }
+    members::save(&mut tx, fund_id, &m).await?;
+    tx.commit().await?;
+    Ok(m)
+}
