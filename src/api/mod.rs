@@ -5,8 +5,10 @@ pub mod error;
 pub mod extract;
 pub mod idempotent;
 mod ledger;
+pub mod page;
 mod sessions;
 mod settings;
+mod shops;
 mod system;
 mod users;
 
@@ -73,6 +75,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::verification))
         .routes(routes!(ledger::reverse_entry))
         .routes(routes!(ledger::record_subsidy))
+        .routes(routes!(shops::create_shop, shops::list_shops))
+        .routes(routes!(shops::review_due))
+        .routes(routes!(shops::get_shop))
+        .routes(routes!(shops::vote, shops::list_votes))
+        .routes(routes!(shops::decide))
+        .routes(routes!(shops::suspend))
+        .routes(routes!(shops::reinstate))
+        .routes(routes!(shops::create_terminal, shops::list_terminals))
+        .routes(routes!(shops::revoke_terminal))
+        .routes(routes!(shops::current_terminal))
         .split_for_parts()
 }
 

@@ -5,6 +5,7 @@ pub mod household;
 pub mod ledger;
 pub mod money;
 pub mod settings;
+pub mod shop;
 
 use std::fmt;
 use std::str::FromStr;

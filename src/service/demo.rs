@@ -1,5 +1,7 @@
 //! `caisse demo`: a fund with real-looking settings and logins, so a newcomer can try it.
 
+mod shops;
+
 use chrono::{Datelike, NaiveDate};
 
 use crate::domain::Role;
@@ -22,11 +24,14 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
             .fetch_optional(db.pool())
             .await?
             .is_some();
+    let mut till = None;
     if !has_users {
+        let mut ids = Vec::new();
         for (email, role) in DEMO_LOGINS {
-            super::users::create(db, fund_id, email, DEMO_PASSWORD, role, None)
+            let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            ids.push(user.id);
         }
         // The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
         // contributions cover 25 % to 50 %).
@@ -51,6 +56,7 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         )
         .await?;
         tx.commit().await?;
+        till = Some(shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?);
         println!("Demo fund created.");
     } else {
         println!("The database already holds a fund with users: demo data not added.");
@@ -69,5 +75,17 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         "       -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'",
         DEMO_LOGINS[1].0
     );
+    if let Some(till) = till {
+        println!();
+        println!(
+            "Till key of {} (shown this once; admins can issue others):",
+            till.shop_name
+        );
+        println!("  {}", till.api_key);
+        println!(
+            "  curl -s http://{bind}/api/v1/terminals/current -H 'authorization: Bearer {}'",
+            till.api_key
+        );
+    }
     Ok(())
 }

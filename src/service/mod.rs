@@ -2,4 +2,5 @@
 
 pub mod demo;
 pub mod ledger;
+pub mod shops;
 pub mod users;
