@@ -13,7 +13,7 @@ use super::AppState;
 use crate::auth::token_hash;
 use crate::domain::money::MONEY_ERROR_PREFIX;
 use crate::domain::Role;
-use crate::store::users;
+use crate::store::{terminals, users};
 
 /// A JSON body read strictly: wrong syntax is 400 `malformed_json`, a wrong field is 422 with
 /// the field's path, too large is 413. The parsed value is kept for idempotency fingerprints.
@@ -107,6 +107,8 @@ pub struct Caller {
     pub id: String,
     pub role: Role,
     pub member_id: Option<String>,
+    /// For a terminal: the shop whose till it is. `None` for users.
+    pub shop_id: Option<String>,
 }
 
 impl Caller {
@@ -136,6 +138,21 @@ impl FromRequestParts<AppState> for Caller {
         let token = bearer_token(parts).ok_or_else(|| {
             ApiError::unauthenticated("send Authorization: Bearer TOKEN (POST /api/v1/sessions)")
         })?;
+        // A till's API key (`ct_...`): the terminal, for its shop only, while not revoked.
+        if token.starts_with("ct_") {
+            let till = terminals::authenticate(&state.db, &token_hash(token))
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthenticated("the terminal key is unknown or was revoked")
+                })?;
+            return Ok(Caller {
+                fund_id: till.fund_id,
+                id: till.terminal_id,
+                role: Role::Terminal,
+                member_id: None,
+                shop_id: Some(till.shop_id),
+            });
+        }
         let user = users::session_user(&state.db, &token_hash(token))
             .await?
             .ok_or_else(|| ApiError::unauthenticated("the token is unknown or has expired"))?;
@@ -144,6 +161,7 @@ impl FromRequestParts<AppState> for Caller {
             id: user.id,
             role: user.role,
             member_id: user.member_id,
+            shop_id: None,
         })
     }
 }
@@ -167,6 +185,7 @@ roles! {
     AdminOnly => [Admin];
     AdminTreasurer => [Admin, Treasurer];
     AdminCommittee => [Admin, Committee];
+    CommitteeOnly => [Committee];
     TerminalOnly => [Terminal];
 }
 

@@ -7,8 +7,10 @@ pub mod extract;
 pub mod idempotent;
 mod ledger;
 mod members;
+pub mod page;
 mod sessions;
 mod settings;
+mod shops;
 mod system;
 mod users;
 
@@ -87,6 +89,16 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contributions::record_payment))
         .routes(routes!(contributions::arrears))
         .routes(routes!(contributions::simulate))
+        .routes(routes!(shops::create_shop, shops::list_shops))
+        .routes(routes!(shops::review_due))
+        .routes(routes!(shops::get_shop))
+        .routes(routes!(shops::vote, shops::list_votes))
+        .routes(routes!(shops::decide))
+        .routes(routes!(shops::suspend))
+        .routes(routes!(shops::reinstate))
+        .routes(routes!(shops::create_terminal, shops::list_terminals))
+        .routes(routes!(shops::revoke_terminal))
+        .routes(routes!(shops::current_terminal))
         .split_for_parts()
 }
 

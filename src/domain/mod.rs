@@ -6,6 +6,7 @@ pub mod ledger;
 pub mod member;
 pub mod money;
 pub mod settings;
+pub mod shop;
 
 use std::fmt;
 use std::str::FromStr;

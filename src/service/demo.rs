@@ -1,5 +1,7 @@
 //! `caisse demo`: a fund with real-looking settings and logins, so a newcomer can try it.
 
+mod shops;
+
 use chrono::{Datelike, NaiveDate};
 
 use crate::domain::Role;
@@ -50,13 +52,16 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
             .fetch_optional(db.pool())
             .await?
             .is_some();
+    let mut till = None;
     if !has_users {
         let members = demo_members(db, fund_id).await?;
+        let mut ids = Vec::new();
         for (email, role) in DEMO_LOGINS {
             let member = (role == Role::Member).then(|| members[0].as_str());
-            super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
+            let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            ids.push(user.id);
         }
         // The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
         // contributions cover 25 % to 50 %).
@@ -82,8 +87,10 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         .await?;
         tx.commit().await?;
         demo_contributions(db, fund_id, &members).await?;
+        // ids: admin, treasurer, committee, member (the order of DEMO_LOGINS).
+        till = Some(shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?);
         println!(
-            "Demo fund created: {} members, three months of contributions.",
+            "Demo fund created: {} members with three months of contributions, 10 shops.",
             members.len()
         );
     } else {
@@ -103,6 +110,18 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         "       -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'",
         DEMO_LOGINS[1].0
     );
+    if let Some(till) = till {
+        println!();
+        println!(
+            "Till key of {} (shown this once; admins can issue others):",
+            till.shop_name
+        );
+        println!("  {}", till.api_key);
+        println!(
+            "  curl -s http://{bind}/api/v1/terminals/current -H 'authorization: Bearer {}'",
+            till.api_key
+        );
+    }
     Ok(())
 }
 

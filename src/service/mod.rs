@@ -4,4 +4,5 @@ pub mod contributions;
 pub mod demo;
 pub mod ledger;
 pub mod members;
+pub mod shops;
 pub mod users;

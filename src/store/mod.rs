@@ -10,6 +10,8 @@ pub mod funds;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
+pub mod shops;
+pub mod terminals;
 pub mod users;
 
 use std::ops::{Deref, DerefMut};

@@ -1,0 +1,127 @@
+//! Shop use cases: apply, vote, decide, suspend and reinstate, give and revoke till keys. Each is
+//! one transaction.
+
+use chrono::NaiveDate;
+
+use crate::api::error::ApiError;
+use crate::auth;
+use crate::domain::ledger::{AccountCode, General};
+use crate::domain::shop::{Decision, ShopApplication, StatusChange, VoteChoice};
+use crate::store::shops::{self, Shop, StatusRecord, VoteOutcome};
+use crate::store::terminals::{self, Terminal};
+use crate::store::{funds, ledger, Db};
+
+/// Checks an application against the fund's categories and criteria and records it, `pending`.
+pub async fn apply(
+    db: &Db,
+    fund_id: &str,
+    application: &ShopApplication,
+    created_by: &str,
+) -> Result<Shop, ApiError> {
+    let settings = funds::settings(db, fund_id).await?;
+    let valid = application.validate(&settings).map_err(ApiError::invalid)?;
+    let mut tx = db.begin().await?;
+    let shop = shops::create(&mut tx, fund_id, &valid, created_by).await?;
+    tx.commit().await?;
+    Ok(shop)
+}
+
+pub async fn vote(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    voter_id: &str,
+    choice: VoteChoice,
+    comment: Option<&str>,
+) -> Result<VoteOutcome, ApiError> {
+    let mut tx = db.begin().await?;
+    let outcome = shops::vote(&mut tx, fund_id, shop_id, voter_id, choice, comment).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// An admin's decision. An approval opens the shop's payable account (401.SHOP) in the same
+/// transaction, so an approved shop can always be owed money.
+pub async fn decide(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    decision: Decision,
+    note: Option<&str>,
+    review_on: Option<NaiveDate>,
+    decided_by: &str,
+) -> Result<StatusRecord, ApiError> {
+    let mut tx = db.begin().await?;
+    let record = shops::decide(
+        &mut tx, fund_id, shop_id, decision, note, review_on, decided_by,
+    )
+    .await?;
+    if decision == Decision::Approved {
+        let name = shops::name(&mut tx, fund_id, shop_id).await?;
+        ledger::open_account(
+            &mut tx,
+            fund_id,
+            &AccountCode::auxiliary(General::Shops, shop_id),
+            &name,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Suspension or reinstatement, effective at the next payment.
+pub async fn change_status(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    change: StatusChange,
+    note: Option<&str>,
+    decided_by: &str,
+) -> Result<StatusRecord, ApiError> {
+    let mut tx = db.begin().await?;
+    let record = shops::change_status(&mut tx, fund_id, shop_id, change, note, decided_by).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// A new till for the shop, with its API key: the only time the key exists outside the till.
+pub async fn create_terminal(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    label: &str,
+    created_by: &str,
+) -> Result<(Terminal, String), ApiError> {
+    let key = auth::new_token("ct");
+    let mut tx = db.begin().await?;
+    let terminal = terminals::create(
+        &mut tx,
+        fund_id,
+        shop_id,
+        label,
+        &auth::token_hash(&key),
+        created_by,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((terminal, key))
+}
+
+pub async fn revoke_terminal(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    terminal_id: &str,
+    revoked_by: &str,
+) -> Result<Terminal, ApiError> {
+    let mut tx = db.begin().await?;
+    let terminal = terminals::revoke(&mut tx, fund_id, shop_id, terminal_id, revoked_by)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("terminal"),
+            other => other.into(),
+        })?;
+    tx.commit().await?;
+    Ok(terminal)
+}
