@@ -15,7 +15,47 @@ both_backends!(
     calls_race_to_one,
     payments_arrears_and_credit,
     simulator_answers_does_the_fund_hold,
+    tills_see_no_member_data,
 );
+
+/// A shop's till never sees a member, an income or a contribution, anywhere.
+async fn tills_see_no_member_data(app: TestApp) {
+    let t = app.login(Role::Treasurer).await;
+    let m = create(
+        &app,
+        &t,
+        json!({"full_name": "Privée", "household": {"adults": 1}, "monthly_income": "1234.56"}),
+    )
+    .await;
+    let id = m["id"].as_str().unwrap();
+    let (_shop, till) = app.terminal_login().await;
+    for path in [
+        format!("/api/v1/members/{id}"),
+        format!("/api/v1/members/{id}/account"),
+        format!("/api/v1/members/{id}/transactions"),
+        "/api/v1/members".to_string(),
+        "/api/v1/contributions/arrears".to_string(),
+        "/api/v1/settings".to_string(),
+    ] {
+        app.get(&path, Some(&till)).await.problem(403, "forbidden");
+    }
+    for path in [
+        "/api/v1/contributions/simulate",
+        "/api/v1/contributions/calls",
+    ] {
+        app.post(path, Some(&till), json!({}))
+            .await
+            .problem(403, "forbidden");
+    }
+    // What a till may read says nothing of members.
+    for path in ["/api/v1/me", "/api/v1/shops", "/api/v1/terminals/current"] {
+        let r = app.get(path, Some(&till)).await;
+        let text = r.ok(200).to_string();
+        for secret in ["1234.56", "Privée", "monthly_income", "contribution", id] {
+            assert!(!text.contains(secret), "{path} shows {secret}: {text}");
+        }
+    }
+}
 
 async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     app.post("/api/v1/members", Some(token), body)

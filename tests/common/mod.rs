@@ -310,6 +310,42 @@ impl TestApp {
             .id
     }
 
+    /// An approved shop with one till: returns (shop id, terminal API key).
+    pub async fn terminal_login(&self) -> (String, String) {
+        let admin = self.login(Role::Admin).await;
+        let shop = self
+            .post(
+                "/api/v1/shops",
+                Some(&admin),
+                serde_json::json!({
+                    "name": format!("Épicerie {}", unique_name()),
+                    "legal_name": "SCOP Épicerie du quartier",
+                    "siret": "732 829 320 00074",
+                    "iban": "FR76 3000 6000 0112 3456 7890 189",
+                    "address": "3 place du Marché, 69008 Lyon",
+                    "categories": ["epicerie"],
+                }),
+            )
+            .await;
+        let shop = shop.ok(201)["id"].as_str().unwrap().to_string();
+        self.post(
+            &format!("/api/v1/shops/{shop}/decision"),
+            Some(&admin),
+            serde_json::json!({"decision": "approved"}),
+        )
+        .await
+        .ok(200);
+        let till = self
+            .post(
+                &format!("/api/v1/shops/{shop}/terminals"),
+                Some(&admin),
+                serde_json::json!({"label": "Caisse 1"}),
+            )
+            .await;
+        let key = till.ok(201)["api_key"].as_str().unwrap().to_string();
+        (shop, key)
+    }
+
     /// Signs in a new user with this role, tied to `member` for the member role.
     pub async fn login_as(&self, role: Role, member: Option<&str>) -> String {
         let email = format!("{}-{}@test.caisse.fr", role, unique_name());
