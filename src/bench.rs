@@ -37,6 +37,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         members: usize,
     },
+    /// Allowance issuance: time to credit one period to N active members (target: 1,000,000
+    /// in 20 s or less), with the process's peak memory before and after.
+    Issue {
+        #[arg(long, default_value_t = 1_000_000)]
+        members: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -88,11 +94,93 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        BenchCommand::Issue { members } => {
+            let scratch = Scratch::create(&config.database_url).await?;
+            let result = issue_bench(&scratch, members).await;
+            scratch.drop_it().await;
+            result
+        }
     }
 }
 
 /// Loads `n` members with varied households and incomes, then calls one period.
 async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, Duration)> {
+    let (db, fund, load) = load_members(scratch, n).await?;
+    let started = Instant::now();
+    let figures =
+        crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    let call = started.elapsed();
+    anyhow::ensure!(
+        figures.members_called == n as i64,
+        "called {} of {n}",
+        figures.members_called
+    );
+    let report = ledger::verify(&db, &fund).await?;
+    anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
+    anyhow::ensure!(
+        report.entries as usize == n,
+        "{} entries for {n} members",
+        report.entries
+    );
+    db.close().await;
+    Ok((load, call))
+}
+
+/// The process's peak resident memory so far, in MiB (Linux), from /proc/self/status.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Loads `n` members, then issues one period's allowances.
+async fn issue_bench(scratch: &Scratch, n: usize) -> anyhow::Result<()> {
+    let (db, fund, load) = load_members(scratch, n).await?;
+    let before = peak_rss_mib();
+    let started = Instant::now();
+    let figures =
+        crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    let took = started.elapsed();
+    let after = peak_rss_mib();
+    anyhow::ensure!(
+        figures.members_credited == n as i64,
+        "credited {} of {n}",
+        figures.members_credited
+    );
+    println!(
+        "caisse issue: {n} members credited in {:.2} s ({:.0} members/s, {}); peak memory \
+         {} MiB before, {} MiB after; loading them took {:.2} s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        scratch.backend.name(),
+        before
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "?".into()),
+        after
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "?".into()),
+        load.as_secs_f64()
+    );
+    let started = Instant::now();
+    let report = ledger::verify(&db, &fund).await?;
+    anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
+    println!(
+        "ledger verify: {} entries, {} postings checked in {:.2} s",
+        report.entries,
+        report.postings,
+        started.elapsed().as_secs_f64()
+    );
+    db.close().await;
+    Ok(())
+}
+
+/// A scratch fund of `n` active members with varied households and incomes.
+async fn load_members(scratch: &Scratch, n: usize) -> anyhow::Result<(Db, String, Duration)> {
     use crate::domain::household::Household;
     use crate::store::members::{self, NewMember};
     let db = Db::connect(&scratch.url, 4).await?;
@@ -117,27 +205,7 @@ async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, D
         members::create_many(&mut tx, &fund, &chunk).await?;
     }
     tx.commit().await?;
-    let load = started.elapsed();
-    let started = Instant::now();
-    let figures =
-        crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-    let call = started.elapsed();
-    anyhow::ensure!(
-        figures.members_called == n as i64,
-        "called {} of {n}",
-        figures.members_called
-    );
-    let report = ledger::verify(&db, &fund).await?;
-    anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
-    anyhow::ensure!(
-        report.entries as usize == n,
-        "{} entries for {n} members",
-        report.entries
-    );
-    db.close().await;
-    Ok((load, call))
+    Ok((db, fund, started.elapsed()))
 }
 
 pub struct BenchResult {

@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Monthly allowances.
+    Allowances {
+        #[command(subcommand)]
+        command: AllowancesCommand,
+    },
     /// The journal.
     Ledger {
         #[command(subcommand)]
@@ -75,6 +80,17 @@ enum AdminCommand {
         /// admin, treasurer or committee.
         #[arg(long, default_value = "admin")]
         role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AllowancesCommand {
+    /// Credit the month's allowance to every active member (what
+    /// POST /api/v1/allowances/issuances does); running a period twice credits nothing new.
+    Issue {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        period: crate::domain::member::Period,
     },
 }
 
@@ -162,6 +178,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             println!("created {} {} ({})", user.role, user.email, user.id);
+        }
+        Command::Allowances {
+            command: AllowancesCommand::Issue { period },
+        } => {
+            let (db, fund) = open(&config).await?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} members ({per_sec}, {eta} left)",
+                )
+                .expect("valid progress template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("Allocations {period}"));
+            let report = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let figures = crate::service::allowances::issue(&db, &fund, period, Some(&report))
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            bar.finish_and_clear();
+            println!(
+                "{period}: {} members credited, {} € in all, {} € back to the pot by the balance cap",
+                figures.members_credited,
+                crate::domain::money::format_signed_cents(figures.total),
+                crate::domain::money::format_signed_cents(figures.returned_by_cap)
+            );
         }
         Command::Ledger {
             command: LedgerCommand::Verify,

@@ -1,6 +1,7 @@
 //! The HTTP API: axum routes, problem+json errors, and the OpenAPI document built from the
 //! handlers' annotations (every route registered through `routes!` appears in it).
 
+mod allowances;
 mod contributions;
 pub mod error;
 pub mod extract;
@@ -89,6 +90,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contributions::record_payment))
         .routes(routes!(contributions::arrears))
         .routes(routes!(contributions::simulate))
+        .routes(routes!(allowances::issue))
         .routes(routes!(shops::create_shop, shops::list_shops))
         .routes(routes!(shops::review_due))
         .routes(routes!(shops::get_shop))

@@ -305,6 +305,14 @@ impl FundSettings {
                 errors.push(FieldError::new("siren", "must be 9 digits"));
             }
         }
+        if let Some(cap) = self.allowance.balance_cap {
+            if cap < self.allowance.first_person {
+                errors.push(FieldError::new(
+                    "allowance.balance_cap",
+                    "must be at least the first person's allowance (or null for no cap)",
+                ));
+            }
+        }
         if !(1..=20).contains(&self.pin_attempts) {
             errors.push(FieldError::new("pin_attempts", "must be between 1 and 20"));
         }

@@ -90,7 +90,7 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         // ids: admin, treasurer, committee, member (the order of DEMO_LOGINS).
         till = Some(shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?);
         println!(
-            "Demo fund created: {} members with three months of contributions, 10 shops.",
+            "Demo fund created: {} members with three months of contributions and allowances, 10 shops.",
             members.len()
         );
     } else {
@@ -192,8 +192,8 @@ async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Calls for the three months before this one; most members pay by transfer or direct debit
-/// early in the month, some by cash or cheque, a few are late, one pays ahead.
+/// Calls and allowances for the three months before this one; most members pay by transfer or
+/// direct debit early in the month, some by cash or cheque, a few are late, one pays ahead.
 async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyhow::Result<()> {
     use crate::domain::member::Period;
     let mut dice = Dice(11);
@@ -205,6 +205,9 @@ async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyho
     ];
     for (month, period) in periods.into_iter().enumerate() {
         super::contributions::call(db, fund_id, period)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        super::allowances::issue(db, fund_id, period, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
         let mut tx = db.begin().await?;

@@ -1,5 +1,6 @@
 //! Use cases: each one a transaction over the store, called by a thin handler or the CLI.
 
+pub mod allowances;
 pub mod contributions;
 pub mod demo;
 pub mod ledger;

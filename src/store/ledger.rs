@@ -702,13 +702,18 @@ pub async fn tamper_for_tests(db: &Db, fund_id: &str, entry_id: i64) -> Result<(
 ///
 /// Entries are written by [`Bulk::add`] (marked `batch_chained`, which keeps the PostgreSQL
 /// commit trigger off them) and chained by [`Bulk::finish`], which must be the last ledger
-/// write before the commit: the journal head is the one lock every writer takes, and it must
-/// be taken last (ordinary writers take it in the commit trigger) or two writers can deadlock.
+/// write before the commit. Locks come in the same order as for every other writer, so none
+/// can deadlock with a batch: member and shop accounts as the chunks go, then the general
+/// accounts (6571, 756...) in `finish`, then the journal head, which ordinary writers take in
+/// their commit trigger.
 pub struct Bulk {
     fund_id: String,
     created_at: i64,
     first_id: Option<i64>,
     entries: u64,
+    /// Movements of general accounts (6571, 756...), applied once in `finish`: these rows
+    /// are shared by every writer, so they are locked late, just before the journal head.
+    general: BTreeMap<String, (i64, i64)>,
 }
 
 /// Entries chained per statement in [`Bulk::finish`].
@@ -721,6 +726,7 @@ impl Bulk {
             created_at: now_micros(),
             first_id: None,
             entries: 0,
+            general: BTreeMap::new(),
         })
     }
 
@@ -827,14 +833,71 @@ impl Bulk {
 
         use super::{json_col as c, json_rows};
         let b = backend;
-        // Accounts first: every touched account moves once, and an account that does not
-        // exist shows as a missing row before anything else is written (a failed statement
-        // would abort a PostgreSQL transaction before the account could be named). The CHECK
-        // constraints refuse a negative allowance balance.
-        let codes: Vec<String> = movements.keys().map(|c| c.to_string()).collect();
-        let movement_rows: Vec<(&str, i64, i64)> =
-            movements.iter().map(|(a, (d, k))| (*a, *d, *k)).collect();
-        let movement_json = serde_json::to_string(&movement_rows).map_err(StoreError::from_json)?;
+        // Member and shop accounts first (general accounts wait for `finish`). An account
+        // that does not exist shows as a missing row before anything else is written (a
+        // failed statement would abort a PostgreSQL transaction before it could be named).
+        let mut auxiliary: Vec<(String, i64, i64)> = Vec::with_capacity(movements.len());
+        for (code, (d, k)) in &movements {
+            if code.contains('.') {
+                auxiliary.push((code.to_string(), *d, *k));
+            } else {
+                let g = self.general.entry(code.to_string()).or_default();
+                g.0 += d;
+                g.1 += k;
+            }
+        }
+        self.apply_movements(tx, &auxiliary).await?;
+        sqlx::query(&format!(
+            "INSERT INTO journal_entries (id, fund_id, journal, kind, entry_date, label, reference, \
+             reverses_id, created_at, content_hash, batch_chained) \
+             SELECT {}, $2, {}, {}, {}, {}, {}, {}, $3, {}, TRUE FROM {}",
+            c(b, 0, "BIGINT"),
+            c(b, 1, "TEXT"),
+            c(b, 2, "TEXT"),
+            c(b, 3, "TEXT"),
+            c(b, 4, "TEXT"),
+            c(b, 5, "TEXT"),
+            c(b, 6, "BIGINT"),
+            c(b, 7, "TEXT"),
+            json_rows(b, 1)
+        ))
+        .bind(serde_json::to_string(&entry_rows).map_err(StoreError::from_json)?)
+        .bind(&self.fund_id)
+        .bind(self.created_at)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
+             SELECT {}, {}, $2, {}, {}, {} FROM {}",
+            c(b, 0, "BIGINT"),
+            c(b, 1, "BIGINT"),
+            c(b, 2, "TEXT"),
+            c(b, 3, "BIGINT"),
+            c(b, 4, "BIGINT"),
+            json_rows(b, 1)
+        ))
+        .bind(serde_json::to_string(&posting_rows).map_err(StoreError::from_json)?)
+        .bind(&self.fund_id)
+        .execute(&mut **tx)
+        .await?;
+
+        self.entries += entries.len() as u64;
+        Ok(ids)
+    }
+
+    /// Moves the cached totals of these accounts, one set-based statement; each account
+    /// must appear once. The CHECK constraints refuse a negative allowance balance.
+    async fn apply_movements(
+        &self,
+        tx: &mut Tx,
+        movements: &[(String, i64, i64)],
+    ) -> Result<(), LedgerError> {
+        use super::{json_col as c, json_rows};
+        if movements.is_empty() {
+            return Ok(());
+        }
+        let b = tx.backend();
+        let movement_json = serde_json::to_string(movements).map_err(StoreError::from_json)?;
         let updated = match b {
             Backend::Postgres => {
                 sqlx::query(&format!(
@@ -899,47 +962,13 @@ impl Bulk {
             ),
             _ => LedgerError::from(e),
         })?;
-        if updated.rows_affected() != codes.len() as u64 {
+        if updated.rows_affected() != movements.len() as u64 {
+            let codes = movements.iter().map(|m| m.0.clone()).collect();
             return Err(LedgerError::UnknownAccount(
                 self.first_missing_account(tx, codes).await?,
             ));
         }
-        sqlx::query(&format!(
-            "INSERT INTO journal_entries (id, fund_id, journal, kind, entry_date, label, reference, \
-             reverses_id, created_at, content_hash, batch_chained) \
-             SELECT {}, $2, {}, {}, {}, {}, {}, {}, $3, {}, TRUE FROM {}",
-            c(b, 0, "BIGINT"),
-            c(b, 1, "TEXT"),
-            c(b, 2, "TEXT"),
-            c(b, 3, "TEXT"),
-            c(b, 4, "TEXT"),
-            c(b, 5, "TEXT"),
-            c(b, 6, "BIGINT"),
-            c(b, 7, "TEXT"),
-            json_rows(b, 1)
-        ))
-        .bind(serde_json::to_string(&entry_rows).map_err(StoreError::from_json)?)
-        .bind(&self.fund_id)
-        .bind(self.created_at)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
-             SELECT {}, {}, $2, {}, {}, {} FROM {}",
-            c(b, 0, "BIGINT"),
-            c(b, 1, "BIGINT"),
-            c(b, 2, "TEXT"),
-            c(b, 3, "BIGINT"),
-            c(b, 4, "BIGINT"),
-            json_rows(b, 1)
-        ))
-        .bind(serde_json::to_string(&posting_rows).map_err(StoreError::from_json)?)
-        .bind(&self.fund_id)
-        .execute(&mut **tx)
-        .await?;
-
-        self.entries += entries.len() as u64;
-        Ok(ids)
+        Ok(())
     }
 
     async fn first_missing_account(
@@ -969,6 +998,12 @@ impl Bulk {
         let Some(first_id) = self.first_id else {
             return Ok(0);
         };
+        let general: Vec<(String, i64, i64)> = self
+            .general
+            .iter()
+            .map(|(code, (d, k))| (code.clone(), *d, *k))
+            .collect();
+        self.apply_movements(tx, &general).await?;
         let lock = if tx.backend() == Backend::Postgres {
             " FOR UPDATE"
         } else {

@@ -5,6 +5,7 @@
 //! as microseconds, money as cents, both `BIGINT`; `SUM` results are cast back to `BIGINT`
 //! because PostgreSQL widens them to `NUMERIC`.
 
+pub mod allowances;
 pub mod contributions;
 pub mod funds;
 pub mod idempotency;

@@ -1,0 +1,159 @@
+//! Allowance issuances: one row per period, one row per member credited.
+
+use sqlx::Row;
+
+use super::{json_col as c, json_rows, Backend, StoreError, Tx};
+use crate::domain::member::Period;
+use crate::domain::now_micros;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssuanceFigures {
+    pub members_credited: i64,
+    pub total: i64,
+    pub returned_by_cap: i64,
+}
+
+/// Claims a period for issuance; `false` when it was issued before (or by a transaction that
+/// committed first): then [`figures`] has the answer.
+pub async fn claim_period(tx: &mut Tx, fund_id: &str, period: Period) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO allowance_periods (fund_id, period, members_credited, total, \
+         returned_by_cap, created_at) VALUES ($1, $2, 0, 0, 0, $3) \
+         ON CONFLICT (fund_id, period) DO NOTHING",
+    )
+    .bind(fund_id)
+    .bind(period.to_string())
+    .bind(now_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn figures(
+    tx: &mut Tx,
+    fund_id: &str,
+    period: Period,
+) -> Result<Option<IssuanceFigures>, StoreError> {
+    let row = sqlx::query(
+        "SELECT members_credited, total, returned_by_cap FROM allowance_periods \
+         WHERE fund_id = $1 AND period = $2",
+    )
+    .bind(fund_id)
+    .bind(period.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| {
+        Ok(IssuanceFigures {
+            members_credited: r.try_get("members_credited")?,
+            total: r.try_get("total")?,
+            returned_by_cap: r.try_get("returned_by_cap")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn set_figures(
+    tx: &mut Tx,
+    fund_id: &str,
+    period: Period,
+    f: &IssuanceFigures,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE allowance_periods SET members_credited = $3, total = $4, returned_by_cap = $5 \
+         WHERE fund_id = $1 AND period = $2",
+    )
+    .bind(fund_id)
+    .bind(period.to_string())
+    .bind(f.members_credited)
+    .bind(f.total)
+    .bind(f.returned_by_cap)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Active members counted for a progress bar.
+pub async fn count_active(tx: &mut Tx, fund_id: &str) -> Result<i64, StoreError> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM members WHERE fund_id = $1 AND status = 'active'",
+    )
+    .bind(fund_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// One active member as the issuance sees them.
+#[derive(Clone, Debug)]
+pub struct Eligible {
+    pub member_id: String,
+    pub account_ref: String,
+    pub adults: i64,
+    pub children: i64,
+    /// The allowance balance (467) now, locked until the end of the transaction on
+    /// PostgreSQL so that no payment at the till moves it between this read and the credit.
+    pub balance: i64,
+}
+
+/// The next page of active members after `after`, by id, with their allowance balances.
+pub async fn eligible_page(
+    tx: &mut Tx,
+    fund_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Eligible>, StoreError> {
+    let lock = if tx.backend() == Backend::Postgres {
+        " FOR UPDATE OF a"
+    } else {
+        ""
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT m.id, m.account_ref, m.adults, m.children, a.balance FROM members m \
+         JOIN accounts a ON a.fund_id = m.fund_id AND a.code = '467.' || m.account_ref \
+         WHERE m.fund_id = $1 AND m.status = 'active' AND m.id > $2 ORDER BY m.id LIMIT $3{lock}"
+    ))
+    .bind(fund_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Eligible {
+                member_id: r.try_get("id")?,
+                account_ref: r.try_get("account_ref")?,
+                adults: r.try_get("adults")?,
+                children: r.try_get("children")?,
+                balance: r.try_get("balance")?,
+            })
+        })
+        .collect()
+}
+
+/// Records what each member got: (member id, amount, returned by the cap, credit entry id).
+pub async fn insert_credits(
+    tx: &mut Tx,
+    fund_id: &str,
+    period: Period,
+    credits: &[(String, i64, i64, Option<i64>)],
+) -> Result<(), StoreError> {
+    if credits.is_empty() {
+        return Ok(());
+    }
+    let b = tx.backend();
+    sqlx::query(&format!(
+        "INSERT INTO allowance_credits (fund_id, member_id, period, amount, returned, entry_id) \
+         SELECT $2, {}, $3, {}, {}, {} FROM {}",
+        c(b, 0, "TEXT"),
+        c(b, 1, "BIGINT"),
+        c(b, 2, "BIGINT"),
+        c(b, 3, "BIGINT"),
+        json_rows(b, 1)
+    ))
+    .bind(serde_json::to_string(credits).map_err(StoreError::from_json)?)
+    .bind(fund_id)
+    .bind(period.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
