@@ -181,9 +181,13 @@ async fn member_lifecycle(app: TestApp) {
     assert_eq!(rest.ok(200)["items"].as_array().unwrap().len(), 2);
     let active = app.get("/api/v1/members?status=left", Some(&t)).await;
     assert_eq!(active.ok(200)["items"].as_array().unwrap().len(), 1);
-    app.get("/api/v1/members?limit=0", Some(&t))
-        .await
-        .problem(422, "invalid_field");
+    let r = app
+        .get("/api/v1/members?limit=0&colour=red", Some(&t))
+        .await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.fields(), vec!["limit", "colour"]);
+    let last = rest.body["next_cursor"].clone();
+    assert_eq!(last, Value::Null, "no page after the last one");
 }
 
 async fn member_input_is_validated(app: TestApp) {

@@ -1,14 +1,15 @@
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{AdminTreasurer, ApiJson, Authorized, IdempotencyKey};
+use super::page::QueryParams;
 use super::{idempotent, AppState};
 use crate::domain::household::Household;
 use crate::domain::member::Period;
@@ -156,14 +157,6 @@ pub async fn record_payment(
     .await
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ArrearsQuery {
-    /// Dues of periods before this one count as arrears; default: the current month.
-    period: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct ArrearView {
     member_id: String,
@@ -190,22 +183,25 @@ pub struct ArrearsView {
 
 /// Members with unpaid dues of past periods, largest first (treasurer).
 #[utoipa::path(get, path = "/api/v1/contributions/arrears", tag = "contributions",
-    params(ArrearsQuery), security(("bearer" = [])),
+    params(("period" = Option<String>, Query,
+            description = "dues of periods before this one (YYYY-MM) are arrears; default: this month")),
+    security(("bearer" = [])),
     responses((status = 200, body = ArrearsView), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn arrears(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    query: Result<Query<ArrearsQuery>, axum::extract::rejection::QueryRejection>,
+    mut query: QueryParams,
 ) -> ApiResult<Json<ArrearsView>> {
-    let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
-    let period = match q.period {
-        Some(p) => p
-            .parse::<Period>()
-            .map_err(|m| ApiError::field("invalid_field", "period", m))?,
+    let period = match query.take("period") {
+        Some(p) => p.parse::<Period>().unwrap_or_else(|m| {
+            query.error("period", m);
+            Period::of(chrono::Utc::now().date_naive())
+        }),
         None => Period::of(chrono::Utc::now().date_naive()),
     };
+    query.finish()?;
     let rows = contributions::arrears(&state.db, &caller.fund_id, period).await?;
     let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
     let total: i64 = rows.iter().map(|r| r.dues.arrears()).sum();

@@ -1,11 +1,12 @@
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{AdminTreasurer, ApiJson, Authorized, Caller};
+use super::page::QueryParams;
 use super::AppState;
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::FundSettings;
@@ -161,37 +162,17 @@ pub async fn create_member(
     Ok((StatusCode::CREATED, Json(view(m, &settings))))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// active, suspended or left.
-    status: Option<String>,
-    /// 1 to 200, default 50.
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct MemberPage {
     items: Vec<MemberView>,
     next_cursor: Option<String>,
 }
 
-pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    match limit {
-        None => Ok(50),
-        Some(l) if (1..=200).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::field(
-            "invalid_field",
-            "limit",
-            "must be between 1 and 200",
-        )),
-    }
-}
-
 /// Lists members by number of joining (admin, treasurer).
-#[utoipa::path(get, path = "/api/v1/members", tag = "members", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/members", tag = "members",
+    params(("status" = Option<String>, Query, description = "active, suspended or left"),
+           ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     security(("bearer" = [])),
     responses((status = 200, body = MemberPage), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
@@ -199,30 +180,27 @@ pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
 pub async fn list_members(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    mut query: QueryParams,
 ) -> ApiResult<Json<MemberPage>> {
-    let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
-    let limit = page_limit(q.limit)?;
-    let status = q
-        .status
-        .map(|s| {
-            s.parse::<MemberStatus>().map_err(|_| {
-                ApiError::field("invalid_field", "status", "active, suspended or left")
-            })
-        })
-        .transpose()?;
+    let page = query.page();
+    let status = query.take("status").and_then(|s| {
+        let parsed = s.parse::<MemberStatus>().ok();
+        if parsed.is_none() {
+            query.error("status", "must be active, suspended or left");
+        }
+        parsed
+    });
+    query.finish()?;
     let settings = funds::settings(&state.db, &caller.fund_id).await?;
-    let items = members::list(
+    let rows = members::list(
         &state.db,
         &caller.fund_id,
         status,
-        q.cursor.as_deref(),
-        limit,
+        page.after.as_deref(),
+        page.fetch(),
     )
     .await?;
-    let next_cursor = (items.len() as i64 == limit)
-        .then(|| items.last().map(|m| m.id.clone()))
-        .flatten();
+    let (items, next_cursor) = page.split(rows, |m| m.id.as_str());
     Ok(Json(MemberPage {
         items: items.into_iter().map(|m| view(m, &settings)).collect(),
         next_cursor,
@@ -366,14 +344,6 @@ pub async fn member_account(
     Ok(Json(account_view(&state, &caller.fund_id, &m).await?))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct TransactionView {
     entry_id: i64,
@@ -398,36 +368,42 @@ pub struct TransactionPage {
 
 /// A member's history, newest first (admin, treasurer, or the member).
 #[utoipa::path(get, path = "/api/v1/members/{id}/transactions", tag = "members",
-    params(("id" = String, Path), PageQuery), security(("bearer" = [])),
+    params(("id" = String, Path),
+           ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    security(("bearer" = [])),
     responses((status = 200, body = TransactionPage), (status = 404, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn member_transactions(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    mut query: QueryParams,
 ) -> ApiResult<Json<TransactionPage>> {
-    let Query(q) = query.map_err(|e| ApiError::unprocessable("invalid_query", e.body_text()))?;
+    let page = query.page();
+    // The cursor is a journal number: movements are listed in the journal's order.
+    let before = page.after.as_deref().and_then(|c| {
+        let parsed = c.parse::<i64>().ok();
+        if parsed.is_none() {
+            query.error("cursor", "not a cursor of this list");
+        }
+        parsed
+    });
+    query.finish()?;
     let m = visible_member(&state, &caller, &id).await?;
-    let limit = page_limit(q.limit)?;
-    let before = q
-        .cursor
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::field("invalid_field", "cursor", "not a cursor of this list")
-            })
-        })
-        .transpose()?;
-    let items = contributions::movements(
+    let rows = contributions::movements(
         &state.db,
         &caller.fund_id,
         m.contribution_account().as_str(),
         m.allowance_account().as_str(),
         before,
-        limit,
+        page.fetch(),
     )
     .await?;
-    let next_cursor = (items.len() as i64 == limit)
+    let more = rows.len() as i64 > page.limit;
+    let mut items = rows;
+    items.truncate(page.limit as usize);
+    let next_cursor = more
         .then(|| items.last().map(|i| i.seq.to_string()))
         .flatten();
     Ok(Json(TransactionPage {
