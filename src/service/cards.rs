@@ -12,6 +12,10 @@
 //! its own, locks the card at the fund's `pin_attempts`, and says which decline to answer
 //! (`pin_wrong`, or `card_locked` for the attempt that locked it):
 //!
+//! A printed card's PIN is checked with Argon2id (tens of milliseconds) on a blocking thread
+//! while the transaction holds the card's row (and, on SQLite, the writer slot): a second use
+//! of the same card waits for the first, so two tills cannot both pass on one code or PIN.
+//!
 //! ```ignore
 //! let mut tx = db.begin().await?;
 //! let card = match cards::verify_token(&mut tx, &key, fund, token, pin, now_micros()).await {

@@ -124,6 +124,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         ..Config::default()
     };
     let card_key = Arc::new(CardKey::load_or_create(&config.card_key_path()).expect("card key"));
+    // The key is in memory now; the file (created 0600 like in production) is not needed.
+    let _ = std::fs::remove_file(config.card_key_path());
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
