@@ -252,10 +252,14 @@ pub async fn serve(db: Db, fund: String, config: Config) -> anyhow::Result<()> {
         "caisse is serving on http://{}",
         config.bind
     );
+    let card_key_path = config.card_key_path();
+    let cards = crate::card_key::CardKey::load_or_create(&card_key_path)
+        .with_context(|| format!("card key {}", card_key_path.display()))?;
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
         default_fund: fund,
+        cards: Arc::new(cards),
     };
     axum::serve(listener, api::app(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -23,6 +23,9 @@ pub struct Config {
     pub session_hours: i64,
     /// Largest request body accepted, in bytes (bank statements have their own limit).
     pub max_body_bytes: usize,
+    /// File holding the key that encrypts card secrets (64 hex digits). Default: `card.key`
+    /// beside the SQLite database (or in `data/` on PostgreSQL), created on first start.
+    pub card_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             database_max_connections: 16,
             session_hours: 12,
             max_body_bytes: 64 * 1024,
+            card_key_file: None,
         }
     }
 }
@@ -45,6 +49,7 @@ impl fmt::Debug for Config {
             .field("database_max_connections", &self.database_max_connections)
             .field("session_hours", &self.session_hours)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("card_key_file", &self.card_key_path())
             .finish()
     }
 }
@@ -64,6 +69,22 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Config {
+    /// Where the card key is read from (see `card_key_file`).
+    pub fn card_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.card_key_file {
+            return path.clone();
+        }
+        let sqlite_path = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default());
+        match sqlite_path.map(Path::new).and_then(Path::parent) {
+            Some(dir) => dir.join("card.key"),
+            None => PathBuf::from("data").join("card.key"),
+        }
+    }
+
     /// Defaults, then the file if any, then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
@@ -96,6 +117,9 @@ impl Config {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("CAISSE_SESSION_HOURS: {e}"))?;
         }
+        if let Some(v) = var("CAISSE_CARD_KEY_FILE") {
+            self.card_key_file = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 }
@@ -124,5 +148,19 @@ mod tests {
         assert_eq!(c.database_url, "postgres://x@y/z");
         assert_eq!(c.bind.port(), 9000);
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn card_key_beside_the_database() {
+        let mut c = Config {
+            database_url: "sqlite:///var/lib/caisse/caisse.db?mode=rwc".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.card_key_path(), Path::new("/var/lib/caisse/card.key"));
+        c.database_url = "postgres://x@y/z".into();
+        assert_eq!(c.card_key_path(), Path::new("data/card.key"));
+        c.apply_env(|k| (k == "CAISSE_CARD_KEY_FILE").then(|| "/etc/caisse/card.key".into()))
+            .unwrap();
+        assert_eq!(c.card_key_path(), Path::new("/etc/caisse/card.key"));
     }
 }

@@ -155,6 +155,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A refused card token: 422 with the decline's code.
+impl From<crate::domain::card::Decline> for ApiError {
+    fn from(d: crate::domain::card::Decline) -> Self {
+        ApiError::unprocessable(d.code(), d.message())
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::from(StoreError::Db(e))

@@ -2,6 +2,7 @@
 //! handlers' annotations (every route registered through `routes!` appears in it).
 
 mod allowances;
+mod cards;
 mod contributions;
 pub mod error;
 pub mod extract;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The fund served when a request does not name one (single-fund deployments).
     pub default_fund: String,
+    /// Seals and opens card secrets.
+    pub cards: Arc<crate::card_key::CardKey>,
 }
 
 #[derive(OpenApi)]
@@ -101,6 +104,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(shops::create_terminal, shops::list_terminals))
         .routes(routes!(shops::revoke_terminal))
         .routes(routes!(shops::current_terminal))
+        .routes(routes!(cards::create_card, cards::list_cards))
+        .routes(routes!(cards::revoke_card))
+        .routes(routes!(cards::unlock_card))
+        .routes(routes!(cards::card_qr))
         .split_for_parts()
 }
 

@@ -1,6 +1,7 @@
 //! Use cases: each one a transaction over the store, called by a thin handler or the CLI.
 
 pub mod allowances;
+pub mod cards;
 pub mod contributions;
 pub mod demo;
 pub mod ledger;

@@ -6,6 +6,7 @@
 //! because PostgreSQL widens them to `NUMERIC`.
 
 pub mod allowances;
+pub mod cards;
 pub mod contributions;
 pub mod funds;
 pub mod idempotency;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use caisse::api::{self, AppState};
+use caisse::card_key::CardKey;
 use caisse::config::Config;
 use caisse::domain::Role;
 use caisse::store::{funds, Backend, Db};
@@ -24,6 +25,8 @@ pub struct TestApp {
     pub fund_id: String,
     pub backend: Backend,
     pub database_url: String,
+    /// The key card secrets are sealed with (a file in the test's temp folder).
+    pub card_key: Arc<CardKey>,
     guard: DbGuard,
 }
 
@@ -114,14 +117,20 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         .with_test_writer()
         .try_init();
     let (db, fund_id, database_url, guard) = fresh_db(backend).await?;
+    let key_dir = std::env::temp_dir().join("caisse-tests").join("keys");
     let config = Config {
         database_url: database_url.clone(),
+        card_key_file: Some(key_dir.join(format!("{}.key", unique_name()))),
         ..Config::default()
     };
+    let card_key = Arc::new(CardKey::load_or_create(&config.card_key_path()).expect("card key"));
+    // The key is in memory now; the file (created 0600 like in production) is not needed.
+    let _ = std::fs::remove_file(config.card_key_path());
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
         default_fund: fund_id.clone(),
+        cards: card_key.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -135,6 +144,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         fund_id,
         backend,
         database_url,
+        card_key,
         guard,
     })
 }

@@ -1,0 +1,302 @@
+//! Card use cases: issue, revoke, unlock, show the current code, and check a token at the till.
+//!
+//! # Checking a token for a redemption
+//!
+//! The redemption runs [`verify_token`] inside its own write transaction, before it moves any
+//! money. On success the step of an app card's code is recorded in that transaction, so the code
+//! is spent if and only if the redemption commits; a right PIN resets the count of wrong ones.
+//!
+//! A decline rolls the redemption back, and with it anything written so far. A wrong PIN must
+//! still count, so [`verify_token`] does not write it: it answers [`VerifyError::WrongPin`], and
+//! the caller, after rolling back, calls [`record_wrong_pin`], which counts it in a transaction of
+//! its own, locks the card at the fund's `pin_attempts`, and says which decline to answer
+//! (`pin_wrong`, or `card_locked` for the attempt that locked it):
+//!
+//! A printed card's PIN is checked with Argon2id (tens of milliseconds) on a blocking thread
+//! while the transaction holds the card's row (and, on SQLite, the writer slot): a second use
+//! of the same card waits for the first, so two tills cannot both pass on one code or PIN.
+//!
+//! ```ignore
+//! let mut tx = db.begin().await?;
+//! let card = match cards::verify_token(&mut tx, &key, fund, token, pin, now_micros()).await {
+//!     Ok(card) => card,
+//!     Err(VerifyError::Declined(d)) => return Err(d.into()),
+//!     Err(VerifyError::WrongPin { card_id }) => {
+//!         tx.rollback().await?;
+//!         return Err(cards::record_wrong_pin(db, fund, &card_id).await?.into());
+//!     }
+//!     Err(VerifyError::Store(e)) => return Err(e.into()),
+//! };
+//! ```
+
+use crate::api::error::ApiError;
+use crate::auth;
+use crate::card_key::CardKey;
+use crate::domain::card::{self, CardKind, Decline, Token};
+use crate::domain::member::MemberStatus;
+use crate::domain::{new_id, now_micros};
+use crate::store::cards::{self as store, Card, NewCard};
+use crate::store::{funds, members, Db, StoreError, Tx};
+
+/// A new card, with what is shown once.
+#[derive(Debug)]
+pub struct IssuedCard {
+    pub card: Card,
+    /// App cards: the TOTP secret in base32 (RFC 4648, no padding). Never shown again.
+    pub secret: Option<String>,
+    /// Printed cards: the static payload to print as a QR code.
+    pub qr_payload: Option<String>,
+}
+
+/// What a card's secret is bound to when sealed.
+fn seal_context(fund_id: &str, card_id: &str) -> String {
+    format!("{fund_id}:{card_id}")
+}
+
+async fn hash_pin(pin: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&pin))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Issues a card to an active member. A printed card needs a PIN of 4 to 6 digits; an app card
+/// takes none and gets a fresh 256-bit secret, stored only sealed with the card key.
+pub async fn issue(
+    db: &Db,
+    key: &CardKey,
+    fund_id: &str,
+    member_id: &str,
+    kind: CardKind,
+    pin: Option<String>,
+    created_by: &str,
+) -> Result<IssuedCard, ApiError> {
+    let id = new_id("card");
+    let (secret, secret_enc, pin_hash) = match (kind, pin) {
+        (CardKind::App, None) => {
+            let mut secret = [0u8; card::SECRET_BYTES];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let sealed = key.seal(&secret, &seal_context(fund_id, &id));
+            (Some(card::secret_base32(&secret)), Some(sealed), None)
+        }
+        (CardKind::App, Some(_)) => {
+            return Err(ApiError::field(
+                "invalid_field",
+                "pin",
+                "only a printed card has a PIN",
+            ))
+        }
+        (CardKind::Printed, None) => {
+            return Err(ApiError::field(
+                "missing_field",
+                "pin",
+                "a printed card needs a PIN of 4 to 6 digits",
+            ))
+        }
+        (CardKind::Printed, Some(pin)) => {
+            card::check_pin(&pin).map_err(|m| ApiError::field("pin_invalid", "pin", m))?;
+            (None, None, Some(hash_pin(pin).await?))
+        }
+    };
+    let mut tx = db.begin().await?;
+    // The member's row is locked so that a suspension cannot slip between check and insert.
+    let member = members::get_for_update(&mut tx, fund_id, member_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    if member.status != MemberStatus::Active {
+        return Err(ApiError::conflict(
+            "member_not_active",
+            "only an active member can be given a card",
+        ));
+    }
+    let now = now_micros();
+    store::insert(
+        &mut tx,
+        fund_id,
+        &NewCard {
+            id: &id,
+            member_id,
+            kind,
+            secret_enc: secret_enc.as_deref(),
+            pin_hash: pin_hash.as_deref(),
+            created_by,
+            created_at: now,
+        },
+    )
+    .await?;
+    let card = store::get_for_update(&mut tx, fund_id, &id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    tx.commit().await?;
+    let qr_payload = (kind == CardKind::Printed).then(|| card::printed_payload(&id));
+    Ok(IssuedCard {
+        card,
+        secret,
+        qr_payload,
+    })
+}
+
+pub async fn revoke(db: &Db, fund_id: &str, card_id: &str, by: &str) -> Result<Card, ApiError> {
+    let mut tx = db.begin().await?;
+    store::revoke(&mut tx, fund_id, card_id, by, now_micros()).await?;
+    let card = store::get_for_update(&mut tx, fund_id, card_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("card"))?;
+    tx.commit().await?;
+    Ok(card)
+}
+
+pub async fn unlock(db: &Db, fund_id: &str, card_id: &str) -> Result<Card, ApiError> {
+    let mut tx = db.begin().await?;
+    store::unlock(&mut tx, fund_id, card_id).await?;
+    let card = store::get_for_update(&mut tx, fund_id, card_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("card"))?;
+    tx.commit().await?;
+    Ok(card)
+}
+
+fn open_secret(key: &CardKey, fund_id: &str, card: &Card) -> Result<Vec<u8>, StoreError> {
+    card.secret_enc
+        .as_deref()
+        .and_then(|sealed| key.open(sealed, &seal_context(fund_id, &card.id)))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the secret of card {} does not open with the card key",
+                card.id
+            ))
+        })
+}
+
+/// What the card's QR code holds at `now` (micros): the code of the current step for an app
+/// card, the static payload for a printed one.
+pub fn current_payload(
+    key: &CardKey,
+    fund_id: &str,
+    card: &Card,
+    now: i64,
+) -> Result<String, StoreError> {
+    match card.kind {
+        CardKind::Printed => Ok(card::printed_payload(&card.id)),
+        CardKind::App => {
+            let secret = open_secret(key, fund_id, card)?;
+            let step = card::step_at(now.div_euclid(1_000_000));
+            Ok(card::app_payload(&card.id, &card::totp(&secret, step)))
+        }
+    }
+}
+
+/// The card behind an accepted token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCard {
+    pub card_id: String,
+    pub member_id: String,
+    pub kind: CardKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Refused; nothing needs keeping after the rollback.
+    #[error("declined: {0}")]
+    Declined(Decline),
+    /// The PIN of a printed card is wrong: roll back, then call [`record_wrong_pin`], which
+    /// counts it and answers the decline (`pin_wrong` or `card_locked`).
+    #[error("wrong PIN for card {card_id}")]
+    WrongPin { card_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(e: sqlx::Error) -> Self {
+        VerifyError::Store(StoreError::Db(e))
+    }
+}
+
+/// Checks a QR token (and the PIN of a printed card) inside the caller's transaction; see the
+/// module's documentation for how to call it. `now` is in microseconds.
+///
+/// App cards: the code of the current 30-second step or of the one before is accepted, once
+/// (the step is recorded in `tx`); older codes are `token_expired`, a code that matches no
+/// recent step `token_invalid`, a spent one `token_reused`. Printed cards: no PIN is
+/// `pin_required`; the PIN is checked with Argon2id off the async runtime.
+#[tracing::instrument(skip(tx, key, token, pin))]
+pub async fn verify_token(
+    tx: &mut Tx,
+    key: &CardKey,
+    fund_id: &str,
+    token: &str,
+    pin: Option<&str>,
+    now: i64,
+) -> Result<VerifiedCard, VerifyError> {
+    use VerifyError::Declined as D;
+    let token = card::parse_token(token).ok_or(D(Decline::TokenInvalid))?;
+    let card = store::get_for_update(tx, fund_id, token.card_id())
+        .await?
+        .ok_or(D(Decline::TokenInvalid))?;
+    let kind_matches = matches!(
+        (&token, card.kind),
+        (Token::App { .. }, CardKind::App) | (Token::Printed { .. }, CardKind::Printed)
+    );
+    if !kind_matches {
+        return Err(D(Decline::TokenInvalid));
+    }
+    if card.revoked_at.is_some() {
+        return Err(D(Decline::CardRevoked));
+    }
+    if card.locked_at.is_some() {
+        return Err(D(Decline::CardLocked));
+    }
+    match token {
+        Token::App { code, .. } => {
+            let secret = open_secret(key, fund_id, &card)?;
+            let current = card::step_at(now.div_euclid(1_000_000));
+            let step = card::matching_step(&secret, &code, current, card::EXPIRED_LOOKBACK_STEPS)
+                .ok_or(D(Decline::TokenInvalid))?;
+            if step < current - 1 {
+                return Err(D(Decline::TokenExpired));
+            }
+            if !store::use_step(tx, fund_id, &card.id, step, now).await? {
+                return Err(D(Decline::TokenReused));
+            }
+        }
+        Token::Printed { .. } => {
+            let pin = pin.ok_or(D(Decline::PinRequired))?.to_string();
+            let hash = card
+                .pin_hash
+                .clone()
+                .ok_or_else(|| StoreError::Corrupt(format!("card {} has no PIN", card.id)))?;
+            let right = tokio::task::spawn_blocking(move || auth::verify_password(&pin, &hash))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("PIN check failed: {e}")))?;
+            if !right {
+                return Err(VerifyError::WrongPin { card_id: card.id });
+            }
+            store::reset_wrong_pins(tx, fund_id, &card.id).await?;
+        }
+    }
+    Ok(VerifiedCard {
+        card_id: card.id,
+        member_id: card.member_id,
+        kind: card.kind,
+    })
+}
+
+/// Counts a wrong PIN in its own transaction (call it after rolling back the redemption), and
+/// locks the card when the fund's `pin_attempts` wrong PINs in a row are reached. Answers the
+/// decline to give: `card_locked` when the card is now locked, else `pin_wrong`.
+#[tracing::instrument(skip(db))]
+pub async fn record_wrong_pin(
+    db: &Db,
+    fund_id: &str,
+    card_id: &str,
+) -> Result<Decline, StoreError> {
+    let limit = i64::from(funds::settings(db, fund_id).await?.pin_attempts);
+    let mut tx = db.begin().await?;
+    let locked = store::add_wrong_pin(&mut tx, fund_id, card_id, limit, now_micros()).await?;
+    tx.commit().await?;
+    Ok(if locked {
+        Decline::CardLocked
+    } else {
+        Decline::PinWrong
+    })
+}
