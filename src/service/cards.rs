@@ -16,7 +16,7 @@
 //! while the transaction holds the card's row (and, on SQLite, the writer slot): a second use
 //! of the same card waits for the first, so two tills cannot both pass on one code or PIN.
 //!
-//! ```ignore
+//! ```text
 //! let mut tx = db.begin().await?;
 //! let card = match cards::verify_token(&mut tx, &key, fund, token, pin, now_micros()).await {
 //!     Ok(card) => card,
