@@ -102,10 +102,10 @@ pub async fn eligible_page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<Eligible>, StoreError> {
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE OF a"
-    } else {
-        ""
+    // Lock the accounts only (PostgreSQL), not the members' rows.
+    let lock = match tx.backend() {
+        Backend::Postgres => " FOR UPDATE OF a",
+        Backend::Sqlite => "",
     };
     let rows = sqlx::query(&format!(
         "SELECT m.id, m.account_ref, m.adults, m.children, a.balance FROM members m \

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Backend, Db, StoreError, Tx};
+use super::{Db, StoreError, Tx};
 use crate::domain::card::CardKind;
 
 #[derive(Clone, Debug)]
@@ -97,11 +97,7 @@ pub async fn get_for_update(
     fund_id: &str,
     id: &str,
 ) -> Result<Option<Card>, StoreError> {
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.for_update();
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM cards WHERE fund_id = $1 AND id = $2{lock}"
     ))

@@ -1004,11 +1004,7 @@ impl Bulk {
             .map(|(code, (d, k))| (code.clone(), *d, *k))
             .collect();
         self.apply_movements(tx, &general).await?;
-        let lock = if tx.backend() == Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
+        let lock = tx.for_update();
         let head = sqlx::query(&format!(
             "SELECT seq, last_hash FROM ledger_heads WHERE fund_id = $1{lock}"
         ))

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{json_col as c, json_rows, ledger, Backend, Db, StoreError, Tx};
+use super::{json_col as c, json_rows, ledger, Db, StoreError, Tx};
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, General};
 use crate::domain::member::{account_ref, payment_reference, MemberStatus};
@@ -215,11 +215,7 @@ pub async fn get_for_update(
     fund_id: &str,
     id: &str,
 ) -> Result<Option<Member>, StoreError> {
-    let lock = if tx.backend() == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = tx.for_update();
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM members WHERE fund_id = $1 AND id = $2{lock}"
     ))

@@ -104,6 +104,15 @@ impl Tx {
         self.backend
     }
 
+    /// `" FOR UPDATE"` to lock the rows a SELECT reads until the end of the transaction on
+    /// PostgreSQL; nothing on SQLite, whose writer already holds the whole database.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
     }
