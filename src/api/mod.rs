@@ -10,6 +10,7 @@ pub mod idempotent;
 mod ledger;
 mod members;
 pub mod page;
+mod redemptions;
 mod sessions;
 mod settings;
 mod shops;
@@ -94,6 +95,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contributions::arrears))
         .routes(routes!(contributions::simulate))
         .routes(routes!(allowances::issue))
+        .routes(routes!(redemptions::redeem, redemptions::list))
+        .routes(routes!(redemptions::refund))
         .routes(routes!(shops::create_shop, shops::list_shops))
         .routes(routes!(shops::review_due))
         .routes(routes!(shops::get_shop))

@@ -6,5 +6,6 @@ pub mod contributions;
 pub mod demo;
 pub mod ledger;
 pub mod members;
+pub mod redemptions;
 pub mod shops;
 pub mod users;

@@ -12,6 +12,7 @@ pub mod funds;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
+pub mod redemptions;
 pub mod shops;
 pub mod terminals;
 pub mod users;
