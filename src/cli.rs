@@ -148,7 +148,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.bind = b;
             }
             let (db, fund) = open(&config).await?;
-            crate::service::demo::fill(&db, &fund, config.bind).await?;
+            let key_path = config.card_key_path();
+            let card_key = crate::card_key::CardKey::load_or_create(&key_path)
+                .with_context(|| format!("card key {}", key_path.display()))?;
+            crate::service::demo::fill(&db, &fund, config.bind, &card_key).await?;
             serve(db, fund, config).await?;
         }
         Command::Migrate => {
@@ -255,12 +258,7 @@ pub async fn serve(db: Db, fund: String, config: Config) -> anyhow::Result<()> {
     let card_key_path = config.card_key_path();
     let cards = crate::card_key::CardKey::load_or_create(&card_key_path)
         .with_context(|| format!("card key {}", card_key_path.display()))?;
-    let state = AppState {
-        db: db.clone(),
-        config: Arc::new(config),
-        default_fund: fund,
-        cards: Arc::new(cards),
-    };
+    let state = AppState::new(db.clone(), config, fund, Arc::new(cards));
     axum::serve(listener, api::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -26,6 +26,10 @@ pub struct Config {
     /// File holding the key that encrypts card secrets (64 hex digits). Default: `card.key`
     /// beside the SQLite database (or in `data/` on PostgreSQL), created on first start.
     pub card_key_file: Option<PathBuf>,
+    /// Payments and refunds a till may send per second, sustained (0: no limit).
+    pub till_rate_per_second: u32,
+    /// Requests a till may send at once above the sustained rate.
+    pub till_burst: u32,
 }
 
 impl Default for Config {
@@ -37,6 +41,8 @@ impl Default for Config {
             session_hours: 12,
             max_body_bytes: 64 * 1024,
             card_key_file: None,
+            till_rate_per_second: 20,
+            till_burst: 40,
         }
     }
 }
@@ -50,6 +56,8 @@ impl fmt::Debug for Config {
             .field("session_hours", &self.session_hours)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("card_key_file", &self.card_key_path())
+            .field("till_rate_per_second", &self.till_rate_per_second)
+            .field("till_burst", &self.till_burst)
             .finish()
     }
 }
@@ -119,6 +127,16 @@ impl Config {
         }
         if let Some(v) = var("CAISSE_CARD_KEY_FILE") {
             self.card_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("CAISSE_TILL_RATE_PER_SECOND") {
+            self.till_rate_per_second = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CAISSE_TILL_RATE_PER_SECOND: {e}"))?;
+        }
+        if let Some(v) = var("CAISSE_TILL_BURST") {
+            self.till_burst = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("CAISSE_TILL_BURST: {e}"))?;
         }
         Ok(())
     }

@@ -374,3 +374,50 @@ async fn one_code_two_tills(app: TestApp) {
     assert_eq!(refused.body["code"], "token_reused");
     assert_eq!(balance(&app, &f.treasurer, &f.member).await, "147.00");
 }
+
+mod rate_limit {
+    use super::*;
+
+    /// A till that sends more than its rate gets 429 problem+json, and nothing is paid.
+    async fn tills_are_rate_limited(app: TestApp) {
+        let f = fund(&app).await;
+        let (card, secret) = app_card(&app, &f.treasurer, &f.member).await;
+        let (_shop, till) = app.terminal_login().await;
+        let token = code(&card, &secret, 0);
+        // Burst of 3: three requests pass (the first pays, the others are refused for the
+        // spent code), the fourth is limited.
+        pay(&app, &till, "r0", &token, "1.00").await.ok(201);
+        pay(&app, &till, "r1", &token, "1.00")
+            .await
+            .problem(422, "token_reused");
+        pay(&app, &till, "r2", &token, "1.00")
+            .await
+            .problem(422, "token_reused");
+        let r = pay(&app, &till, "r3", &token, "1.00").await;
+        r.problem(429, "rate_limited");
+        assert_eq!(balance(&app, &f.treasurer, &f.member).await, "149.00");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        let app = common::spawn_app_with(caisse::store::Backend::Sqlite, |c| {
+            c.till_rate_per_second = 1;
+            c.till_burst = 3;
+        })
+        .await
+        .unwrap();
+        tills_are_rate_limited(app).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() {
+        let app = common::spawn_app_with(caisse::store::Backend::Postgres, |c| {
+            c.till_rate_per_second = 1;
+            c.till_burst = 3;
+        })
+        .await;
+        if let Some(app) = app {
+            tills_are_rate_limited(app).await;
+        }
+    }
+}

@@ -1193,9 +1193,14 @@ async fn another_funds_shops_are_not_found(app: TestApp) {
 }
 
 async fn demo_creates_shops(app: TestApp) {
-    caisse::service::demo::fill(&app.db, &app.fund_id, "127.0.0.1:8080".parse().unwrap())
-        .await
-        .unwrap();
+    caisse::service::demo::fill(
+        &app.db,
+        &app.fund_id,
+        "127.0.0.1:8080".parse().unwrap(),
+        &app.card_key,
+    )
+    .await
+    .unwrap();
     let r = app
         .post(
             "/api/v1/sessions",

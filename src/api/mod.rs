@@ -43,6 +43,46 @@ pub struct AppState {
     pub default_fund: String,
     /// Seals and opens card secrets.
     pub cards: Arc<crate::card_key::CardKey>,
+    /// Requests per till (terminal id), when the configuration sets a rate.
+    pub till_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+}
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        config: Config,
+        default_fund: String,
+        cards: Arc<crate::card_key::CardKey>,
+    ) -> AppState {
+        let till_limiter = std::num::NonZeroU32::new(config.till_rate_per_second).map(|rate| {
+            let burst = std::num::NonZeroU32::new(config.till_burst.max(1)).unwrap_or(rate);
+            Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        AppState {
+            db,
+            config: Arc::new(config),
+            default_fund,
+            cards,
+            till_limiter,
+        }
+    }
+
+    /// 429 `rate_limited` when this till sends more than its configured rate.
+    pub fn check_till_rate(&self, terminal_id: &str) -> Result<(), ApiError> {
+        let Some(limiter) = &self.till_limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&terminal_id.to_string()).map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this till sends too many requests; wait a moment and retry with the same \
+                 Idempotency-Key",
+            )
+        })
+    }
 }
 
 #[derive(OpenApi)]

@@ -52,7 +52,8 @@ pub struct RedemptionView {
               (status = 400, description = "Idempotency-Key missing", body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, description = "idempotency_key_reused", body = Problem),
-              (status = 422, description = "declined, with the reason's code", body = Problem)))]
+              (status = 422, description = "declined, with the reason's code", body = Problem),
+              (status = 429, description = "rate_limited", body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn redeem(
     State(state): State<AppState>,
@@ -60,6 +61,7 @@ pub async fn redeem(
     key: IdempotencyKey,
     body: ApiJson<RedemptionRequest>,
 ) -> ApiResult<Response> {
+    state.check_till_rate(&caller.id)?;
     let req = body.value;
     let shop = caller
         .shop_id
@@ -188,6 +190,7 @@ pub async fn refund(
     key: IdempotencyKey,
     body: ApiJson<RefundRequest>,
 ) -> ApiResult<Response> {
+    state.check_till_rate(&caller.id)?;
     let amount = body.value.amount;
     if amount.is_zero() {
         return Err(ApiError::field(

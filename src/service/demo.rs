@@ -9,6 +9,9 @@ use crate::store::{users, Db};
 
 pub const DEMO_PASSWORD: &str = "demo-caisse-2026";
 
+/// PIN of the demo member's printed card.
+pub const DEMO_PIN: &str = "2468";
+
 pub const DEMO_LOGINS: [(&str, Role); 4] = [
     ("admin@demo.caisse.fr", Role::Admin),
     ("tresorerie@demo.caisse.fr", Role::Treasurer),
@@ -45,7 +48,12 @@ const LAST_NAMES: [&str; 20] = [
 
 /// Fills an empty fund (one without users) with demo logins and a first subsidy. A fund that
 /// already has users is left alone.
-pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow::Result<()> {
+pub async fn fill(
+    db: &Db,
+    fund_id: &str,
+    bind: std::net::SocketAddr,
+    card_key: &crate::card_key::CardKey,
+) -> anyhow::Result<()> {
     let has_users = !users::find_by_email(db, DEMO_LOGINS[0].0).await?.is_empty()
         || sqlx::query("SELECT 1 AS one FROM users WHERE fund_id = $1 LIMIT 1")
             .bind(fund_id)
@@ -53,6 +61,7 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
             .await?
             .is_some();
     let mut till = None;
+    let mut cards: Option<(String, String, String)> = None;
     if !has_users {
         let members = demo_members(db, fund_id).await?;
         let mut ids = Vec::new();
@@ -89,6 +98,35 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
         demo_contributions(db, fund_id, &members).await?;
         // ids: admin, treasurer, committee, member (the order of DEMO_LOGINS).
         till = Some(shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?);
+        // The demo member's cards: an app card (its secret is shown once, here) and a printed
+        // card with its PIN, so a newcomer can pay at the demo till with curl.
+        let app = super::cards::issue(
+            db,
+            card_key,
+            fund_id,
+            &members[0],
+            crate::domain::card::CardKind::App,
+            None,
+            &ids[0],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        let printed = super::cards::issue(
+            db,
+            card_key,
+            fund_id,
+            &members[0],
+            crate::domain::card::CardKind::Printed,
+            Some(DEMO_PIN.to_string()),
+            &ids[0],
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        cards = Some((
+            app.card.id.clone(),
+            app.secret.unwrap_or_default(),
+            printed.card.id,
+        ));
         println!(
             "Demo fund created: {} members with three months of contributions and allowances, 10 shops.",
             members.len()
@@ -121,6 +159,30 @@ pub async fn fill(db: &Db, fund_id: &str, bind: std::net::SocketAddr) -> anyhow:
             "  curl -s http://{bind}/api/v1/terminals/current -H 'authorization: Bearer {}'",
             till.api_key
         );
+        if let Some((app_card, secret, printed_card)) = &cards {
+            println!();
+            println!(
+                "Cards of {} (TOTP: SHA-256, 8 digits, 30 s steps):",
+                DEMO_LOGINS[3].0
+            );
+            println!("  app card secret (base32, shown once): {secret}");
+            println!(
+                "  otpauth://totp/caisse:adherente?secret={secret}&algorithm=SHA256&digits=8&period=30"
+            );
+            println!("  printed card: caisse1:{printed_card}  PIN {DEMO_PIN}");
+            println!("Pay 12.50 at the till with the app card (oathtool computes the code):");
+            println!("  CODE=$(oathtool --totp=sha256 --digits=8 --base32 {secret})");
+            println!(
+                "  curl -s -X POST http://{bind}/api/v1/redemptions -H 'authorization: Bearer {}' \\",
+                till.api_key
+            );
+            println!(
+                "       -H 'content-type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\"
+            );
+            println!(
+                "       -d \"{{\\\"token\\\":\\\"caisse1:{app_card}:$CODE\\\",\\\"amount\\\":\\\"12.50\\\"}}\""
+            );
+        }
     }
     Ok(())
 }

@@ -108,6 +108,12 @@ pub async fn fresh_db(backend: Backend) -> Option<(Db, String, String, DbGuard)>
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// The same, with the configuration adjusted first. Tills are not rate-limited unless a test
+/// asks for it (the concurrency tests send a hundred payments from one till at once).
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     // Server logs go to the test's captured output: shown when a test fails.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -118,20 +124,17 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         .try_init();
     let (db, fund_id, database_url, guard) = fresh_db(backend).await?;
     let key_dir = std::env::temp_dir().join("caisse-tests").join("keys");
-    let config = Config {
+    let mut config = Config {
         database_url: database_url.clone(),
         card_key_file: Some(key_dir.join(format!("{}.key", unique_name()))),
+        till_rate_per_second: 0,
         ..Config::default()
     };
+    adjust(&mut config);
     let card_key = Arc::new(CardKey::load_or_create(&config.card_key_path()).expect("card key"));
     // The key is in memory now; the file (created 0600 like in production) is not needed.
     let _ = std::fs::remove_file(config.card_key_path());
-    let state = AppState {
-        db: db.clone(),
-        config: Arc::new(config),
-        default_fund: fund_id.clone(),
-        cards: card_key.clone(),
-    };
+    let state = AppState::new(db.clone(), config, fund_id.clone(), card_key.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
