@@ -43,6 +43,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         members: usize,
     },
+    /// Payments at the till through the real HTTP API: N tills (each its own shop and its own
+    /// members' app cards, paying with real TOTP codes) as fast as they can for T seconds,
+    /// then at half that rate for the latency; on PostgreSQL also pgbench and the ratio.
+    Redeem {
+        #[arg(long, default_value_t = 8)]
+        terminals: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// App cards prepared per till (each pays at most once per 30-second code).
+        #[arg(long, default_value_t = 1_500)]
+        cards_per_terminal: usize,
+        #[arg(long)]
+        no_pgbench: bool,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -92,6 +106,56 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                 scratch.backend.name(),
                 load.as_secs_f64()
             );
+            Ok(())
+        }
+        BenchCommand::Redeem {
+            terminals,
+            seconds,
+            cards_per_terminal,
+            no_pgbench,
+        } => {
+            let scratch = Scratch::create(&config.database_url).await?;
+            let result = redeem_bench(
+                &scratch,
+                terminals,
+                Duration::from_secs(seconds),
+                cards_per_terminal,
+            )
+            .await;
+            let pg = if scratch.backend == Backend::Postgres && !no_pgbench && result.is_ok() {
+                Some(pgbench(&scratch.url, terminals, seconds))
+            } else {
+                None
+            };
+            scratch.drop_it().await;
+            let (peak, half) = result?;
+            println!(
+                "caisse redeem (peak): {:.0} redemptions/s ({} approved, {} declined in {:.1} s, \
+                 {terminals} tills over HTTP, {}), latency p50 {:.2} ms, p99 {:.2} ms",
+                peak.per_second,
+                peak.count,
+                peak.declined,
+                peak.elapsed.as_secs_f64(),
+                scratch.backend.name(),
+                peak.p50_ms,
+                peak.p99_ms
+            );
+            println!(
+                "caisse redeem (half the peak, {:.0}/s offered): {:.0} redemptions/s, latency \
+                 p50 {:.2} ms, p99 {:.2} ms",
+                peak.per_second / 2.0,
+                half.per_second,
+                half.p50_ms,
+                half.p99_ms
+            );
+            if let Some(pg) = pg {
+                let tps = pg?;
+                println!("pgbench TPC-B-like (-c {terminals} -T {seconds}): {tps:.0} tps");
+                println!(
+                    "ratio caisse redeem / pgbench: {:.2}",
+                    peak.per_second / tps
+                );
+            }
             Ok(())
         }
         BenchCommand::Issue { members } => {
@@ -453,4 +517,263 @@ mod tests {
             "postgres://u@h/x"
         );
     }
+}
+
+/// What one phase of the redemption benchmark measured.
+pub struct TillRun {
+    pub count: u64,
+    pub declined: u64,
+    pub elapsed: Duration,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// One till's cards: (card id, secret) and which code of each it used last.
+struct TillCards {
+    key: String,
+    cards: Vec<(String, Vec<u8>)>,
+    next: usize,
+    used: std::collections::HashSet<(usize, i64)>,
+}
+
+impl TillCards {
+    /// A code not used yet: the current step of the next card, else the previous step.
+    fn next_token(&mut self) -> Option<String> {
+        use crate::domain::card::{app_payload, step_at, totp};
+        let now = step_at(chrono::Utc::now().timestamp());
+        for _ in 0..self.cards.len() * 2 {
+            let i = self.next % self.cards.len();
+            self.next += 1;
+            for step in [now, now - 1] {
+                if self.used.insert((i, step)) {
+                    let (card, secret) = &self.cards[i];
+                    return Some(app_payload(card, &totp(secret, step)));
+                }
+            }
+        }
+        None
+    }
+}
+
+async fn redeem_bench(
+    scratch: &Scratch,
+    terminals: usize,
+    duration: Duration,
+    cards_per_terminal: usize,
+) -> anyhow::Result<(TillRun, TillRun)> {
+    use crate::domain::card::{secret_base32, CardKind};
+    use crate::store::cards::{self as card_store, NewCard};
+    use std::sync::Arc;
+
+    let (db, fund, _) = load_members(scratch, terminals * cards_per_terminal).await?;
+    crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    let key_path = std::env::temp_dir().join(format!("caisse-bench-{}.key", std::process::id()));
+    let key = Arc::new(crate::card_key::CardKey::load_or_create(&key_path)?);
+    let _ = std::fs::remove_file(&key_path);
+
+    // The server, in this process, on a port of its own, without a till rate limit.
+    let config = Config {
+        database_url: scratch.url.clone(),
+        till_rate_per_second: 0,
+        ..Config::default()
+    };
+    let state = crate::api::AppState::new(db.clone(), config, fund.clone(), key.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, crate::api::app(state)).await;
+    });
+
+    // Shops with one till each, through the API.
+    let admin = crate::service::users::create(
+        &db,
+        &fund,
+        "bench-admin@caisse.invalid",
+        "bench-admin-password",
+        crate::domain::Role::Admin,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    let client = reqwest::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"email": admin.email, "password": "bench-admin-password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let admin_token = session["token"].as_str().unwrap_or_default().to_string();
+    let mut till_keys = Vec::new();
+    for t in 0..terminals {
+        let shop: serde_json::Value = client
+            .post(format!("{base}/api/v1/shops"))
+            .bearer_auth(&admin_token)
+            .json(&serde_json::json!({
+                "name": format!("Commerce {t}"), "legal_name": format!("Commerce {t} SARL"),
+                "iban": "FR7630006000011234567890189", "address": "1 rue du Banc, 69008 Lyon",
+                "categories": ["epicerie"]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let shop_id = shop["id"].as_str().unwrap_or_default().to_string();
+        client
+            .post(format!("{base}/api/v1/shops/{shop_id}/decision"))
+            .bearer_auth(&admin_token)
+            .json(&serde_json::json!({"decision": "approved"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let till: serde_json::Value = client
+            .post(format!("{base}/api/v1/shops/{shop_id}/terminals"))
+            .bearer_auth(&admin_token)
+            .json(&serde_json::json!({"label": "Caisse"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        till_keys.push(till["api_key"].as_str().unwrap_or_default().to_string());
+    }
+
+    // An app card for every member, all in one transaction.
+    let members: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM members WHERE fund_id = $1 ORDER BY id")
+            .bind(&fund)
+            .fetch_all(db.pool())
+            .await?;
+    let mut all_cards = Vec::with_capacity(members.len());
+    let mut tx = db.begin().await?;
+    let now = crate::domain::now_micros();
+    for member in &members {
+        let id = crate::domain::new_id("card");
+        let mut secret = [0u8; crate::domain::card::SECRET_BYTES];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let sealed = key.seal(&secret, &crate::service::cards::seal_context(&fund, &id));
+        card_store::insert(
+            &mut tx,
+            &fund,
+            &NewCard {
+                id: &id,
+                member_id: member,
+                kind: CardKind::App,
+                secret_enc: Some(&sealed),
+                pin_hash: None,
+                created_by: &admin.id,
+                created_at: now,
+            },
+        )
+        .await?;
+        debug_assert!(!secret_base32(&secret).is_empty());
+        all_cards.push((id, secret.to_vec()));
+    }
+    tx.commit().await?;
+
+    let mut tills: Vec<TillCards> = till_keys
+        .into_iter()
+        .zip(all_cards.chunks(cards_per_terminal.max(1)))
+        .map(|(key, cards)| TillCards {
+            key,
+            cards: cards.to_vec(),
+            next: 0,
+            used: Default::default(),
+        })
+        .collect();
+
+    let peak = till_phase(&base, &mut tills, duration, None).await?;
+    let pace = if peak.per_second > 0.0 {
+        Some(Duration::from_secs_f64(
+            terminals as f64 / (peak.per_second / 2.0),
+        ))
+    } else {
+        None
+    };
+    let half = till_phase(&base, &mut tills, duration, pace).await?;
+    let report = ledger::verify(&db, &fund).await?;
+    anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
+    db.close().await;
+    Ok((peak, half))
+}
+
+/// Every till pays 1.00 again and again (each at `pace` if given) until `duration` is over.
+async fn till_phase(
+    base: &str,
+    tills: &mut [TillCards],
+    duration: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<TillRun> {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for till in tills.iter_mut() {
+        let mut till = std::mem::replace(
+            till,
+            TillCards {
+                key: String::new(),
+                cards: Vec::new(),
+                next: 0,
+                used: Default::default(),
+            },
+        );
+        let base = base.to_string();
+        handles.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let (mut latencies, mut declined) = (Vec::new(), 0u64);
+            let mut n = 0u64;
+            while started.elapsed() < duration {
+                let Some(token) = till.next_token() else {
+                    break;
+                };
+                n += 1;
+                let t = Instant::now();
+                let r = client
+                    .post(format!("{base}/api/v1/redemptions"))
+                    .bearer_auth(&till.key)
+                    .header(
+                        "Idempotency-Key",
+                        format!("bench-{n}-{}", t.elapsed().as_nanos()),
+                    )
+                    .json(&serde_json::json!({"token": token, "amount": "1.00"}))
+                    .send()
+                    .await?;
+                let ok = r.status().as_u16() == 201;
+                let _ = r.bytes().await?;
+                if ok {
+                    latencies.push(t.elapsed());
+                } else {
+                    declined += 1;
+                }
+                if let Some(p) = pace {
+                    if let Some(rest) = p.checked_sub(t.elapsed()) {
+                        tokio::time::sleep(rest).await;
+                    }
+                }
+            }
+            anyhow::Ok((till, latencies, declined))
+        }));
+    }
+    let (mut all, mut declined) = (Vec::new(), 0);
+    for (slot, h) in tills.iter_mut().zip(handles) {
+        let (till, latencies, d) = h.await??;
+        *slot = till;
+        all.extend(latencies);
+        declined += d;
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Ok(TillRun {
+        count: all.len() as u64,
+        declined,
+        elapsed,
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    })
 }

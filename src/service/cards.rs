@@ -49,7 +49,7 @@ pub struct IssuedCard {
 }
 
 /// What a card's secret is bound to when sealed.
-fn seal_context(fund_id: &str, card_id: &str) -> String {
+pub(crate) fn seal_context(fund_id: &str, card_id: &str) -> String {
     format!("{fund_id}:{card_id}")
 }
 
