@@ -504,21 +504,6 @@ pub fn pgbench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
         .context("no tps line in pgbench's output")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_swap() {
-        assert_eq!(
-            super::with_database("postgres://u@h:5432/caisse?sslmode=disable", "x"),
-            "postgres://u@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(
-            super::with_database("postgres://u@h", "x"),
-            "postgres://u@h/x"
-        );
-    }
-}
-
 /// What one phase of the redemption benchmark measured.
 pub struct TillRun {
     pub count: u64,
@@ -776,4 +761,19 @@ async fn till_phase(
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_swap() {
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/caisse?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
+    }
 }
