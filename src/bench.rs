@@ -140,6 +140,11 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
                 peak.p50_ms,
                 peak.p99_ms
             );
+            for (phase, run) in [("peak", &peak), ("half the peak", &half)] {
+                if let Some(n) = run.per_commit {
+                    println!("group commit ({phase}): {n:.1} payments per commit on average");
+                }
+            }
             println!(
                 "caisse redeem (half the peak, {:.0}/s offered): {:.0} redemptions/s, latency \
                  p50 {:.2} ms, p99 {:.2} ms",
@@ -512,6 +517,8 @@ pub struct TillRun {
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// SQLite: payments per commit of the group-commit writer during the phase.
+    pub per_commit: Option<f64>,
 }
 
 /// One till's cards: (card id, secret) and which code of each it used last.
@@ -668,7 +675,14 @@ async fn redeem_bench(
         })
         .collect();
 
-    let peak = till_phase(&base, &mut tills, duration, None).await?;
+    let per_commit = |before: Option<(u64, u64)>, after: Option<(u64, u64)>| match (before, after) {
+        (Some((c0, j0)), Some((c1, j1))) if c1 > c0 => Some((j1 - j0) as f64 / (c1 - c0) as f64),
+        _ => None,
+    };
+    let before = db.group_commit_stats();
+    let mut peak = till_phase(&base, &mut tills, duration, None).await?;
+    let middle = db.group_commit_stats();
+    peak.per_commit = per_commit(before, middle);
     let pace = if peak.per_second > 0.0 {
         Some(Duration::from_secs_f64(
             terminals as f64 / (peak.per_second / 2.0),
@@ -676,7 +690,8 @@ async fn redeem_bench(
     } else {
         None
     };
-    let half = till_phase(&base, &mut tills, duration, pace).await?;
+    let mut half = till_phase(&base, &mut tills, duration, pace).await?;
+    half.per_commit = per_commit(middle, db.group_commit_stats());
     let report = ledger::verify(&db, &fund).await?;
     anyhow::ensure!(report.is_clean(), "ledger not clean: {:?}", report.problems);
     db.close().await;
@@ -760,6 +775,7 @@ async fn till_phase(
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
+        per_commit: None,
     })
 }
 

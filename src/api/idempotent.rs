@@ -4,6 +4,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
@@ -24,37 +25,38 @@ pub async fn run<T, F>(
     work: F,
 ) -> ApiResult<Response>
 where
-    T: Serialize,
-    F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, ApiResult<(StatusCode, T)>>,
+    T: Serialize + Send + 'static,
+    F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, ApiResult<(StatusCode, T)>> + Send + 'static,
 {
     let hash = idempotency::request_hash(route, body);
-    let mut tx = db.begin().await?;
-    match idempotency::claim(&mut tx, &caller.fund_id, &caller.id, &key.0, &hash).await? {
-        Claim::Replay { status, body } => {
-            tx.rollback().await?;
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            Ok(json_response(status, body, true))
+    let (fund_id, caller_id, key) = (caller.fund_id.clone(), caller.id.clone(), key.0.clone());
+    // `Db::write`: on SQLite, concurrent payments share one commit (group commit).
+    db.write(move |tx| {
+        async move {
+            match idempotency::claim(tx, &fund_id, &caller_id, &key, &hash).await? {
+                Claim::Replay { status, body } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                    Ok(json_response(status, body, true))
+                }
+                Claim::Mismatch => Err(ApiError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with another request",
+                )),
+                Claim::New => {
+                    let (status, json) = {
+                        let (status, value) = work(&mut *tx).await?;
+                        let json = serde_json::to_string(&value).map_err(ApiError::internal)?;
+                        (status, json)
+                    };
+                    idempotency::complete(tx, &fund_id, &caller_id, &key, status.as_u16(), &json)
+                        .await?;
+                    Ok(json_response(status, json, false))
+                }
+            }
         }
-        Claim::Mismatch => Err(ApiError::conflict(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with another request",
-        )),
-        Claim::New => {
-            let (status, value) = work(&mut tx).await?;
-            let json = serde_json::to_string(&value).map_err(ApiError::internal)?;
-            idempotency::complete(
-                &mut tx,
-                &caller.fund_id,
-                &caller.id,
-                &key.0,
-                status.as_u16(),
-                &json,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(json_response(status, json, false))
-        }
-    }
+        .boxed()
+    })
+    .await
 }
 
 fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {

@@ -29,6 +29,8 @@
 //! };
 //! ```
 
+use futures_util::FutureExt;
+
 use crate::api::error::ApiError;
 use crate::auth;
 use crate::card_key::CardKey;
@@ -291,9 +293,13 @@ pub async fn record_wrong_pin(
     card_id: &str,
 ) -> Result<Decline, StoreError> {
     let limit = i64::from(funds::settings(db, fund_id).await?.pin_attempts);
-    let mut tx = db.begin().await?;
-    let locked = store::add_wrong_pin(&mut tx, fund_id, card_id, limit, now_micros()).await?;
-    tx.commit().await?;
+    let (fund_id, card_id) = (fund_id.to_string(), card_id.to_string());
+    let locked = db
+        .write(move |tx| {
+            async move { store::add_wrong_pin(tx, &fund_id, &card_id, limit, now_micros()).await }
+                .boxed()
+        })
+        .await?;
     Ok(if locked {
         Decline::CardLocked
     } else {
