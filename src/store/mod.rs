@@ -6,6 +6,7 @@
 //! because PostgreSQL widens them to `NUMERIC`.
 
 pub mod allowances;
+pub mod dashboard;
 pub mod cards;
 pub mod contributions;
 pub mod funds;
@@ -16,6 +17,7 @@ pub mod redemptions;
 pub mod shops;
 pub mod terminals;
 pub mod users;
+pub mod web_sessions;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
