@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use caisse::domain::Role;
 use common::{TestApp, PASSWORD};
-use serde_json::{json, Value};
+use serde_json::json;
 
 both_backends!(
     forms_need_their_csrf_token,
@@ -20,6 +20,7 @@ both_backends!(
     till_page_pays_once_and_shows_no_member_data,
     language_switch_and_static_assets,
     browser_member_till_and_treasurer,
+    browser_demo_fund_pages,
 );
 
 /// A browser without JavaScript: keeps cookies, follows no redirect.
@@ -187,7 +188,11 @@ async fn forms_need_their_csrf_token(app: TestApp) {
     let p = a
         .post(
             "/connexion",
-            &[("csrf", "forged"), ("email", &email), ("password", PASSWORD)],
+            &[
+                ("csrf", "forged"),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(p.status, 403);
@@ -281,7 +286,11 @@ async fn session_cookies_are_flagged_and_renewed_at_login(app: TestApp) {
             tls.client
                 .post(format!("{}/connexion", app.base))
                 .header("x-forwarded-proto", "https")
-                .form(&[("csrf", csrf.as_str()), ("email", email.as_str()), ("password", PASSWORD)]),
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", PASSWORD),
+                ]),
         )
         .await;
     assert_eq!(p.status, 303);
@@ -301,7 +310,11 @@ async fn login_is_rate_limited_with_one_message(app: TestApp) {
         let wrong_password = a
             .post(
                 "/connexion",
-                &[("csrf", &csrf), ("email", &email), ("password", "wrong-password-1")],
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "wrong-password-1"),
+                ],
             )
             .await;
         let wrong_email = a
@@ -354,9 +367,21 @@ async fn pages_are_closed_to_other_roles(app: TestApp) {
         assert_eq!(p.location.as_deref(), Some("/connexion"));
     }
     let cases = [
-        (Role::Member, "/membre", &["/caisse", "/comite", "/tresorerie", "/admin"][..]),
-        (Role::Committee, "/comite", &["/membre", "/caisse", "/tresorerie", "/admin"][..]),
-        (Role::Treasurer, "/tresorerie", &["/membre", "/caisse", "/comite", "/admin"][..]),
+        (
+            Role::Member,
+            "/membre",
+            &["/caisse", "/comite", "/tresorerie", "/admin"][..],
+        ),
+        (
+            Role::Committee,
+            "/comite",
+            &["/membre", "/caisse", "/tresorerie", "/admin"][..],
+        ),
+        (
+            Role::Treasurer,
+            "/tresorerie",
+            &["/membre", "/caisse", "/comite", "/admin"][..],
+        ),
         (Role::Admin, "/admin", &["/membre", "/caisse"][..]),
     ];
     for (role, home, closed) in cases {
@@ -379,7 +404,13 @@ async fn pages_are_closed_to_other_roles(app: TestApp) {
     let p = till.till_login(&key).await;
     assert_eq!(p.location.as_deref(), Some("/caisse"), "{}", p.body);
     assert_eq!(till.get("/caisse").await.status, 200);
-    for path in ["/membre", "/comite", "/tresorerie", "/admin", "/membre/commerces"] {
+    for path in [
+        "/membre",
+        "/comite",
+        "/tresorerie",
+        "/admin",
+        "/membre/commerces",
+    ] {
         assert_eq!(till.get(path).await.status, 403, "till on {path}");
     }
     // A wrong key opens nothing.
@@ -424,7 +455,10 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
     till.till_login(&key).await;
     let page = till.get("/caisse").await;
     let (csrf, idem) = (page.field("csrf"), page.field("idem"));
-    assert!(idem.starts_with("web_"), "a one-time key drawn with the form");
+    assert!(
+        idem.starts_with("web_"),
+        "a one-time key drawn with the form"
+    );
     let fields = [
         ("csrf", csrf.as_str()),
         ("idem", idem.as_str()),
@@ -433,14 +467,25 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
     ];
     let first = till.post("/caisse/paiement", &fields).await;
     assert_eq!(first.status, 200);
-    assert!(first.body.contains("data-status=\"approved\""), "{}", first.body);
+    assert!(
+        first.body.contains("data-status=\"approved\""),
+        "{}",
+        first.body
+    );
     assert!(first.body.contains("Paiement accepté"));
     assert!(first.body.contains("137,50\u{a0}€"), "{}", first.body);
     // The same form sent again (a double click): one payment only.
     let again = till.post("/caisse/paiement", &fields).await;
-    assert!(again.body.contains("data-status=\"approved\""), "{}", again.body);
+    assert!(
+        again.body.contains("data-status=\"approved\""),
+        "{}",
+        again.body
+    );
     let account = app
-        .get(&format!("/api/v1/members/{member_id}/account"), Some(&admin))
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(account.ok(200)["balance"], "137.50");
     // The same code with a new form: declined, in plain words.
@@ -456,18 +501,35 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
             ],
         )
         .await;
-    assert!(declined.body.contains("data-code=\"token_reused\""), "{}", declined.body);
+    assert!(
+        declined.body.contains("data-code=\"token_reused\""),
+        "{}",
+        declined.body
+    );
     assert!(declined.body.contains("Ce code a déjà servi."));
     // Nothing on the till names the member or their income.
-    for body in [&first.body, &again.body, &declined.body, &till.get("/caisse").await.body] {
+    for body in [
+        &first.body,
+        &again.body,
+        &declined.body,
+        &till.get("/caisse").await.body,
+    ] {
         for secret in ["Nour", "Benali", "2718", "2\u{202f}718", "M0000"] {
             let at = body.find(secret);
-            assert!(at.is_none(), "{secret} on the till page: {:?}", at.map(|i| &body[i.saturating_sub(200)..i + 50]));
+            assert!(
+                at.is_none(),
+                "{secret} on the till page: {:?}",
+                at.map(|i| &body[i.saturating_sub(200)..i + 50])
+            );
         }
     }
     // The day's sales list the payment; a refund from the page.
     let page = till.get("/caisse").await;
-    assert!(page.body.contains("id=\"total-sales\">12,50\u{a0}€"), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"total-sales\">12,50\u{a0}€"),
+        "{}",
+        page.body
+    );
     let red = page.body.find("/caisse/remboursement/").unwrap();
     let action = page.body[red..].split('"').next().unwrap().to_string();
     let form_start = page.body[..red].rfind("<form").unwrap();
@@ -480,13 +542,24 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
     let refund = till
         .post(
             &action,
-            &[("csrf", &field("csrf")), ("idem", &field("idem")), ("amount", "2.50")],
+            &[
+                ("csrf", &field("csrf")),
+                ("idem", &field("idem")),
+                ("amount", "2.50"),
+            ],
         )
         .await;
-    assert!(refund.body.contains("Remboursement enregistré."), "{}", refund.body);
+    assert!(
+        refund.body.contains("Remboursement enregistré."),
+        "{}",
+        refund.body
+    );
     assert!(refund.body.contains("id=\"total-refunds\">2,50\u{a0}€"));
     let account = app
-        .get(&format!("/api/v1/members/{member_id}/account"), Some(&admin))
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(account.ok(200)["balance"], "140.00");
 }
@@ -517,14 +590,25 @@ async fn language_switch_and_static_assets(app: TestApp) {
         ("till.js", "text/javascript"),
         ("jsQR.js", "text/javascript"),
     ] {
-        let r = app.client.get(app.url(&format!("/static/{file}"))).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url(&format!("/static/{file}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{file}");
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(mime));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(mime));
     }
     let r = app.client.get(app.url("/connexion")).send().await.unwrap();
     let csp = r.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
-    assert!(!r.text().await.unwrap().contains("http://"), "no outside resource");
+    assert!(
+        !r.text().await.unwrap().contains("http://"),
+        "no outside resource"
+    );
     // The API is untouched: its 404 is still problem+json.
     app.get("/api/v1/nothing-here", None)
         .await
@@ -605,7 +689,12 @@ mod webdriver {
             base,
         };
         for _ in 0..100 {
-            if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     break;
                 }
@@ -761,6 +850,16 @@ mod webdriver {
             path
         }
 
+        /// The window's size in CSS pixels: a phone, a laptop.
+        pub async fn resize(&self, width: u32, height: u32) {
+            self.call(
+                "POST",
+                &self.s("/window/rect"),
+                Some(json!({"width": width, "height": height})),
+            )
+            .await;
+        }
+
         pub async fn close(&self) {
             self.call("DELETE", &self.s(""), None).await;
         }
@@ -820,7 +919,9 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
     browser.goto(&format!("{base}/connexion")).await;
     browser.screenshot(&shot("login")).await;
     browser.type_in("#email", &member_email).await;
-    browser.type_in("#password", &format!("{PASSWORD}\u{E007}")).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
     browser.wait_for("#balance").await;
     assert!(browser.url().await.ends_with("/membre"));
     // (WebDriver's text turns the no-break space into a space.)
@@ -851,13 +952,17 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
     let (_, key) = app.terminal_login().await;
     browser.click("form[action='/deconnexion'] button").await;
     browser.wait_for("#till_key").await;
-    browser.type_in("#till_key", &format!("{key}\u{E007}")).await;
+    browser
+        .type_in("#till_key", &format!("{key}\u{E007}"))
+        .await;
     browser.wait_for("#amount").await;
     browser.type_in("#amount", "12,50\u{E007}").await;
     // Enter in the amount moved on to the code field instead of submitting.
     let active = browser.script("return document.activeElement.id").await;
     assert_eq!(active, "code");
-    browser.type_in("#code", &format!("{payload}\u{E007}")).await;
+    browser
+        .type_in("#code", &format!("{payload}\u{E007}"))
+        .await;
     browser.wait_for("#outcome").await;
     assert_eq!(
         browser.property("#outcome", "className").await,
@@ -868,7 +973,9 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
 
     // The same code again: declined, with the reason in plain words.
     browser.type_in("#amount", "5\u{E007}").await;
-    browser.type_in("#code", &format!("{payload}\u{E007}")).await;
+    browser
+        .type_in("#code", &format!("{payload}\u{E007}"))
+        .await;
     for _ in 0..100 {
         if browser.count(".outcome.declined").await > 0 {
             break;
@@ -879,10 +986,16 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
         browser.property("#outcome", "className").await,
         "outcome declined"
     );
-    assert!(browser.text("#reason").await.contains("Ce code a déjà servi"));
+    assert!(browser
+        .text("#reason")
+        .await
+        .contains("Ce code a déjà servi"));
     browser.screenshot(&shot("till-declined")).await;
     let account = app
-        .get(&format!("/api/v1/members/{member_id}/account"), Some(&admin))
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
         .await;
     assert_eq!(account.ok(200)["balance"], "137.50");
 
@@ -916,5 +1029,69 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
         browser.screenshot(&shot(name)).await;
     }
     browser.close().await;
-    let _: Option<Value> = None;
+}
+
+/// The demo fund (`caisse demo`) seen by its member, committee and treasurer: the pages the
+/// README shows, with months of history.
+async fn browser_demo_fund_pages(app: TestApp) {
+    let Some(browser) = webdriver::start().await else {
+        return;
+    };
+    let tag = match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    };
+    caisse::service::demo::fill(
+        &app.db,
+        &app.fund_id,
+        "127.0.0.1:8080".parse().unwrap(),
+        &app.card_key,
+    )
+    .await
+    .expect("demo data");
+    let base = &app.base;
+    let password = caisse::service::demo::DEMO_PASSWORD;
+    let mut first = true;
+    for (email, role) in caisse::service::demo::DEMO_LOGINS {
+        if first {
+            browser.goto(&format!("{base}/connexion")).await;
+            first = false;
+        } else {
+            browser.click("form[action='/deconnexion'] button").await;
+        }
+        browser.wait_for("#email").await;
+        browser.type_in("#email", email).await;
+        browser
+            .type_in("#password", &format!("{password}\u{E007}"))
+            .await;
+        browser.wait_for("main h1").await;
+        match role {
+            Role::Member => {
+                browser.wait_for("#qr svg").await;
+                let svg = browser.property("#qr", "innerHTML").await;
+                assert!(decode_qr(svg.as_str().unwrap()).starts_with("caisse1:card_"));
+                assert!(browser.count("tbody tr").await > 0, "a history");
+                browser.screenshot(&format!("{tag}-demo-member")).await;
+            }
+            Role::Treasurer => {
+                // The treasurer works on a laptop.
+                browser.resize(1280, 1000).await;
+                browser.wait_for("#coverage").await;
+                let coverage = browser.text("#coverage").await;
+                assert!(coverage.ends_with('%') && coverage != "0,0 %", "{coverage}");
+                assert!(browser.count("figure.chart rect.bar").await > 4);
+                browser.screenshot(&format!("{tag}-demo-treasurer")).await;
+                browser.resize(412, 915).await;
+            }
+            Role::Committee => {
+                browser.screenshot(&format!("{tag}-demo-committee")).await;
+            }
+            Role::Admin => {
+                assert!(browser.count("form[action='/admin/reglages']").await == 1);
+                browser.screenshot(&format!("{tag}-demo-admin")).await;
+            }
+            Role::Terminal => unreachable!("no till login in the demo logins"),
+        }
+    }
+    browser.close().await;
 }

@@ -59,13 +59,7 @@ pub async fn create_session(
     };
     let token = auth::new_token("cs");
     let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
-    users::create_session(
-        &state.db,
-        &user,
-        &auth::token_hash(&token),
-        expires_at,
-    )
-    .await?;
+    users::create_session(&state.db, &user, &auth::token_hash(&token), expires_at).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {

@@ -6,9 +6,9 @@
 //! because PostgreSQL widens them to `NUMERIC`.
 
 pub mod allowances;
-pub mod dashboard;
 pub mod cards;
 pub mod contributions;
+pub mod dashboard;
 pub mod funds;
 pub mod idempotency;
 pub mod ledger;

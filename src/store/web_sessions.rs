@@ -11,7 +11,9 @@ use crate::domain::now_micros;
 pub enum Owner {
     User(User),
     /// A till: the SHA-256 of its terminal key, checked against `terminals` on every request.
-    Terminal { key_hash: String },
+    Terminal {
+        key_hash: String,
+    },
 }
 
 /// Opens a session. Expired sessions go when new ones come, so the table stays small.

@@ -170,15 +170,17 @@ async fn save_settings(State(state): State<AppState>, form: Form) -> Response {
     };
     let answer = async {
         let current = call::json(
-            settings::get_settings(State(state.clone()), call::authorized::<AdminTreasurer>(&caller)?)
-                .await,
+            settings::get_settings(
+                State(state.clone()),
+                call::authorized::<AdminTreasurer>(&caller)?,
+            )
+            .await,
         )
         .await?;
         let mut next = current;
         next["fund_name"] = json!(form.text("fund_name"));
         next["allowance"]["first_person"] = json!(typed_amount(&form.text("first_person")));
-        next["allowance"]["additional_adult"] =
-            json!(typed_amount(&form.text("additional_adult")));
+        next["allowance"]["additional_adult"] = json!(typed_amount(&form.text("additional_adult")));
         next["allowance"]["child"] = json!(typed_amount(&form.text("child")));
         next["allowance"]["balance_cap"] = match form.get("balance_cap") {
             Some(c) => json!(typed_amount(c)),
@@ -245,7 +247,11 @@ async fn decide(State(state): State<AppState>, Path(id): Path<String>, form: For
 }
 
 /// A new till for a shop: its key is shown here once, never again.
-async fn add_terminal(State(state): State<AppState>, Path(id): Path<String>, form: Form) -> Response {
+async fn add_terminal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: Form,
+) -> Response {
     let web = &form.web;
     let caller = match web.require(&[Role::Admin]) {
         Ok(c) => c,

@@ -48,7 +48,13 @@ fn euros_short(lang: Lang, cents: i64) -> String {
 }
 
 /// Grouped bars, one group per label (a month), with a zero line when values go negative.
-pub fn grouped_bars(lang: Lang, id: &str, title: &str, labels: &[String], series: &[Series]) -> Markup {
+pub fn grouped_bars(
+    lang: Lang,
+    id: &str,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+) -> Markup {
     let all = series.iter().flat_map(|s| s.values.iter().copied());
     let max = all.clone().max().unwrap_or(0).max(0);
     let min = all.min().unwrap_or(0).min(0);

@@ -117,7 +117,10 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
             }
         }
     };
-    respond(StatusCode::OK, page(web, web.t(M::CommitteeTitle), &[], body))
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::CommitteeTitle), &[], body),
+    )
 }
 
 async fn vote(State(state): State<AppState>, Path(id): Path<String>, form: Form) -> Response {

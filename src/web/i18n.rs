@@ -27,7 +27,11 @@ impl Lang {
     pub fn from_accept_language(header: &str) -> Lang {
         for part in header.split(',') {
             let tag = part.split(';').next().unwrap_or_default().trim();
-            let primary = tag.split('-').next().unwrap_or_default().to_ascii_lowercase();
+            let primary = tag
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             if let Some(lang) = Lang::parse(&primary) {
                 return lang;
             }

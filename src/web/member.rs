@@ -55,7 +55,12 @@ async fn cards_of(
 
 async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, String> {
     let svg = call::bytes(
-        cards::card_qr(State(state.clone()), caller.clone(), Path(card_id.to_string())).await,
+        cards::card_qr(
+            State(state.clone()),
+            caller.clone(),
+            Path(card_id.to_string()),
+        )
+        .await,
     )
     .await
     .map_err(|e| e.detail)?;
@@ -267,8 +272,7 @@ async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
 }
 
 async fn directory(State(state): State<AppState>, web: Web) -> Response {
-    let caller = match web.require(&[Role::Member, Role::Admin, Role::Treasurer, Role::Committee])
-    {
+    let caller = match web.require(&[Role::Member, Role::Admin, Role::Treasurer, Role::Committee]) {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -233,7 +233,12 @@ async fn login(State(state): State<AppState>, form: Form) -> Response {
 async fn till_login(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let key = form.text("key");
-    if state.web.login_limiter.check_key(&"till-key".to_string()).is_err() {
+    if state
+        .web
+        .login_limiter
+        .check_key(&"till-key".to_string())
+        .is_err()
+    {
         return respond(
             StatusCode::TOO_MANY_REQUESTS,
             login_form(web, None, Some(web.t(M::TooManyAttempts))),
@@ -283,12 +288,9 @@ async fn language(web: Web, Query(q): Query<LangQuery>) -> Response {
         .filter(|r| r.starts_with('/') && !r.starts_with("//") && !r.starts_with("/\\"))
         .unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&back).into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(
-        &web,
-        LANG_COOKIE,
-        lang.code(),
-        365 * 24 * 3600,
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&set_cookie(&web, LANG_COOKIE, lang.code(), 365 * 24 * 3600))
+    {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r

@@ -50,7 +50,9 @@ pub struct Web {
 }
 
 fn derive(purpose: &str, secret: &str) -> String {
-    hex::encode(Sha256::digest(format!("caisse-web:{purpose}:{secret}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("caisse-web:{purpose}:{secret}").as_bytes(),
+    ))
 }
 
 pub fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
@@ -126,6 +128,8 @@ impl Web {
 
     /// The caller when signed in with one of these roles; else the answer to give (the login
     /// page, or 403).
+    // The error is the page to answer, built at most once per request: boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
     pub fn require(&self, roles: &[Role]) -> Result<Caller, Response> {
         match self.caller() {
             None => Err(axum::response::Redirect::to("/connexion").into_response()),

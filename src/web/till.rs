@@ -128,7 +128,10 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
             }
         }
     };
-    respond(StatusCode::OK, page(web, web.t(M::TillTitle), &["till.js"], body))
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::TillTitle), &["till.js"], body),
+    )
 }
 
 /// What the form's fields make as the QR payload: the scanned code, else the manual entry.
@@ -155,7 +158,8 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut request = json!({"token": token_of(&form), "amount": typed_amount(&form.text("amount"))});
+    let mut request =
+        json!({"token": token_of(&form), "amount": typed_amount(&form.text("amount"))});
     if let Some(pin) = form.get("pin") {
         request["pin"] = json!(pin);
     }

@@ -72,7 +72,12 @@ impl ScaleForm {
         ScaleForm {
             minimum: form.text("minimum"),
             brackets: (1..=4)
-                .map(|i| (form.text(&format!("up_to_{i}")), form.text(&format!("amount_{i}"))))
+                .map(|i| {
+                    (
+                        form.text(&format!("up_to_{i}")),
+                        form.text(&format!("amount_{i}")),
+                    )
+                })
                 .collect(),
         }
     }
@@ -90,6 +95,15 @@ impl ScaleForm {
             })
             .collect();
         json!({"kind": "brackets", "minimum": typed_amount(&self.minimum), "brackets": brackets})
+    }
+}
+
+/// `0.3125` → `31,3 %` (French) or `31.3%` (English). For display only.
+fn percent(lang: super::i18n::Lang, ratio: f64) -> String {
+    let text = format!("{:.1}", ratio * 100.0);
+    match lang {
+        super::i18n::Lang::Fr => format!("{}\u{a0}%", text.replace('.', ",")),
+        super::i18n::Lang::En => format!("{text}%"),
     }
 }
 
@@ -145,7 +159,7 @@ async fn render(
     let bank = account_balance(&tb, "512");
     let outstanding = -account_balance(&tb, "467");
     let owed = -account_balance(&tb, "401");
-    let coverage = (issued > 0).then(|| format!("{:.1} %", called as f64 * 100.0 / issued as f64));
+    let coverage = (issued > 0).then(|| percent(l, called as f64 / issued as f64));
     // Charts: the last twelve months with a movement.
     let recent = &months[months.len().saturating_sub(12)..];
     let skipped: i64 = months[..months.len() - recent.len()]
@@ -249,7 +263,10 @@ async fn render(
             }
         }
     };
-    respond(StatusCode::OK, page(web, web.t(M::TreasurerTitle), &[], body))
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::TreasurerTitle), &[], body),
+    )
 }
 
 async fn call_contributions(State(state): State<AppState>, form: Form) -> Response {
@@ -269,7 +286,10 @@ async fn call_contributions(State(state): State<AppState>, form: Form) -> Respon
             true,
             &web.lang.f(
                 M::CallResult,
-                &[&v["members_called"].to_string(), &web.lang.money_str(s(&v, "total"))],
+                &[
+                    &v["members_called"].to_string(),
+                    &web.lang.money_str(s(&v, "total")),
+                ],
             ),
         ),
         Err(e) => notice(false, &problem_text(web, &e)),
@@ -294,7 +314,10 @@ async fn issue_allowances(State(state): State<AppState>, form: Form) -> Response
             true,
             &web.lang.f(
                 M::IssueResult,
-                &[&v["members_credited"].to_string(), &web.lang.money_str(s(&v, "total"))],
+                &[
+                    &v["members_credited"].to_string(),
+                    &web.lang.money_str(s(&v, "total")),
+                ],
             ),
         ),
         Err(e) => notice(false, &problem_text(web, &e)),
@@ -321,7 +344,7 @@ async fn simulate(State(state): State<AppState>, form: Form) -> Response {
             let ratio = v["coverage_ratio"]
                 .as_str()
                 .and_then(|r| r.parse::<f64>().ok())
-                .map_or_else(|| "—".to_string(), |r| format!("{:.1} %", r * 100.0));
+                .map_or_else(|| "—".to_string(), |r| percent(l, r));
             html! {
                 p.notice.good role="status" id="simulation" {
                     (l.f(M::SimResult, &[
