@@ -94,7 +94,11 @@ pub fn grouped_bars(
             }
             ul.legend {
                 @for s in series {
-                    li { span.swatch style=(format!("background:{}", s.color)) {} (s.name) }
+                    // An SVG swatch: the page's policy allows no inline style.
+                    li {
+                        svg.swatch viewBox="0 0 10 10" aria-hidden="true" { rect width="10" height="10" fill=(s.color) {} }
+                        (s.name)
+                    }
                 }
             }
             details {
@@ -118,7 +122,16 @@ pub fn grouped_bars(
 }
 
 /// Horizontal bars, one per item (a shop), largest first.
-pub fn horizontal_bars(lang: Lang, id: &str, title: &str, items: &[(String, i64)]) -> Markup {
+pub fn horizontal_bars(
+    lang: Lang,
+    id: &str,
+    title: &str,
+    empty: &str,
+    items: &[(String, i64)],
+) -> Markup {
+    if items.is_empty() {
+        return html! { figure.chart { figcaption { (title) } p { (empty) } } };
+    }
     let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1) as f64;
     let row = 26.0;
     let height = TOP + row * items.len().max(1) as f64 + 8.0;

@@ -201,7 +201,7 @@ async fn render(
                 Series { name: web.t(M::Issued), color: charts::BLUE, values: recent.iter().map(|m| m.issued).collect() },
                 Series { name: web.t(M::Spent), color: charts::ORANGE, values: recent.iter().map(|m| m.spent).collect() },
             ]))
-            (charts::horizontal_bars(l, "c-shops", web.t(M::ChartShops), &shops))
+            (charts::horizontal_bars(l, "c-shops", web.t(M::ChartShops), web.t(M::NoData), &shops))
             (charts::grouped_bars(l, "c-bank", web.t(M::ChartBank), &labels, &[
                 Series { name: web.t(M::BankBalance), color: charts::GREEN, values: bank_series },
             ]))
