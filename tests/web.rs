@@ -1072,6 +1072,31 @@ async fn browser_demo_fund_pages(app: TestApp) {
                 assert!(decode_qr(svg.as_str().unwrap()).starts_with("caisse1:card_"));
                 assert!(browser.count("tbody tr").await > 0, "a history");
                 browser.screenshot(&format!("{tag}-demo-member")).await;
+                // The code refreshes itself as the 30-second step turns: a new code, same card.
+                let before = decode_qr(svg.as_str().unwrap());
+                let mut after = before.clone();
+                for _ in 0..350 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let now = browser.property("#qr", "innerHTML").await;
+                    after = decode_qr(now.as_str().unwrap());
+                    if after != before {
+                        break;
+                    }
+                }
+                assert_ne!(after, before, "the QR code never changed");
+                let (b, a): (Vec<&str>, Vec<&str>) =
+                    (before.split(':').collect(), after.split(':').collect());
+                assert_eq!(a[1], b[1], "the same card");
+                assert_ne!(a[2], b[2], "a new code");
+                // The printable card: a printed card's static payload.
+                browser.goto(&format!("{base}/membre/carte")).await;
+                browser.wait_for(".printcard svg").await;
+                let svg = browser.property(".printcard .qr", "innerHTML").await;
+                let printed = decode_qr(svg.as_str().unwrap());
+                assert_eq!(printed.split(':').count(), 2, "{printed}");
+                browser
+                    .screenshot(&format!("{tag}-demo-printable-card"))
+                    .await;
             }
             Role::Treasurer => {
                 // The treasurer works on a laptop.
