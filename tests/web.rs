@@ -19,6 +19,7 @@ both_backends!(
     pages_are_closed_to_other_roles,
     till_page_pays_once_and_shows_no_member_data,
     language_switch_and_static_assets,
+    committee_admin_and_treasurer_forms,
     browser_member_till_and_treasurer,
     browser_demo_fund_pages,
 );
@@ -613,6 +614,197 @@ async fn language_switch_and_static_assets(app: TestApp) {
     app.get("/api/v1/nothing-here", None)
         .await
         .problem(404, "not_found");
+}
+
+/// The form of `action` on a page: its CSRF token.
+fn csrf_of(page: &Page) -> String {
+    page.field("csrf")
+}
+
+async fn committee_admin_and_treasurer_forms(app: TestApp) {
+    let admin_token = app.login(Role::Admin).await;
+    let shop = app
+        .post(
+            "/api/v1/shops",
+            Some(&admin_token),
+            json!({"name": "Fournil de la Croix-Rousse", "legal_name": "SARL Fournil",
+                   "siret": "732 829 320 00074", "iban": "FR76 3000 6000 0112 3456 7890 189",
+                   "address": "4 rue d'Austerlitz, 69004 Lyon", "categories": ["epicerie"],
+                   "criteria": {"locality": "Farines du Rhône"}}),
+        )
+        .await;
+    let shop_id = shop.ok(201)["id"].as_str().unwrap().to_string();
+
+    // The committee sees the application with its answers, and votes.
+    let (committee, _) = user(&app, Role::Committee, "").await;
+    let mut c = Agent::new(&app);
+    c.login(&committee, PASSWORD).await;
+    let page = c.get("/comite").await;
+    assert!(
+        page.body.contains("Fournil de la Croix-Rousse"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Farines du Rhône"));
+    let voted = c
+        .post(
+            &format!("/comite/vote/{shop_id}"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("choice", "for"),
+                ("comment", "Local et bio"),
+            ],
+        )
+        .await;
+    assert!(voted.body.contains("Vote enregistré."), "{}", voted.body);
+    assert!(
+        voted.body.contains("Pour : <strong>1</strong>"),
+        "{}",
+        voted.body
+    );
+    assert!(voted.body.contains("value=\"for\" required checked"));
+    let votes = app
+        .get(
+            &format!("/api/v1/shops/{shop_id}/votes"),
+            Some(&admin_token),
+        )
+        .await;
+    assert_eq!(votes.ok(200)["tally"]["for"], 1);
+    // A bad choice changes nothing and says why.
+    let bad = c
+        .post(
+            &format!("/comite/vote/{shop_id}"),
+            &[("csrf", &csrf_of(&page)), ("choice", "maybe")],
+        )
+        .await;
+    assert!(bad.body.contains("notice bad"), "{}", bad.body);
+
+    // The admin approves it and gives it a till: the key is shown once and opens the till.
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let mut a = Agent::new(&app);
+    a.login(&admin, PASSWORD).await;
+    let page = a.get("/admin").await;
+    let approved = a
+        .post(
+            &format!("/admin/commerces/{shop_id}/decision"),
+            &[("csrf", &csrf_of(&page)), ("decision", "approved")],
+        )
+        .await;
+    assert!(approved.body.contains("C'est fait."), "{}", approved.body);
+    let shop = app
+        .get(&format!("/api/v1/shops/{shop_id}"), Some(&admin_token))
+        .await;
+    assert_eq!(shop.ok(200)["status"], "approved");
+    let added = a
+        .post(
+            &format!("/admin/commerces/{shop_id}/caisses"),
+            &[("csrf", &csrf_of(&page)), ("label", "Comptoir")],
+        )
+        .await;
+    let start = added.body.find("id=\"terminal-key\">").expect("key shown") + 18;
+    let key = added.body[start..].split('<').next().unwrap().to_string();
+    assert!(key.starts_with("ct_"), "{key}");
+    assert!(
+        !a.get("/admin").await.body.contains(&key),
+        "shown once only"
+    );
+    let mut till = Agent::new(&app);
+    assert_eq!(
+        till.till_login(&key).await.location.as_deref(),
+        Some("/caisse")
+    );
+
+    // Fund rules: amounts typed the French way.
+    let page = a.get("/admin").await;
+    let scale = app.get("/api/v1/settings", Some(&admin_token)).await;
+    let settings = scale.ok(200).clone();
+    let saved = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "Caisse commune du 8e"),
+                ("first_person", "160,00"),
+                ("additional_adult", "75"),
+                ("child", "45.00"),
+                ("balance_cap", ""),
+                ("pin_attempts", "4"),
+                (
+                    "contribution_scale",
+                    &settings["contribution_scale"].to_string(),
+                ),
+                ("criteria", &settings["criteria"].to_string()),
+            ],
+        )
+        .await;
+    assert!(saved.body.contains("C'est fait."), "{}", saved.body);
+    let now = app.get("/api/v1/settings", Some(&admin_token)).await;
+    let now = now.ok(200);
+    assert_eq!(now["allowance"]["first_person"], "160.00");
+    assert_eq!(now["allowance"]["balance_cap"], serde_json::Value::Null);
+    assert_eq!(now["pin_attempts"], 4);
+    assert_eq!(now["fund_name"], "Caisse commune du 8e");
+    // Bad JSON is refused and nothing changes.
+    let refused = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "X"),
+                ("first_person", "1"),
+                ("additional_adult", "1"),
+                ("child", "1"),
+                ("pin_attempts", "4"),
+                ("contribution_scale", "{not json"),
+                ("criteria", "[]"),
+            ],
+        )
+        .await;
+    assert!(refused.body.contains("notice bad"), "{}", refused.body);
+    let after = app.get("/api/v1/settings", Some(&admin_token)).await;
+    assert_eq!(after.ok(200)["fund_name"], "Caisse commune du 8e");
+
+    // The treasurer calls the month, issues it, and tries a scale.
+    app.new_member("Adhérent Un").await;
+    let (treasurer, _) = user(&app, Role::Treasurer, "").await;
+    let mut t = Agent::new(&app);
+    t.login(&treasurer, PASSWORD).await;
+    let page = t.get("/tresorerie").await;
+    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let called = t
+        .post(
+            "/tresorerie/appel",
+            &[("csrf", &csrf_of(&page)), ("period", &period)],
+        )
+        .await;
+    assert!(called.body.contains("adhérents appelés"), "{}", called.body);
+    let issued = t
+        .post(
+            "/tresorerie/allocations",
+            &[("csrf", &csrf_of(&page)), ("period", &period)],
+        )
+        .await;
+    assert!(
+        issued.body.contains("1 adhérents crédités, total 160,00"),
+        "{}",
+        issued.body
+    );
+    assert!(issued.body.contains("figure class=\"chart\""));
+    let sim = t
+        .post(
+            "/tresorerie/simulation",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("minimum", "1"),
+                ("up_to_1", "800"),
+                ("amount_1", "10"),
+                ("up_to_2", ""),
+                ("amount_2", "40"),
+            ],
+        )
+        .await;
+    assert!(sim.body.contains("id=\"simulation\""), "{}", sim.body);
+    assert!(sim.body.contains("allocations 160,00"), "{}", sim.body);
 }
 
 // ---- The browser ----------------------------------------------------------------------------
