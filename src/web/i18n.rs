@@ -219,7 +219,6 @@ messages! {
     RemainingBalance => "Solde restant du client", "Customer's remaining balance";
     TodaySales => "Ventes du jour", "Today's sales";
     NoSales => "Aucune vente aujourd'hui.", "No sale today.";
-    Time => "Heure", "Time";
     Refunded => "Remboursé", "Refunded";
     Refund => "Rembourser", "Refund";
     RefundAmount => "Montant à rembourser (€)", "Amount to refund (€)";
@@ -300,7 +299,12 @@ messages! {
     SimResult => "{} adhérents : cotisations {} par mois, allocations {} par mois, couverture {}, subventions nécessaires {}.",
         "{} members: contributions {} a month, allowances {} a month, coverage {}, subsidies needed {}.";
     Accounting => "Comptabilité", "Accounting";
-    TrialBalance => "Balance des comptes (JSON)", "Trial balance (JSON)";
+    TrialBalance => "Balance des comptes", "Trial balance";
+    Debit => "Débit", "Debit";
+    Credit => "Crédit", "Credit";
+    TimeUtc => "Heure (UTC)", "Time (UTC)";
+    MissingIssue7 => "règlements des commerces, virements SEPA (pain.001), relevés bancaires (camt.053, CSV), rapprochement, export FEC",
+        "shop settlements, SEPA transfers (pain.001), bank statements (camt.053, CSV), reconciliation, FEC export";
     MissingFeature => "Pas encore disponible dans cette version : {}.", "Not available yet in this version: {}.";
     // Admin
     AdminTitle => "Administration", "Administration";

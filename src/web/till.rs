@@ -97,7 +97,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
                 div.scroll {
                     table {
                         thead { tr {
-                            th scope="col" { (web.t(M::Time)) " (UTC)" }
+                            th scope="col" { (web.t(M::TimeUtc)) }
                             th scope="col" class="num" { (web.t(M::Amount)) }
                             th scope="col" class="num" { (web.t(M::Refunded)) }
                             th scope="col" { (web.t(M::Refund)) }

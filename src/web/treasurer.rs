@@ -220,7 +220,7 @@ async fn render(
                 input id="issue-period" name="period" type="text" value=(period) pattern="[0-9]{4}-[0-9]{2}" required;
                 button type="submit" { (web.t(M::IssueAllowances)) }
             }
-            p.muted { (l.f(M::MissingFeature, &["settlements, SEPA (pain.001), bank statements (camt.053/CSV), reconciliation, FEC"])) }
+            p.muted { (l.f(M::MissingFeature, &[web.t(M::MissingIssue7)])) }
         }
         section.card aria-labelledby="sim-h" {
             h2 id="sim-h" { (web.t(M::Simulator)) }
@@ -246,8 +246,8 @@ async fn render(
                     thead { tr {
                         th scope="col" { (web.t(M::Account)) }
                         th scope="col" { (web.t(M::Label)) }
-                        th scope="col" class="num" { "Débit / Debit" }
-                        th scope="col" class="num" { "Crédit / Credit" }
+                        th scope="col" class="num" { (web.t(M::Debit)) }
+                        th scope="col" class="num" { (web.t(M::Credit)) }
                     } }
                     tbody {
                         @for a in tb["accounts"].as_array().cloned().unwrap_or_default() {
