@@ -1018,9 +1018,9 @@ mod webdriver {
             .await
         }
 
-        /// Waits (up to 10 s) for an element to be there.
+        /// Waits (up to 30 s: CI runs four browsers on two cores) for an element to be there.
         pub async fn wait_for(&self, css: &str) {
-            for _ in 0..100 {
+            for _ in 0..300 {
                 if self.count(css).await > 0 {
                     return;
                 }
@@ -1093,6 +1093,24 @@ fn decode_qr(svg: &str) -> String {
     grids[0].decode().expect("decodable").1
 }
 
+/// The page fits a 320 px wide screen: nothing sticks out sideways (tables scroll in their box).
+async fn assert_fits_320(browser: &webdriver::Driver, what: &str) {
+    browser.resize(320, 640).await;
+    let width = browser
+        .script("return document.documentElement.scrollWidth")
+        .await;
+    let inner = browser.script("return window.innerWidth").await;
+    assert!(
+        inner.as_u64().unwrap() <= 330,
+        "the window is {inner} px wide"
+    );
+    assert!(
+        width.as_u64().unwrap() <= inner.as_u64().unwrap(),
+        "{what} is {width} px wide in a {inner} px window"
+    );
+    browser.resize(412, 915).await;
+}
+
 async fn browser_member_till_and_treasurer(app: TestApp) {
     let Some(browser) = webdriver::start().await else {
         return;
@@ -1137,6 +1155,7 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
         .await;
     assert_eq!(cards.ok(200)["items"][0]["card_id"], parts[1]);
     browser.screenshot(&shot("member")).await;
+    assert_fits_320(&browser, "the member page").await;
     browser.goto(&format!("{base}/membre/commerces")).await;
     browser.screenshot(&shot("shops")).await;
 
@@ -1162,13 +1181,14 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
     );
     assert_eq!(browser.text("#remaining").await, "137,50 €");
     browser.screenshot(&shot("till")).await;
+    assert_fits_320(&browser, "the till page").await;
 
     // The same code again: declined, with the reason in plain words.
     browser.type_in("#amount", "5\u{E007}").await;
     browser
         .type_in("#code", &format!("{payload}\u{E007}"))
         .await;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if browser.count(".outcome.declined").await > 0 {
             break;
         }
@@ -1203,6 +1223,7 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
     assert!(browser.count("figure.chart svg").await >= 4);
     assert!(browser.count("figure.chart svg rect.bar").await >= 1);
     browser.screenshot(&shot("treasurer")).await;
+    assert_fits_320(&browser, "the treasurer's page").await;
 
     // Committee and admin pages, for the record.
     for (role, path, name) in [
