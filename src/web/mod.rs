@@ -288,7 +288,8 @@ async fn language(web: Web, Query(q): Query<LangQuery>) -> Response {
 }
 
 /// Assets compiled into the binary: nothing is fetched from anywhere else.
-async fn static_file(web: Web, axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+/// (No session lookup here: an asset needs no one's identity.)
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, mime): (&'static [u8], &str) = match file.as_str() {
         "style.css" => (
             include_bytes!("static/style.css"),
@@ -312,7 +313,7 @@ async fn static_file(web: Web, axum::extract::Path(file): axum::extract::Path<St
             include_bytes!("static/print.js"),
             "text/javascript; charset=utf-8",
         ),
-        _ => return layout::error_page(&web, StatusCode::NOT_FOUND, web.t(M::NotFound)),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     (
         [
