@@ -199,6 +199,14 @@ impl<R: Roles> std::ops::Deref for Authorized<R> {
     }
 }
 
+impl<R: Roles> Authorized<R> {
+    /// The same check for a caller found another way (the web interface's cookie session).
+    pub fn check(caller: Caller) -> Result<Self, ApiError> {
+        caller.require(R::ALLOWED)?;
+        Ok(Authorized(caller, std::marker::PhantomData))
+    }
+}
+
 impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
     type Rejection = ApiError;
 

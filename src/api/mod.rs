@@ -1,21 +1,21 @@
 //! The HTTP API: axum routes, problem+json errors, and the OpenAPI document built from the
 //! handlers' annotations (every route registered through `routes!` appears in it).
 
-mod allowances;
-mod cards;
-mod contributions;
+pub(crate) mod allowances;
+pub(crate) mod cards;
+pub(crate) mod contributions;
 pub mod error;
 pub mod extract;
 pub mod idempotent;
-mod ledger;
-mod members;
+pub(crate) mod ledger;
+pub(crate) mod members;
 pub mod page;
-mod redemptions;
-mod sessions;
-mod settings;
-mod shops;
-mod system;
-mod users;
+pub(crate) mod redemptions;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod shops;
+pub(crate) mod system;
+pub(crate) mod users;
 
 use std::sync::Arc;
 
@@ -45,6 +45,8 @@ pub struct AppState {
     pub cards: Arc<crate::card_key::CardKey>,
     /// Requests per till (terminal id), when the configuration sets a rate.
     pub till_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+    /// The web interface's in-memory state (login rate limit).
+    pub web: Arc<crate::web::WebState>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             default_fund,
             cards,
             till_limiter,
+            web: Arc::new(crate::web::WebState::default()),
         }
     }
 
@@ -154,7 +157,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The whole application: API, OpenAPI document, and the layers every request goes through.
+/// The whole application: API, OpenAPI document, web interface (`/`, outside `/api/`), and the
+/// layers every request goes through.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = api_router();
     let openapi = Arc::new(openapi);
@@ -166,6 +170,7 @@ pub fn app(state: AppState) -> Router {
             async move { Json(doc.as_ref().clone()) }
         }),
     )
+    .merge(crate::web::router())
     .fallback(|| async { ApiError::not_found("route") })
     .method_not_allowed_fallback(|| async {
         ApiError::new(

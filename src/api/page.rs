@@ -71,6 +71,17 @@ impl Page {
 }
 
 impl QueryParams {
+    /// Parameters given in code (the web pages call the handlers in-process).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> QueryParams {
+        QueryParams {
+            params: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            errors: Vec::new(),
+        }
+    }
+
     pub fn take(&mut self, key: &str) -> Option<String> {
         self.params.remove(key)
     }

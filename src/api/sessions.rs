@@ -43,26 +43,14 @@ pub async fn create_session(
     body: ApiJson<SessionRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let req = body.value;
-    let candidates = users::find_by_email(&state.db, &req.email).await?;
-    let candidates: Vec<_> = candidates
-        .into_iter()
-        .filter(|c| req.fund_id.as_ref().is_none_or(|f| *f == c.user.fund_id))
-        .collect();
-    // Argon2 is slow on purpose: off the async threads. An unknown email is checked against a
-    // dummy hash so that both failures take the same time and say the same thing.
-    let password = req.password;
-    let found = tokio::task::spawn_blocking(move || {
-        if candidates.is_empty() {
-            auth::verify_password(&password, auth::dummy_hash());
-            return None;
-        }
-        candidates
-            .into_iter()
-            .find(|c| auth::verify_password(&password, &c.password_hash))
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let Some(found) = found else {
+    let found = crate::service::users::authenticate(
+        &state.db,
+        &req.email,
+        &req.password,
+        req.fund_id.as_deref(),
+    )
+    .await?;
+    let Some(user) = found else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -71,18 +59,12 @@ pub async fn create_session(
     };
     let token = auth::new_token("cs");
     let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
-    users::create_session(
-        &state.db,
-        &found.user,
-        &auth::token_hash(&token),
-        expires_at,
-    )
-    .await?;
+    users::create_session(&state.db, &user, &auth::token_hash(&token), expires_at).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
             token,
-            role: found.user.role,
+            role: user.role,
             expires_at: format_instant(expires_at),
         }),
     ))

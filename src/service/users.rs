@@ -45,3 +45,33 @@ pub async fn create(
     tx.commit().await?;
     Ok(user)
 }
+
+/// Checks an email and a password; the user when they match. An unknown email is checked
+/// against a dummy hash so that both failures take the same time. `fund_id` narrows the
+/// search when one deployment hosts several funds.
+pub async fn authenticate(
+    db: &Db,
+    email: &str,
+    password: &str,
+    fund_id: Option<&str>,
+) -> Result<Option<User>, ApiError> {
+    let candidates: Vec<_> = users::find_by_email(db, email)
+        .await?
+        .into_iter()
+        .filter(|c| fund_id.is_none_or(|f| f == c.user.fund_id))
+        .collect();
+    // Argon2 is slow on purpose: off the async threads.
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            auth::verify_password(&password, auth::dummy_hash());
+            return None;
+        }
+        candidates
+            .into_iter()
+            .find(|c| auth::verify_password(&password, &c.password_hash))
+            .map(|c| c.user)
+    })
+    .await
+    .map_err(ApiError::internal)
+}

@@ -8,6 +8,7 @@
 pub mod allowances;
 pub mod cards;
 pub mod contributions;
+pub mod dashboard;
 pub mod funds;
 pub mod idempotency;
 pub mod ledger;
@@ -16,6 +17,7 @@ pub mod redemptions;
 pub mod shops;
 pub mod terminals;
 pub mod users;
+pub mod web_sessions;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;

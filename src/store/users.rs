@@ -20,7 +20,7 @@ pub struct UserWithHash {
     pub password_hash: String,
 }
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         fund_id: row.try_get("fund_id")?,

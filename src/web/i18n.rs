@@ -1,0 +1,341 @@
+//! Every word the web interface shows, in French (the default) and English. One dictionary:
+//! a message is an enum variant, so a missing translation does not compile.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim() {
+            "fr" => Some(Lang::Fr),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The first language of `Accept-Language` that we speak; French otherwise.
+    pub fn from_accept_language(header: &str) -> Lang {
+        for part in header.split(',') {
+            let tag = part.split(';').next().unwrap_or_default().trim();
+            let primary = tag
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if let Some(lang) = Lang::parse(&primary) {
+                return lang;
+            }
+        }
+        Lang::Fr
+    }
+
+    pub fn t(self, m: M) -> &'static str {
+        m.text(self)
+    }
+
+    /// A message with `{}` holes filled in order.
+    pub fn f(self, m: M, args: &[&str]) -> String {
+        let mut out = String::new();
+        let mut args = args.iter();
+        let mut parts = m.text(self).split("{}").peekable();
+        while let Some(part) = parts.next() {
+            out.push_str(part);
+            if parts.peek().is_some() {
+                out.push_str(args.next().copied().unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    /// An amount of cents the way people read it here: `1 234,50 €` or `€1,234.50`.
+    pub fn money(self, cents: i64) -> String {
+        let sign = if cents < 0 { "−" } else { "" };
+        let abs = cents.unsigned_abs();
+        let (units, rest) = (abs / 100, abs % 100);
+        let digits = units.to_string();
+        let sep = match self {
+            Lang::Fr => '\u{202f}',
+            Lang::En => ',',
+        };
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(sep);
+            }
+            grouped.push(c);
+        }
+        match self {
+            Lang::Fr => format!("{sign}{grouped},{rest:02}\u{a0}€"),
+            Lang::En => format!("{sign}€{grouped}.{rest:02}"),
+        }
+    }
+
+    /// A decimal string of the API (`"-12.50"`) shown as money; unreadable text as it is.
+    pub fn money_str(self, s: &str) -> String {
+        parse_cents(s).map_or_else(|| s.to_string(), |c| self.money(c))
+    }
+}
+
+/// `"12.50"`, `"-3"`, `"0.5"` → cents. Only for display of amounts the API produced.
+pub fn parse_cents(s: &str) -> Option<i64> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (units, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 2 || units.is_empty() {
+        return None;
+    }
+    let units: i64 = units.parse().ok()?;
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
+    let v = units.checked_mul(100)?.checked_add(frac)?;
+    Some(if neg { -v } else { v })
+}
+
+macro_rules! messages {
+    ($($key:ident => $fr:expr, $en:expr;)+) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum M { $($key),+ }
+        impl M {
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((M::$key, Lang::Fr) => $fr, (M::$key, Lang::En) => $en,)+
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    AppName => "Caisse alimentaire", "Food fund";
+    SkipToContent => "Aller au contenu", "Skip to content";
+    Language => "Langue", "Language";
+    OtherLanguage => "English", "Français";
+    Logout => "Se déconnecter", "Sign out";
+    MainMenu => "Menu principal", "Main menu";
+    // Login
+    LoginTitle => "Connexion", "Sign in";
+    LoginIntro => "Connectez-vous avec l'adresse e-mail et le mot de passe que la caisse vous a donnés.",
+        "Sign in with the email address and password the fund gave you.";
+    Email => "Adresse e-mail", "Email address";
+    Password => "Mot de passe", "Password";
+    SignIn => "Se connecter", "Sign in";
+    WrongCredentials => "Adresse e-mail ou mot de passe incorrect.", "Wrong email address or password.";
+    TooManyAttempts => "Trop de tentatives. Attendez une minute avant de réessayer.",
+        "Too many attempts. Wait a minute before trying again.";
+    TillLoginTitle => "Ouvrir une caisse de commerce", "Open a shop's till";
+    TillLoginIntro => "Collez une fois la clé de caisse (ct_…) reçue de la caisse alimentaire ; ce navigateur restera connecté comme caisse.",
+        "Paste once the till key (ct_…) the fund gave you; this browser then stays signed in as the till.";
+    TillKey => "Clé de caisse", "Till key";
+    OpenTill => "Ouvrir la caisse", "Open the till";
+    WrongTillKey => "Clé de caisse inconnue ou révoquée.", "Unknown or revoked till key.";
+    // Errors
+    Forbidden => "Cette page n'est pas ouverte à votre rôle.", "Your role cannot open this page.";
+    ForbiddenTitle => "Accès refusé", "Access denied";
+    CsrfFailed => "Le formulaire a expiré ou ne vient pas de cette page. Rechargez la page et recommencez.",
+        "The form has expired or did not come from this page. Reload the page and try again.";
+    NotFound => "Page introuvable.", "Page not found.";
+    ErrorTitle => "Erreur", "Error";
+    InternalError => "Une erreur est survenue de notre côté ; rien n'a été modifié.",
+        "Something went wrong on our side; nothing was changed.";
+    Done => "C'est fait.", "Done.";
+    // Navigation
+    NavMember => "Mon compte", "My account";
+    NavShops => "Commerces conventionnés", "Approved shops";
+    NavCard => "Carte imprimable", "Printable card";
+    NavTill => "Caisse", "Till";
+    NavCommittee => "Comité", "Committee";
+    NavTreasurer => "Trésorerie", "Treasury";
+    NavAdmin => "Administration", "Administration";
+    // Member
+    MemberTitle => "Mon compte", "My account";
+    Balance => "Solde disponible", "Balance to spend";
+    MonthlyAllowance => "Allocation mensuelle", "Monthly allowance";
+    MonthlyContribution => "Cotisation mensuelle", "Monthly contribution";
+    ContributionsDue => "Cotisation restant à payer", "Contribution left to pay";
+    PaymentReference => "Référence de virement", "Transfer reference";
+    History => "Historique", "History";
+    NoHistory => "Aucun mouvement pour l'instant.", "No movement yet.";
+    Date => "Date", "Date";
+    Label => "Libellé", "Label";
+    Amount => "Montant", "Amount";
+    Account => "Compte", "Account";
+    AccountAllowance => "Allocation", "Allowance";
+    AccountContribution => "Cotisation", "Contribution";
+    QrTitle => "Mon code à présenter en caisse", "My code to show at the till";
+    QrHelp => "Le commerçant scanne ce code. Il change toutes les 30 secondes et ne sert qu'une fois.",
+        "The shop scans this code. It changes every 30 seconds and works only once.";
+    QrAlt => "Code QR de paiement", "Payment QR code";
+    QrCountdown => "Nouveau code dans {} s", "New code in {} s";
+    QrNoScript => "Rechargez la page pour obtenir un nouveau code.", "Reload the page for a new code.";
+    NoCard => "Vous n'avez pas encore de carte sur téléphone.", "You do not have a phone card yet.";
+    CreateAppCard => "Créer ma carte sur ce téléphone", "Create my phone card";
+    CardCreated => "Votre carte est prête.", "Your card is ready.";
+    CardSecretHint => "Secret de la carte (pour une application d'authentification), montré une seule fois :",
+        "Card secret (for an authenticator app), shown only once:";
+    PrintTitle => "Ma carte imprimable", "My printable card";
+    PrintHelp => "Imprimez cette carte : en caisse, le commerçant la scanne et vous tapez votre code PIN.",
+        "Print this card: at the till the shop scans it and you type your PIN.";
+    PrintNone => "Vous n'avez pas de carte imprimée. Demandez-en une à la trésorerie de la caisse : elle vous donnera aussi un code PIN.",
+        "You have no printed card. Ask the fund's treasurer for one: you will also get a PIN.";
+    Print => "Imprimer", "Print";
+    CardNumber => "Carte n°", "Card no.";
+    ShopsTitle => "Commerces conventionnés", "Approved shops";
+    ShopsNone => "Aucun commerce conventionné pour l'instant.", "No approved shop yet.";
+    Name => "Nom", "Name";
+    Address => "Adresse", "Address";
+    Categories => "Catégories", "Categories";
+    // Till
+    TillTitle => "Caisse", "Till";
+    TillHelp => "Tapez le montant, puis scannez le code du client (la douchette valide avec Entrée).",
+        "Type the amount, then scan the customer's code (the scanner ends with Enter).";
+    AmountEuros => "Montant (€)", "Amount (€)";
+    Code => "Code scanné", "Scanned code";
+    Pin => "Code PIN (carte imprimée)", "PIN (printed card)";
+    ManualEntry => "Saisie manuelle", "Manual entry";
+    CardId => "Numéro de carte", "Card number";
+    CardCode => "Code à 8 chiffres (vide pour une carte imprimée)", "8-digit code (empty for a printed card)";
+    Pay => "Encaisser", "Take payment";
+    ScanCamera => "Scanner avec la caméra", "Scan with the camera";
+    StopCamera => "Arrêter la caméra", "Stop the camera";
+    CameraUnavailable => "Caméra indisponible : utilisez la douchette ou la saisie manuelle.",
+        "Camera unavailable: use the scanner or manual entry.";
+    Approved => "Paiement accepté", "Payment approved";
+    Declined => "Paiement refusé", "Payment declined";
+    RemainingBalance => "Solde restant du client", "Customer's remaining balance";
+    TodaySales => "Ventes du jour", "Today's sales";
+    NoSales => "Aucune vente aujourd'hui.", "No sale today.";
+    Refunded => "Remboursé", "Refunded";
+    Refund => "Rembourser", "Refund";
+    RefundAmount => "Montant à rembourser (€)", "Amount to refund (€)";
+    RefundDone => "Remboursement enregistré.", "Refund recorded.";
+    TotalSales => "Total des ventes", "Total sales";
+    TotalRefunds => "Total des remboursements", "Total refunds";
+    // Declines in plain words
+    DeclineTokenInvalid => "Ce code n'est pas reconnu. Demandez au client d'afficher à nouveau son code.",
+        "This code is not recognised. Ask the customer to show their code again.";
+    DeclineTokenExpired => "Ce code a expiré. Demandez au client le nouveau code affiché.",
+        "This code has expired. Ask the customer for the new code on screen.";
+    DeclineTokenReused => "Ce code a déjà servi. Attendez le code suivant (30 secondes au plus).",
+        "This code was already used. Wait for the next code (30 seconds at most).";
+    DeclineCardRevoked => "Cette carte a été annulée.", "This card was cancelled.";
+    DeclineCardLocked => "Cette carte est bloquée après trop de codes PIN faux. Le client doit contacter la caisse.",
+        "This card is locked after too many wrong PINs. The customer must contact the fund.";
+    DeclinePinRequired => "Cette carte imprimée demande le code PIN du client.", "This printed card needs the customer's PIN.";
+    DeclinePinWrong => "Code PIN faux.", "Wrong PIN.";
+    DeclineMemberInactive => "Cette carte ne peut pas payer en ce moment.", "This card cannot pay at the moment.";
+    DeclineShopNotApproved => "Ce commerce ne peut pas encaisser en ce moment (non conventionné ou suspendu).",
+        "This shop cannot take payments at the moment (not approved or suspended).";
+    DeclineInsufficientBalance => "Le solde du client ne suffit pas pour ce montant.", "The customer's balance is not enough for this amount.";
+    DeclineAmountInvalid => "Montant invalide : un nombre positif avec au plus deux décimales, par exemple 12,50.",
+        "Invalid amount: a positive number with at most two decimals, for example 12.50.";
+    DeclineRateLimited => "Trop de paiements d'un coup : attendez un instant et recommencez.",
+        "Too many payments at once: wait a moment and try again.";
+    DeclineOther => "Le paiement n'a pas pu être fait.", "The payment could not be made.";
+    RefundTooMuch => "Ce remboursement dépasse ce qui reste remboursable sur la vente.",
+        "This refund is more than what is left to refund on the sale.";
+    // Committee
+    CommitteeTitle => "Comité : demandes de conventionnement", "Committee: shop applications";
+    PendingNone => "Aucune demande en attente.", "No pending application.";
+    Criteria => "Critères de la caisse", "The fund's criteria";
+    NoAnswer => "(pas de réponse)", "(no answer)";
+    Tally => "Décompte des voix", "Tally";
+    VotesFor => "Pour", "For";
+    VotesAgainst => "Contre", "Against";
+    VotesAbstain => "Abstention", "Abstain";
+    YourVote => "Votre vote", "Your vote";
+    Comment => "Commentaire (facultatif)", "Comment (optional)";
+    Vote => "Voter", "Vote";
+    VoteRecorded => "Vote enregistré.", "Vote recorded.";
+    Siret => "SIRET", "SIRET";
+    Status => "Statut", "Status";
+    // Treasurer
+    TreasurerTitle => "Tableau de bord de la trésorerie", "Treasury dashboard";
+    Summary => "Chiffres clés", "Key figures";
+    ContributionsCalled => "Cotisations appelées", "Contributions called";
+    ContributionsReceived => "Cotisations reçues", "Contributions received";
+    AllowancesIssued => "Allocations versées", "Allowances issued";
+    AllowancesSpent => "Allocations dépensées", "Allowances spent";
+    BankBalance => "Solde bancaire de la caisse", "Fund's bank balance";
+    CoverageRatio => "Taux de couverture (cotisations ÷ allocations)", "Coverage ratio (contributions ÷ allowances)";
+    OutstandingAllowances => "Allocations non dépensées", "Unspent allowances";
+    OwedToShops => "Dû aux commerces", "Owed to shops";
+    ChartContributions => "Cotisations appelées et reçues, par mois", "Contributions called and received, per month";
+    ChartAllowances => "Allocations versées et dépensées, par mois", "Allowances issued and spent, per month";
+    ChartShops => "Dépenses par commerce", "Spending per shop";
+    ChartBank => "Solde bancaire en fin de mois", "Bank balance at month end";
+    Called => "Appelées", "Called";
+    Received => "Reçues", "Received";
+    Issued => "Versées", "Issued";
+    Spent => "Dépensées", "Spent";
+    NoData => "Pas encore de données.", "No data yet.";
+    Actions => "Opérations", "Operations";
+    Period => "Mois (AAAA-MM)", "Month (YYYY-MM)";
+    CallContributions => "Appeler les cotisations du mois", "Call the month's contributions";
+    IssueAllowances => "Verser les allocations du mois", "Issue the month's allowances";
+    CallResult => "{} adhérents appelés, total {}.", "{} members called, total {}.";
+    IssueResult => "{} adhérents crédités, total {}.", "{} members credited, total {}.";
+    Simulator => "Simulateur de cotisations", "Contribution simulator";
+    SimulatorHelp => "Barème par tranches sur le revenu mensuel par unité de consommation, appliqué aux adhérents actuels.",
+        "Brackets on the monthly income per consumption unit, applied to the current members.";
+    Minimum => "Cotisation minimale (€)", "Minimum contribution (€)";
+    BracketUpTo => "Tranche {} : revenu jusqu'à (€, vide = au-delà)", "Bracket {}: income up to (€, empty = above)";
+    BracketAmount => "Tranche {} : cotisation (€)", "Bracket {}: contribution (€)";
+    Simulate => "Simuler", "Simulate";
+    SimResult => "{} adhérents : cotisations {} par mois, allocations {} par mois, couverture {}, subventions nécessaires {}.",
+        "{} members: contributions {} a month, allowances {} a month, coverage {}, subsidies needed {}.";
+    Accounting => "Comptabilité", "Accounting";
+    TrialBalance => "Balance des comptes", "Trial balance";
+    Debit => "Débit", "Debit";
+    Credit => "Crédit", "Credit";
+    TimeUtc => "Heure (UTC)", "Time (UTC)";
+    MissingIssue7 => "règlements des commerces, virements SEPA (pain.001), relevés bancaires (camt.053, CSV), rapprochement, export FEC",
+        "shop settlements, SEPA transfers (pain.001), bank statements (camt.053, CSV), reconciliation, FEC export";
+    MissingFeature => "Pas encore disponible dans cette version : {}.", "Not available yet in this version: {}.";
+    // Admin
+    AdminTitle => "Administration", "Administration";
+    Settings => "Règles de la caisse", "Fund rules";
+    FundName => "Nom de la caisse", "Fund name";
+    FirstPerson => "Allocation : première personne (€)", "Allowance: first person (€)";
+    AdditionalAdult => "Allocation : par adulte en plus (€)", "Allowance: per additional adult (€)";
+    Child => "Allocation : par enfant de moins de 14 ans (€)", "Allowance: per child under 14 (€)";
+    BalanceCap => "Plafond du solde (€, vide = aucun)", "Balance cap (€, empty = none)";
+    PinAttempts => "Codes PIN faux avant blocage", "Wrong PINs before lock";
+    ScaleJson => "Barème de cotisation (JSON)", "Contribution scale (JSON)";
+    CriteriaJson => "Critères de conventionnement (JSON)", "Approval criteria (JSON)";
+    Save => "Enregistrer", "Save";
+    Users => "Utilisateurs", "Users";
+    Role => "Rôle", "Role";
+    MemberId => "Identifiant d'adhérent (rôle adhérent)", "Member id (member role)";
+    CreateUser => "Créer l'utilisateur", "Create the user";
+    UserCreated => "Utilisateur créé : {}", "User created: {}";
+    Shops => "Commerces et caisses", "Shops and tills";
+    Approve => "Conventionner", "Approve";
+    Reject => "Refuser", "Reject";
+    TerminalLabel => "Nom de la nouvelle caisse", "New till's name";
+    AddTerminal => "Ajouter une caisse", "Add a till";
+    TerminalKeyOnce => "Clé de la caisse « {} » — notez-la maintenant, elle ne sera plus jamais affichée :",
+        "Key of till “{}” — copy it now, it will never be shown again:";
+    RoleAdmin => "administration", "admin";
+    RoleTreasurer => "trésorerie", "treasurer";
+    RoleCommittee => "comité", "committee";
+    RoleMember => "adhérent", "member";
+    StatusPending => "en attente", "pending";
+    StatusApproved => "conventionné", "approved";
+    StatusRejected => "refusé", "rejected";
+    StatusSuspended => "suspendu", "suspended";
+}

@@ -1,0 +1,311 @@
+//! The member's pages: balance and figures, history, the live QR code of the phone card, the
+//! printable card, and the directory of approved shops.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::{html, Markup};
+use serde_json::{json, Value};
+
+use super::call::{self, s};
+use super::i18n::M;
+use super::layout::{csrf_field, inline_svg, notice, page, problem_text, respond};
+use super::session::{Form, Web};
+use crate::api::extract::Caller;
+use crate::api::page::QueryParams;
+use crate::api::{cards, members, shops, AppState};
+use crate::domain::card::STEP_SECONDS;
+use crate::domain::{now_micros, Role};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/membre", get(member_page))
+        .route("/membre/carte", get(printable_card).post(create_card))
+        .route("/membre/qr/{card_id}", get(qr))
+        .route("/membre/commerces", get(directory))
+}
+
+/// Seconds left in the current 30-second step of the codes.
+fn seconds_left() -> i64 {
+    let now = now_micros().div_euclid(1_000_000);
+    STEP_SECONDS - now.rem_euclid(STEP_SECONDS)
+}
+
+async fn cards_of(
+    state: &AppState,
+    web: &Web,
+    caller: &Caller,
+    member_id: &str,
+) -> Result<Vec<Value>, Response> {
+    let v = call::json(
+        cards::list_cards(
+            State(state.clone()),
+            caller.clone(),
+            Path(member_id.to_string()),
+            QueryParams::from_pairs([("limit", "200")]),
+        )
+        .await,
+    )
+    .await
+    .map_err(|e| super::layout::internal_error(web, e.detail))?;
+    Ok(v["items"].as_array().cloned().unwrap_or_default())
+}
+
+async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, String> {
+    let svg = call::bytes(
+        cards::card_qr(
+            State(state.clone()),
+            caller.clone(),
+            Path(card_id.to_string()),
+        )
+        .await,
+    )
+    .await
+    .map_err(|e| e.detail)?;
+    Ok(String::from_utf8_lossy(&svg).into_owned())
+}
+
+async fn member_page(State(state): State<AppState>, web: Web) -> Response {
+    render(&state, &web, None).await
+}
+
+async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response {
+    let caller = match web.require(&[Role::Member]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let me = match call::json(members::me(State(state.clone()), caller.clone()).await).await {
+        Ok(v) => v,
+        Err(e) => return super::layout::internal_error(web, e.detail),
+    };
+    let member = &me["member"];
+    let account = &me["account"];
+    let member_id = s(member, "id").to_string();
+    let cards = match cards_of(state, web, &caller, &member_id).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let app_card = cards
+        .iter()
+        .find(|c| s(c, "kind") == "app" && s(c, "status") == "active")
+        .map(|c| s(c, "card_id").to_string());
+    let history = call::json(
+        members::member_transactions(
+            State(state.clone()),
+            caller.clone(),
+            Path(member_id.clone()),
+            QueryParams::from_pairs([("limit", "30")]),
+        )
+        .await,
+    )
+    .await
+    .map(|v| v["items"].as_array().cloned().unwrap_or_default())
+    .unwrap_or_default();
+    let qr = match &app_card {
+        Some(id) => Some(qr_markup(state, &caller, id).await),
+        None => None,
+    };
+    let l = web.lang;
+    let left = seconds_left();
+    let body = html! {
+        @if let Some(f) = flash { (f) }
+        section.card aria-labelledby="qr-h" {
+            h2 id="qr-h" { (web.t(M::QrTitle)) }
+            @match (&app_card, &qr) {
+                (Some(id), Some(Ok(svg))) => {
+                    p { (web.t(M::QrHelp)) }
+                    div.qr id="qr" role="img" aria-label=(web.t(M::QrAlt))
+                        data-src=(format!("/membre/qr/{id}")) data-left=(left) { (inline_svg(svg)) }
+                    p.countdown aria-live="off" {
+                        span id="countdown" data-template=(web.t(M::QrCountdown)) {
+                            (l.f(M::QrCountdown, &[&left.to_string()]))
+                        }
+                    }
+                    noscript { p { (web.t(M::QrNoScript)) } }
+                }
+                (Some(_), Some(Err(e))) => { (notice(false, e)) }
+                _ => {
+                    p { (web.t(M::NoCard)) }
+                    form method="post" action="/membre/carte" {
+                        (csrf_field(web))
+                        button type="submit" { (web.t(M::CreateAppCard)) }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="fig-h" {
+            h2 id="fig-h" { (web.t(M::Balance)) }
+            p.big id="balance" { (l.money_str(s(account, "balance"))) }
+            dl.figures {
+                dt { (web.t(M::MonthlyAllowance)) } dd { (l.money_str(s(member, "monthly_allowance"))) }
+                dt { (web.t(M::MonthlyContribution)) } dd { (l.money_str(s(member, "contribution"))) }
+                dt { (web.t(M::ContributionsDue)) } dd { (l.money_str(s(account, "contributions_due"))) }
+                dt { (web.t(M::PaymentReference)) } dd { code { (s(member, "payment_reference")) } }
+            }
+        }
+        section aria-labelledby="hist-h" {
+            h2 id="hist-h" { (web.t(M::History)) }
+            @if history.is_empty() {
+                p { (web.t(M::NoHistory)) }
+            } @else {
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { (web.t(M::Date)) }
+                            th scope="col" { (web.t(M::Label)) }
+                            th scope="col" { (web.t(M::Account)) }
+                            th scope="col" class="num" { (web.t(M::Amount)) }
+                        } }
+                        tbody {
+                            @for h in &history {
+                                tr {
+                                    td { (s(h, "date")) }
+                                    td { (s(h, "label")) }
+                                    td { @if s(h, "account") == "allowance" { (web.t(M::AccountAllowance)) } @else { (web.t(M::AccountContribution)) } }
+                                    td class="num" { (l.money_str(s(h, "amount"))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::MemberTitle), &["member.js"], body),
+    )
+}
+
+/// The member makes their own phone card (an app card; printed cards come from the staff).
+async fn create_card(State(state): State<AppState>, form: Form) -> Response {
+    let web = &form.web;
+    let caller = match web.require(&[Role::Member]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let member_id = caller.member_id.clone().unwrap_or_default();
+    let answer = match call::body(json!({"kind": "app"})) {
+        Ok(b) => {
+            call::json(
+                cards::create_card(State(state.clone()), caller.clone(), Path(member_id), b).await,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let flash = match answer {
+        Ok(v) => html! {
+            (notice(true, web.t(M::CardCreated)))
+            details { summary { (web.t(M::CardSecretHint)) } p { code { (s(&v, "secret")) } } }
+        },
+        Err(e) => notice(false, &problem_text(web, &e)),
+    };
+    render(&state, web, Some(flash)).await
+}
+
+/// The current code's QR image, for the page's script; `X-Step-Seconds-Left` says when the
+/// next one comes.
+async fn qr(State(state): State<AppState>, web: Web, Path(card_id): Path<String>) -> Response {
+    let caller = match web.require(&[Role::Member]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match qr_markup(&state, &caller, &card_id).await {
+        Ok(svg) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    header::HeaderName::from_static("x-step-seconds-left"),
+                    seconds_left().to_string(),
+                ),
+            ],
+            svg,
+        )
+            .into_response(),
+        Err(_) => super::layout::error_page(&web, StatusCode::NOT_FOUND, web.t(M::NotFound)),
+    }
+}
+
+/// The printed cards of the member (static QR + PIN), ready to print.
+async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
+    let caller = match web.require(&[Role::Member]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let member_id = caller.member_id.clone().unwrap_or_default();
+    let cards = match cards_of(&state, &web, &caller, &member_id).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut printed = Vec::new();
+    for c in cards
+        .iter()
+        .filter(|c| s(c, "kind") == "printed" && s(c, "status") != "revoked")
+    {
+        let id = s(c, "card_id").to_string();
+        if let Ok(svg) = qr_markup(&state, &caller, &id).await {
+            printed.push((id, svg));
+        }
+    }
+    let body = html! {
+        @if printed.is_empty() {
+            p { (web.t(M::PrintNone)) }
+        } @else {
+            p.noprint { (web.t(M::PrintHelp)) }
+            @for (id, svg) in &printed {
+                figure.printcard {
+                    div.qr role="img" aria-label=(web.t(M::QrAlt)) { (inline_svg(svg)) }
+                    figcaption { (web.t(M::AppName)) " — " (web.t(M::CardNumber)) " " code { (id) } }
+                }
+            }
+            button.noprint type="button" id="print" { (web.t(M::Print)) }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(&web, web.t(M::PrintTitle), &["print.js"], body),
+    )
+}
+
+async fn directory(State(state): State<AppState>, web: Web) -> Response {
+    let caller = match web.require(&[Role::Member, Role::Admin, Role::Treasurer, Role::Committee]) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let list = call::json(
+        shops::list_shops(
+            State(state.clone()),
+            caller,
+            QueryParams::from_pairs([("status", "approved"), ("limit", "200")]),
+        )
+        .await,
+    )
+    .await;
+    let items = match list {
+        Ok(v) => v["items"].as_array().cloned().unwrap_or_default(),
+        Err(e) => return super::layout::internal_error(&web, e.detail),
+    };
+    let body = html! {
+        @if items.is_empty() {
+            p { (web.t(M::ShopsNone)) }
+        } @else {
+            ul.shops {
+                @for shop in &items {
+                    li {
+                        h2 { (s(shop, "name")) }
+                        p { (s(shop, "address")) }
+                        p.muted {
+                            @let cats: Vec<&str> = shop["categories"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                            (web.t(M::Categories)) " : " (cats.join(", "))
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(&web, web.t(M::ShopsTitle), &[], body))
+}

@@ -1,0 +1,1335 @@
+//! The web interface: forms and sessions over plain HTTP (CSRF, cookie flags, session id
+//! rotation, login rate limit, roles, what a till may not show, double submits), and a real
+//! browser (Debian's headless `chromium` driven through `chromedriver`, W3C WebDriver) for the
+//! member's QR code, a payment typed as a scanner would, a decline, and the treasurer's charts.
+//! Screenshots of each page go to `target/screenshots/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use caisse::domain::Role;
+use common::{TestApp, PASSWORD};
+use serde_json::json;
+
+both_backends!(
+    forms_need_their_csrf_token,
+    session_cookies_are_flagged_and_renewed_at_login,
+    login_is_rate_limited_with_one_message,
+    pages_are_closed_to_other_roles,
+    till_page_pays_once_and_shows_no_member_data,
+    language_switch_and_static_assets,
+    committee_admin_and_treasurer_forms,
+    browser_member_till_and_treasurer,
+    browser_demo_fund_pages,
+);
+
+/// A browser without JavaScript: keeps cookies, follows no redirect.
+struct Agent {
+    base: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first hidden field of this name.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl Agent {
+    fn new(app: &TestApp) -> Agent {
+        Agent {
+            base: app.base.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = if cookie.is_empty() {
+            req
+        } else {
+            req.header("cookie", cookie)
+        };
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        for c in &set_cookies {
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let body = r.text().await.unwrap();
+        assert!(status < 500, "server error {status}: {body}");
+        Page {
+            status,
+            location,
+            set_cookies,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields);
+        self.send(req).await
+    }
+
+    /// Opens the login page and signs in; answers the login's reply.
+    async fn login(&mut self, email: &str, password: &str) -> Page {
+        let page = self.get("/connexion").await;
+        let csrf = page.field("csrf");
+        self.post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    async fn till_login(&mut self, key: &str) -> Page {
+        let page = self.get("/connexion").await;
+        let csrf = page.field("csrf");
+        self.post("/connexion/caisse", &[("csrf", &csrf), ("key", key)])
+            .await
+    }
+}
+
+/// A user with a known email and password (for a member, a new member of their own, given
+/// this month's allowance when `funded`).
+async fn user(app: &TestApp, role: Role, name: &str) -> (String, Option<String>) {
+    let member = if role == Role::Member {
+        Some(app.new_member(name).await)
+    } else {
+        None
+    };
+    let email = format!(
+        "{}-{}@web.caisse.fr",
+        role,
+        caisse::domain::new_id("u").to_lowercase()
+    );
+    caisse::service::users::create(
+        &app.db,
+        &app.fund_id,
+        &email,
+        PASSWORD,
+        role,
+        member.as_deref(),
+    )
+    .await
+    .expect("user");
+    (email, member)
+}
+
+async fn issue_allowances(app: &TestApp) {
+    let treasurer = app.login(Role::Treasurer).await;
+    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    app.post(
+        "/api/v1/allowances/issuances",
+        Some(&treasurer),
+        json!({"period": period}),
+    )
+    .await
+    .ok(200);
+}
+
+async fn forms_need_their_csrf_token(app: TestApp) {
+    let (email, _) = user(&app, Role::Member, "Alice Martin").await;
+    let mut a = Agent::new(&app);
+    let page = a.get("/connexion").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.field("csrf");
+    // No token, a wrong token: 403, and no session.
+    let p = a
+        .post("/connexion", &[("email", &email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    let p = a
+        .post(
+            "/connexion",
+            &[
+                ("csrf", "forged"),
+                ("email", &email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    assert!(!a.cookies.contains_key("caisse_sid"));
+    // Another browser's token does not work with this browser's cookie.
+    let mut other = Agent::new(&app);
+    let theirs = other.get("/connexion").await.field("csrf");
+    assert_ne!(theirs, csrf);
+    let p = a
+        .post(
+            "/connexion",
+            &[("csrf", &theirs), ("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    // The right one signs in.
+    let p = a
+        .post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/membre"));
+    // Signed in, forms need the session's token (not the pre-session's).
+    let page = a.get("/membre").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let session_csrf = page.field("csrf");
+    assert_ne!(session_csrf, csrf);
+    let p = a.post("/membre/carte", &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 403);
+    let p = a.post("/deconnexion", &[]).await;
+    assert_eq!(p.status, 403);
+    assert!(a.get("/membre").await.status == 200, "still signed in");
+    let p = a.post("/deconnexion", &[("csrf", &session_csrf)]).await;
+    assert_eq!(p.status, 303);
+    let p = a.get("/membre").await;
+    assert_eq!(p.status, 303, "signed out");
+    assert_eq!(p.location.as_deref(), Some("/connexion"));
+}
+
+async fn session_cookies_are_flagged_and_renewed_at_login(app: TestApp) {
+    let (email, _) = user(&app, Role::Treasurer, "").await;
+    let mut a = Agent::new(&app);
+    // A session id planted before login is never kept.
+    a.cookies
+        .insert("caisse_sid".into(), "ws_planted_by_someone".into());
+    let p = a.login(&email, PASSWORD).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sid_cookie = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("caisse_sid="))
+        .expect("session cookie")
+        .clone();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(sid_cookie.contains(flag), "{sid_cookie}");
+    }
+    assert!(!sid_cookie.contains("Secure"), "plain HTTP: {sid_cookie}");
+    let first = a.cookies["caisse_sid"].clone();
+    assert_ne!(first, "ws_planted_by_someone");
+    assert_eq!(first.len(), 3 + 64, "256 random bits");
+    // Signing in again gives a new id, and the old one stops working.
+    let csrf = a.get("/tresorerie").await.field("csrf");
+    let p = a
+        .post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let second = a.cookies["caisse_sid"].clone();
+    assert_ne!(first, second);
+    let mut old = Agent::new(&app);
+    old.cookies.insert("caisse_sid".into(), first);
+    assert_eq!(old.get("/tresorerie").await.status, 303, "old id is dead");
+    assert_eq!(a.get("/tresorerie").await.status, 200);
+    // Behind a TLS proxy the cookies are Secure.
+    let mut tls = Agent::new(&app);
+    let page = tls
+        .send(
+            tls.client
+                .get(format!("{}/connexion", app.base))
+                .header("x-forwarded-proto", "https"),
+        )
+        .await;
+    let csrf = page.field("csrf");
+    assert!(page.set_cookies.iter().all(|c| c.contains("; Secure")));
+    let p = tls
+        .send(
+            tls.client
+                .post(format!("{}/connexion", app.base))
+                .header("x-forwarded-proto", "https")
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", PASSWORD),
+                ]),
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(p
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("caisse_sid=") && c.contains("; Secure") && c.contains("HttpOnly")));
+}
+
+async fn login_is_rate_limited_with_one_message(app: TestApp) {
+    let (email, _) = user(&app, Role::Committee, "").await;
+    let mut a = Agent::new(&app);
+    let csrf = a.get("/connexion").await.field("csrf");
+    let unknown = "nobody-at-all@web.caisse.fr";
+    let mut bodies = Vec::new();
+    for i in 0..5 {
+        let wrong_password = a
+            .post(
+                "/connexion",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "wrong-password-1"),
+                ],
+            )
+            .await;
+        let wrong_email = a
+            .post(
+                "/connexion",
+                &[("csrf", &csrf), ("email", unknown), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(wrong_password.status, 401, "attempt {i}");
+        assert_eq!(wrong_email.status, 401);
+        assert_eq!(
+            wrong_password.body, wrong_email.body,
+            "a wrong email and a wrong password must read the same"
+        );
+        assert!(wrong_password
+            .body
+            .contains("Adresse e-mail ou mot de passe incorrect."));
+        bodies.push(wrong_password.body);
+    }
+    // The sixth attempt within the minute is refused, even with the right password, and reads
+    // the same for an unknown email.
+    let right = a
+        .post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    let unknown_page = a
+        .post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", unknown), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(right.status, 429);
+    assert_eq!(unknown_page.status, 429);
+    assert_eq!(right.body, unknown_page.body);
+    assert!(right.body.contains("Trop de tentatives"));
+    assert!(!a.cookies.contains_key("caisse_sid"));
+    // Another address is not held up.
+    let (other, _) = user(&app, Role::Committee, "").await;
+    let mut b = Agent::new(&app);
+    assert_eq!(b.login(&other, PASSWORD).await.status, 303);
+}
+
+async fn pages_are_closed_to_other_roles(app: TestApp) {
+    let mut anon = Agent::new(&app);
+    for path in ["/membre", "/caisse", "/comite", "/tresorerie", "/admin"] {
+        let p = anon.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert_eq!(p.location.as_deref(), Some("/connexion"));
+    }
+    let cases = [
+        (
+            Role::Member,
+            "/membre",
+            &["/caisse", "/comite", "/tresorerie", "/admin"][..],
+        ),
+        (
+            Role::Committee,
+            "/comite",
+            &["/membre", "/caisse", "/tresorerie", "/admin"][..],
+        ),
+        (
+            Role::Treasurer,
+            "/tresorerie",
+            &["/membre", "/caisse", "/comite", "/admin"][..],
+        ),
+        (Role::Admin, "/admin", &["/membre", "/caisse"][..]),
+    ];
+    for (role, home, closed) in cases {
+        let (email, _) = user(&app, role, "Quelqu'un").await;
+        let mut a = Agent::new(&app);
+        let p = a.login(&email, PASSWORD).await;
+        assert_eq!(p.location.as_deref(), Some(home), "{role}");
+        let page = a.get(home).await;
+        assert_eq!(page.status, 200, "{role} {home}: {}", page.body);
+        assert!(page.body.contains("<html lang=\"fr\""));
+        for path in closed {
+            let p = a.get(path).await;
+            assert_eq!(p.status, 403, "{role} on {path}");
+            assert!(p.body.contains("Accès refusé"));
+        }
+    }
+    // A till sees the till only.
+    let (_, key) = app.terminal_login().await;
+    let mut till = Agent::new(&app);
+    let p = till.till_login(&key).await;
+    assert_eq!(p.location.as_deref(), Some("/caisse"), "{}", p.body);
+    assert_eq!(till.get("/caisse").await.status, 200);
+    for path in [
+        "/membre",
+        "/comite",
+        "/tresorerie",
+        "/admin",
+        "/membre/commerces",
+    ] {
+        assert_eq!(till.get(path).await.status, 403, "till on {path}");
+    }
+    // A wrong key opens nothing.
+    let mut bad = Agent::new(&app);
+    let p = bad.till_login("ct_not_a_key").await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("Clé de caisse inconnue ou révoquée."));
+}
+
+/// The current code of an app card, computed from its secret like the member's phone does.
+fn current_code(secret_b32: &str, card_id: &str) -> String {
+    let secret = caisse::domain::card::secret_from_base32(secret_b32).unwrap();
+    let step = caisse::domain::card::step_at(caisse::domain::now_micros() / 1_000_000);
+    caisse::domain::card::app_payload(card_id, &caisse::domain::card::totp(&secret, step))
+}
+
+async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
+    let admin = app.login(Role::Admin).await;
+    let member = app
+        .post(
+            "/api/v1/members",
+            Some(&admin),
+            json!({"full_name": "Nour Benali", "household": {"adults": 1, "children": 0},
+                   "monthly_income": "2718.28"}),
+        )
+        .await;
+    let member_id = member.ok(201)["id"].as_str().unwrap().to_string();
+    issue_allowances(&app).await;
+    let card = app
+        .post(
+            &format!("/api/v1/members/{member_id}/cards"),
+            Some(&admin),
+            json!({"kind": "app"}),
+        )
+        .await;
+    let card = card.ok(201).clone();
+    let card_id = card["card_id"].as_str().unwrap();
+    let token = current_code(card["secret"].as_str().unwrap(), card_id);
+
+    let (_, key) = app.terminal_login().await;
+    let mut till = Agent::new(&app);
+    till.till_login(&key).await;
+    let page = till.get("/caisse").await;
+    let (csrf, idem) = (page.field("csrf"), page.field("idem"));
+    assert!(
+        idem.starts_with("web_"),
+        "a one-time key drawn with the form"
+    );
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("idem", idem.as_str()),
+        ("amount", "12,50"),
+        ("code", token.as_str()),
+    ];
+    let first = till.post("/caisse/paiement", &fields).await;
+    assert_eq!(first.status, 200);
+    assert!(
+        first.body.contains("data-status=\"approved\""),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("Paiement accepté"));
+    assert!(first.body.contains("137,50\u{a0}€"), "{}", first.body);
+    // The same form sent again (a double click): one payment only.
+    let again = till.post("/caisse/paiement", &fields).await;
+    assert!(
+        again.body.contains("data-status=\"approved\""),
+        "{}",
+        again.body
+    );
+    let account = app
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(account.ok(200)["balance"], "137.50");
+    // The same code with a new form: declined, in plain words.
+    let page = till.get("/caisse").await;
+    let declined = till
+        .post(
+            "/caisse/paiement",
+            &[
+                ("csrf", &page.field("csrf")),
+                ("idem", &page.field("idem")),
+                ("amount", "1"),
+                ("code", &token),
+            ],
+        )
+        .await;
+    assert!(
+        declined.body.contains("data-code=\"token_reused\""),
+        "{}",
+        declined.body
+    );
+    assert!(declined.body.contains("Ce code a déjà servi."));
+    // Nothing on the till names the member or their income.
+    for body in [
+        &first.body,
+        &again.body,
+        &declined.body,
+        &till.get("/caisse").await.body,
+    ] {
+        for secret in ["Nour", "Benali", "2718", "2\u{202f}718", "M0000"] {
+            let at = body.find(secret);
+            assert!(
+                at.is_none(),
+                "{secret} on the till page: {:?}",
+                at.map(|i| &body[i.saturating_sub(200)..i + 50])
+            );
+        }
+    }
+    // The day's sales list the payment; a refund from the page.
+    let page = till.get("/caisse").await;
+    assert!(
+        page.body.contains("id=\"total-sales\">12,50\u{a0}€"),
+        "{}",
+        page.body
+    );
+    let red = page.body.find("/caisse/remboursement/").unwrap();
+    let action = page.body[red..].split('"').next().unwrap().to_string();
+    let form_start = page.body[..red].rfind("<form").unwrap();
+    let form = &page.body[form_start..];
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let s = form.find(&marker).unwrap() + marker.len();
+        form[s..].split('"').next().unwrap().to_string()
+    };
+    let refund = till
+        .post(
+            &action,
+            &[
+                ("csrf", &field("csrf")),
+                ("idem", &field("idem")),
+                ("amount", "2.50"),
+            ],
+        )
+        .await;
+    assert!(
+        refund.body.contains("Remboursement enregistré."),
+        "{}",
+        refund.body
+    );
+    assert!(refund.body.contains("id=\"total-refunds\">2,50\u{a0}€"));
+    let account = app
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(account.ok(200)["balance"], "140.00");
+}
+
+async fn language_switch_and_static_assets(app: TestApp) {
+    let mut a = Agent::new(&app);
+    let fr = a.get("/connexion").await;
+    assert!(fr.body.contains("<html lang=\"fr\"") && fr.body.contains("Mot de passe"));
+    // Accept-Language is honoured without a cookie.
+    let en = a
+        .send(
+            a.client
+                .get(format!("{}/connexion", app.base))
+                .header("accept-language", "en-GB,en;q=0.8"),
+        )
+        .await;
+    assert!(en.body.contains("<html lang=\"en\"") && en.body.contains("Password"));
+    // The switch sets a cookie and goes back, only to a path of this site.
+    let p = a.get("/langue?l=en&retour=/connexion").await;
+    assert_eq!(p.location.as_deref(), Some("/connexion"));
+    assert!(a.get("/connexion").await.body.contains("Sign in"));
+    let p = a.get("/langue?l=fr&retour=//evil.example").await;
+    assert_eq!(p.location.as_deref(), Some("/"));
+    // Everything is served by caisse itself, with a strict policy.
+    for (file, mime) in [
+        ("style.css", "text/css"),
+        ("member.js", "text/javascript"),
+        ("till.js", "text/javascript"),
+        ("jsQR.js", "text/javascript"),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&format!("/static/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{file}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(mime));
+    }
+    let r = app.client.get(app.url("/connexion")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(
+        !r.text().await.unwrap().contains("http://"),
+        "no outside resource"
+    );
+    // The API is untouched: its 404 is still problem+json.
+    app.get("/api/v1/nothing-here", None)
+        .await
+        .problem(404, "not_found");
+}
+
+/// The form of `action` on a page: its CSRF token.
+fn csrf_of(page: &Page) -> String {
+    page.field("csrf")
+}
+
+async fn committee_admin_and_treasurer_forms(app: TestApp) {
+    let admin_token = app.login(Role::Admin).await;
+    let shop = app
+        .post(
+            "/api/v1/shops",
+            Some(&admin_token),
+            json!({"name": "Fournil de la Croix-Rousse", "legal_name": "SARL Fournil",
+                   "siret": "732 829 320 00074", "iban": "FR76 3000 6000 0112 3456 7890 189",
+                   "address": "4 rue d'Austerlitz, 69004 Lyon", "categories": ["epicerie"],
+                   "criteria": {"locality": "Farines du Rhône"}}),
+        )
+        .await;
+    let shop_id = shop.ok(201)["id"].as_str().unwrap().to_string();
+
+    // The committee sees the application with its answers, and votes.
+    let (committee, _) = user(&app, Role::Committee, "").await;
+    let mut c = Agent::new(&app);
+    c.login(&committee, PASSWORD).await;
+    let page = c.get("/comite").await;
+    assert!(
+        page.body.contains("Fournil de la Croix-Rousse"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Farines du Rhône"));
+    let voted = c
+        .post(
+            &format!("/comite/vote/{shop_id}"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("choice", "for"),
+                ("comment", "Local et bio"),
+            ],
+        )
+        .await;
+    assert!(voted.body.contains("Vote enregistré."), "{}", voted.body);
+    assert!(
+        voted.body.contains("Pour : <strong>1</strong>"),
+        "{}",
+        voted.body
+    );
+    assert!(voted.body.contains("value=\"for\" required checked"));
+    let votes = app
+        .get(
+            &format!("/api/v1/shops/{shop_id}/votes"),
+            Some(&admin_token),
+        )
+        .await;
+    assert_eq!(votes.ok(200)["tally"]["for"], 1);
+    // A bad choice changes nothing and says why.
+    let bad = c
+        .post(
+            &format!("/comite/vote/{shop_id}"),
+            &[("csrf", &csrf_of(&page)), ("choice", "maybe")],
+        )
+        .await;
+    assert!(bad.body.contains("notice bad"), "{}", bad.body);
+
+    // The admin approves it and gives it a till: the key is shown once and opens the till.
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let mut a = Agent::new(&app);
+    a.login(&admin, PASSWORD).await;
+    let page = a.get("/admin").await;
+    let approved = a
+        .post(
+            &format!("/admin/commerces/{shop_id}/decision"),
+            &[("csrf", &csrf_of(&page)), ("decision", "approved")],
+        )
+        .await;
+    assert!(approved.body.contains("C'est fait."), "{}", approved.body);
+    let shop = app
+        .get(&format!("/api/v1/shops/{shop_id}"), Some(&admin_token))
+        .await;
+    assert_eq!(shop.ok(200)["status"], "approved");
+    let added = a
+        .post(
+            &format!("/admin/commerces/{shop_id}/caisses"),
+            &[("csrf", &csrf_of(&page)), ("label", "Comptoir")],
+        )
+        .await;
+    let start = added.body.find("id=\"terminal-key\">").expect("key shown") + 18;
+    let key = added.body[start..].split('<').next().unwrap().to_string();
+    assert!(key.starts_with("ct_"), "{key}");
+    assert!(
+        !a.get("/admin").await.body.contains(&key),
+        "shown once only"
+    );
+    let mut till = Agent::new(&app);
+    assert_eq!(
+        till.till_login(&key).await.location.as_deref(),
+        Some("/caisse")
+    );
+
+    // Fund rules: amounts typed the French way.
+    let page = a.get("/admin").await;
+    let scale = app.get("/api/v1/settings", Some(&admin_token)).await;
+    let settings = scale.ok(200).clone();
+    let saved = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "Caisse commune du 8e"),
+                ("first_person", "160,00"),
+                ("additional_adult", "75"),
+                ("child", "45.00"),
+                ("balance_cap", ""),
+                ("pin_attempts", "4"),
+                (
+                    "contribution_scale",
+                    &settings["contribution_scale"].to_string(),
+                ),
+                ("criteria", &settings["criteria"].to_string()),
+            ],
+        )
+        .await;
+    assert!(saved.body.contains("C'est fait."), "{}", saved.body);
+    let now = app.get("/api/v1/settings", Some(&admin_token)).await;
+    let now = now.ok(200);
+    assert_eq!(now["allowance"]["first_person"], "160.00");
+    assert_eq!(now["allowance"]["balance_cap"], serde_json::Value::Null);
+    assert_eq!(now["pin_attempts"], 4);
+    assert_eq!(now["fund_name"], "Caisse commune du 8e");
+    // Bad JSON is refused and nothing changes.
+    let refused = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "X"),
+                ("first_person", "1"),
+                ("additional_adult", "1"),
+                ("child", "1"),
+                ("pin_attempts", "4"),
+                ("contribution_scale", "{not json"),
+                ("criteria", "[]"),
+            ],
+        )
+        .await;
+    assert!(refused.body.contains("notice bad"), "{}", refused.body);
+    let after = app.get("/api/v1/settings", Some(&admin_token)).await;
+    assert_eq!(after.ok(200)["fund_name"], "Caisse commune du 8e");
+
+    // The treasurer calls the month, issues it, and tries a scale.
+    app.new_member("Adhérent Un").await;
+    let (treasurer, _) = user(&app, Role::Treasurer, "").await;
+    let mut t = Agent::new(&app);
+    t.login(&treasurer, PASSWORD).await;
+    let page = t.get("/tresorerie").await;
+    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let called = t
+        .post(
+            "/tresorerie/appel",
+            &[("csrf", &csrf_of(&page)), ("period", &period)],
+        )
+        .await;
+    assert!(called.body.contains("adhérents appelés"), "{}", called.body);
+    let issued = t
+        .post(
+            "/tresorerie/allocations",
+            &[("csrf", &csrf_of(&page)), ("period", &period)],
+        )
+        .await;
+    assert!(
+        issued.body.contains("1 adhérents crédités, total 160,00"),
+        "{}",
+        issued.body
+    );
+    assert!(issued.body.contains("figure class=\"chart\""));
+    let sim = t
+        .post(
+            "/tresorerie/simulation",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("minimum", "1"),
+                ("up_to_1", "800"),
+                ("amount_1", "10"),
+                ("up_to_2", ""),
+                ("amount_2", "40"),
+            ],
+        )
+        .await;
+    assert!(sim.body.contains("id=\"simulation\""), "{}", sim.body);
+    assert!(sim.body.contains("allocations 160,00"), "{}", sim.body);
+}
+
+// ---- The browser ----------------------------------------------------------------------------
+
+mod webdriver {
+    //! Enough of the W3C WebDriver protocol for these tests, over the project's own `reqwest`
+    //! (a client crate would add a second HTTP stack to build for a dozen calls).
+    use serde_json::{json, Value};
+
+    const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+    pub struct Driver {
+        child: std::process::Child,
+        http: reqwest::Client,
+        session: String,
+        base: String,
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn find_program(names: &[&str]) -> Option<String> {
+        let path = std::env::var("PATH").unwrap_or_default();
+        for name in names {
+            for dir in path.split(':').chain(["/usr/bin", "/usr/lib/chromium"]) {
+                let p = std::path::Path::new(dir).join(name);
+                if p.is_file() {
+                    return Some(p.display().to_string());
+                }
+            }
+        }
+        None
+    }
+
+    /// Headless Chromium through chromedriver, or `None` (with the reason printed) when they
+    /// are not installed. In CI a missing browser fails the test.
+    pub async fn start() -> Option<Driver> {
+        let driver = find_program(&["chromedriver"]);
+        let browser = find_program(&["chromium", "chromium-browser"]);
+        let (Some(driver), Some(browser)) = (driver, browser) else {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !ci,
+                "CI: chromium and chromedriver must be installed (apt-get install -y chromium \
+                 chromium-driver; .ci/run does it)"
+            );
+            eprintln!(
+                "SKIPPED: browser test: chromium or chromedriver not found (apt-get install \
+                 chromium chromium-driver)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut driver = Driver {
+            child,
+            http,
+            session: String::new(),
+            base,
+        };
+        for _ in 0..100 {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let profile = std::env::temp_dir().join(format!(
+            "caisse-chromium-{}",
+            caisse::domain::new_id("p").to_lowercase()
+        ));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": browser,
+                "prefs": {"intl.accept_languages": "fr-FR,fr"},
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=412,915",
+                         "--lang=fr-FR", format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let v = driver.call("POST", "/session", Some(caps)).await;
+        driver.session = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {v}"))
+            .to_string();
+        Some(driver)
+    }
+
+    impl Driver {
+        async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+            let url = format!("{}{path}", self.base);
+            let req = match method {
+                "GET" => self.http.get(url),
+                "DELETE" => self.http.delete(url),
+                _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
+            };
+            let r = req.send().await.expect("WebDriver request");
+            let v: Value = r.json().await.expect("WebDriver JSON");
+            if v["value"].get("error").is_some() {
+                panic!("WebDriver {method} {path}: {}", v["value"]);
+            }
+            v["value"].clone()
+        }
+
+        fn s(&self, rest: &str) -> String {
+            format!("/session/{}{rest}", self.session)
+        }
+
+        pub async fn goto(&self, url: &str) {
+            self.call("POST", &self.s("/url"), Some(json!({"url": url})))
+                .await;
+        }
+
+        pub async fn url(&self) -> String {
+            self.call("GET", &self.s("/url"), None)
+                .await
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+
+        pub async fn find(&self, css: &str) -> String {
+            let v = self
+                .call(
+                    "POST",
+                    &self.s("/element"),
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            v[ELEMENT]
+                .as_str()
+                .unwrap_or_else(|| panic!("{css}: {v}"))
+                .to_string()
+        }
+
+        pub async fn count(&self, css: &str) -> usize {
+            self.call(
+                "POST",
+                &self.s("/elements"),
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+        }
+
+        /// Types into an element, like a keyboard (or a scanner) would; `\u{E007}` is Enter.
+        pub async fn type_in(&self, css: &str, text: &str) {
+            let el = self.find(css).await;
+            self.call(
+                "POST",
+                &self.s(&format!("/element/{el}/value")),
+                Some(json!({"text": text})),
+            )
+            .await;
+        }
+
+        pub async fn click(&self, css: &str) {
+            let el = self.find(css).await;
+            self.call("POST", &self.s(&format!("/element/{el}/click")), None)
+                .await;
+        }
+
+        pub async fn text(&self, css: &str) -> String {
+            let el = self.find(css).await;
+            self.call("GET", &self.s(&format!("/element/{el}/text")), None)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+
+        pub async fn property(&self, css: &str, name: &str) -> Value {
+            let el = self.find(css).await;
+            self.call(
+                "GET",
+                &self.s(&format!("/element/{el}/property/{name}")),
+                None,
+            )
+            .await
+        }
+
+        pub async fn script(&self, script: &str) -> Value {
+            self.call(
+                "POST",
+                &self.s("/execute/sync"),
+                Some(json!({"script": script, "args": []})),
+            )
+            .await
+        }
+
+        /// Waits (up to 30 s: CI runs four browsers on two cores) for an element to be there.
+        pub async fn wait_for(&self, css: &str) {
+            for _ in 0..300 {
+                if self.count(css).await > 0 {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("{css} never appeared on {}", self.url().await);
+        }
+
+        /// Saves a PNG of the whole window as `target/screenshots/NAME.png`.
+        pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+            let v = self.call("GET", &self.s("/screenshot"), None).await;
+            let png = data_encoding::BASE64
+                .decode(v.as_str().unwrap().as_bytes())
+                .expect("base64 PNG");
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{name}.png"));
+            std::fs::write(&path, png).unwrap();
+            path
+        }
+
+        /// The window's size in CSS pixels: a phone, a laptop.
+        pub async fn resize(&self, width: u32, height: u32) {
+            self.call(
+                "POST",
+                &self.s("/window/rect"),
+                Some(json!({"width": width, "height": height})),
+            )
+            .await;
+        }
+
+        pub async fn close(&self) {
+            self.call("DELETE", &self.s(""), None).await;
+        }
+    }
+}
+
+/// The dark modules of the SVG that `qrcode` draws: one `M x y h w v h H x V y` per rectangle.
+fn rasterise(svg: &str) -> (usize, usize, Vec<bool>) {
+    let attr = |name: &str| -> usize {
+        let start = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        svg[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (w, h) = (attr("width"), attr("height"));
+    let d_start = svg.find(" d=\"").unwrap() + 4;
+    let d = svg[d_start..].split('"').next().unwrap();
+    let mut pixels = vec![false; w * h];
+    for rect in d.split('M').filter(|s| !s.is_empty()) {
+        let n: Vec<usize> = rect
+            .split(|c: char| c.is_ascii_alphabetic() || c == ' ')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let (x, y, rw, rh) = (n[0], n[1], n[2], n[3]);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                pixels[yy * w + xx] = true;
+            }
+        }
+    }
+    (w, h, pixels)
+}
+
+/// Reads a QR code with `rqrr`, an independent decoder.
+fn decode_qr(svg: &str) -> String {
+    let (w, h, pixels) = rasterise(svg);
+    let mut img = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| pixels[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("decodable").1
+}
+
+/// The page fits a 320 px wide screen: nothing sticks out sideways (tables scroll in their box).
+async fn assert_fits_320(browser: &webdriver::Driver, what: &str) {
+    browser.resize(320, 640).await;
+    let width = browser
+        .script("return document.documentElement.scrollWidth")
+        .await;
+    let inner = browser.script("return window.innerWidth").await;
+    assert!(
+        inner.as_u64().unwrap() <= 330,
+        "the window is {inner} px wide"
+    );
+    assert!(
+        width.as_u64().unwrap() <= inner.as_u64().unwrap(),
+        "{what} is {width} px wide in a {inner} px window"
+    );
+    browser.resize(412, 915).await;
+}
+
+async fn browser_member_till_and_treasurer(app: TestApp) {
+    let Some(browser) = webdriver::start().await else {
+        return;
+    };
+    let tag = match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    };
+    let shot = |name: &str| format!("{tag}-{name}");
+    let (member_email, member_id) = user(&app, Role::Member, "Camille Durand").await;
+    let member_id = member_id.unwrap();
+    issue_allowances(&app).await;
+    let base = &app.base;
+
+    // The member signs in, makes a phone card, and sees a QR code that decodes to a payload.
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.screenshot(&shot("login")).await;
+    browser.type_in("#email", &member_email).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
+    browser.wait_for("#balance").await;
+    assert!(browser.url().await.ends_with("/membre"));
+    // (WebDriver's text turns the no-break space into a space.)
+    assert_eq!(browser.text("#balance").await, "150,00 €");
+    browser.click("form[action='/membre/carte'] button").await;
+    browser.wait_for("#qr svg").await;
+    let svg = browser.property("#qr", "innerHTML").await;
+    let payload = decode_qr(svg.as_str().unwrap());
+    let parts: Vec<&str> = payload.split(':').collect();
+    assert_eq!(parts.len(), 3, "{payload}");
+    assert_eq!(parts[0], "caisse1");
+    assert!(parts[1].starts_with("card_"));
+    assert!(parts[2].len() == 8 && parts[2].chars().all(|c| c.is_ascii_digit()));
+    // The countdown runs (JavaScript on).
+    let countdown = browser.text("#countdown").await;
+    assert!(countdown.starts_with("Nouveau code dans "), "{countdown}");
+    // The card is this member's.
+    let admin = app.login(Role::Admin).await;
+    let cards = app
+        .get(&format!("/api/v1/members/{member_id}/cards"), Some(&admin))
+        .await;
+    assert_eq!(cards.ok(200)["items"][0]["card_id"], parts[1]);
+    browser.screenshot(&shot("member")).await;
+    assert_fits_320(&browser, "the member page").await;
+    browser.goto(&format!("{base}/membre/commerces")).await;
+    browser.screenshot(&shot("shops")).await;
+
+    // A till pays with that payload typed as a scanner would (the code and Enter).
+    let (_, key) = app.terminal_login().await;
+    browser.click("form[action='/deconnexion'] button").await;
+    browser.wait_for("#till_key").await;
+    browser
+        .type_in("#till_key", &format!("{key}\u{E007}"))
+        .await;
+    browser.wait_for("#amount").await;
+    browser.type_in("#amount", "12,50\u{E007}").await;
+    // Enter in the amount moved on to the code field instead of submitting.
+    let active = browser.script("return document.activeElement.id").await;
+    assert_eq!(active, "code");
+    browser
+        .type_in("#code", &format!("{payload}\u{E007}"))
+        .await;
+    browser.wait_for("#outcome").await;
+    assert_eq!(
+        browser.property("#outcome", "className").await,
+        "outcome approved"
+    );
+    assert_eq!(browser.text("#remaining").await, "137,50 €");
+    browser.screenshot(&shot("till")).await;
+    assert_fits_320(&browser, "the till page").await;
+
+    // The same code again: declined, with the reason in plain words.
+    browser.type_in("#amount", "5\u{E007}").await;
+    browser
+        .type_in("#code", &format!("{payload}\u{E007}"))
+        .await;
+    for _ in 0..300 {
+        if browser.count(".outcome.declined").await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser.property("#outcome", "className").await,
+        "outcome declined"
+    );
+    assert!(browser
+        .text("#reason")
+        .await
+        .contains("Ce code a déjà servi"));
+    browser.screenshot(&shot("till-declined")).await;
+    let account = app
+        .get(
+            &format!("/api/v1/members/{member_id}/account"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(account.ok(200)["balance"], "137.50");
+
+    // The treasurer's dashboard draws its charts.
+    let (treasurer_email, _) = user(&app, Role::Treasurer, "").await;
+    browser.click("form[action='/deconnexion'] button").await;
+    browser.wait_for("#email").await;
+    browser.type_in("#email", &treasurer_email).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
+    browser.wait_for("figure.chart svg").await;
+    assert!(browser.count("figure.chart svg").await >= 4);
+    assert!(browser.count("figure.chart svg rect.bar").await >= 1);
+    browser.screenshot(&shot("treasurer")).await;
+    assert_fits_320(&browser, "the treasurer's page").await;
+
+    // Committee and admin pages, for the record.
+    for (role, path, name) in [
+        (Role::Committee, "/comite", "committee"),
+        (Role::Admin, "/admin", "admin"),
+    ] {
+        let (email, _) = user(&app, role, "").await;
+        browser.click("form[action='/deconnexion'] button").await;
+        browser.wait_for("#email").await;
+        browser.type_in("#email", &email).await;
+        browser
+            .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+            .await;
+        browser.wait_for("main h1").await;
+        assert!(browser.url().await.ends_with(path));
+        browser.screenshot(&shot(name)).await;
+    }
+    browser.close().await;
+}
+
+/// The demo fund (`caisse demo`) seen by its member, committee and treasurer: the pages the
+/// README shows, with months of history.
+async fn browser_demo_fund_pages(app: TestApp) {
+    let Some(browser) = webdriver::start().await else {
+        return;
+    };
+    let tag = match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    };
+    caisse::service::demo::fill(
+        &app.db,
+        &app.fund_id,
+        "127.0.0.1:8080".parse().unwrap(),
+        &app.card_key,
+    )
+    .await
+    .expect("demo data");
+    let base = &app.base;
+    let password = caisse::service::demo::DEMO_PASSWORD;
+    let mut first = true;
+    for (email, role) in caisse::service::demo::DEMO_LOGINS {
+        if first {
+            browser.goto(&format!("{base}/connexion")).await;
+            first = false;
+        } else {
+            browser.click("form[action='/deconnexion'] button").await;
+        }
+        browser.wait_for("#email").await;
+        browser.type_in("#email", email).await;
+        browser
+            .type_in("#password", &format!("{password}\u{E007}"))
+            .await;
+        browser.wait_for("main h1").await;
+        match role {
+            Role::Member => {
+                browser.wait_for("#qr svg").await;
+                let svg = browser.property("#qr", "innerHTML").await;
+                assert!(decode_qr(svg.as_str().unwrap()).starts_with("caisse1:card_"));
+                assert!(browser.count("tbody tr").await > 0, "a history");
+                browser.screenshot(&format!("{tag}-demo-member")).await;
+                // The code refreshes itself as the 30-second step turns: a new code, same card.
+                let before = decode_qr(svg.as_str().unwrap());
+                let mut after = before.clone();
+                for _ in 0..350 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let now = browser.property("#qr", "innerHTML").await;
+                    after = decode_qr(now.as_str().unwrap());
+                    if after != before {
+                        break;
+                    }
+                }
+                assert_ne!(after, before, "the QR code never changed");
+                let (b, a): (Vec<&str>, Vec<&str>) =
+                    (before.split(':').collect(), after.split(':').collect());
+                assert_eq!(a[1], b[1], "the same card");
+                assert_ne!(a[2], b[2], "a new code");
+                // The printable card: a printed card's static payload.
+                browser.goto(&format!("{base}/membre/carte")).await;
+                browser.wait_for(".printcard svg").await;
+                let svg = browser.property(".printcard .qr", "innerHTML").await;
+                let printed = decode_qr(svg.as_str().unwrap());
+                assert_eq!(printed.split(':').count(), 2, "{printed}");
+                browser
+                    .screenshot(&format!("{tag}-demo-printable-card"))
+                    .await;
+            }
+            Role::Treasurer => {
+                // The treasurer works on a laptop.
+                browser.resize(1280, 1000).await;
+                browser.wait_for("#coverage").await;
+                let coverage = browser.text("#coverage").await;
+                assert!(coverage.ends_with('%') && coverage != "0,0 %", "{coverage}");
+                assert!(browser.count("figure.chart rect.bar").await > 4);
+                browser.screenshot(&format!("{tag}-demo-treasurer")).await;
+                browser.resize(412, 915).await;
+            }
+            Role::Committee => {
+                browser.screenshot(&format!("{tag}-demo-committee")).await;
+            }
+            Role::Admin => {
+                assert!(browser.count("form[action='/admin/reglages']").await == 1);
+                browser.screenshot(&format!("{tag}-demo-admin")).await;
+            }
+            Role::Terminal => unreachable!("no till login in the demo logins"),
+        }
+    }
+    browser.close().await;
+}
