@@ -5,12 +5,14 @@ mod allowances;
 mod cards;
 mod contributions;
 pub mod error;
+mod exports;
 pub mod extract;
 pub mod idempotent;
 mod ledger;
 mod members;
 pub mod page;
 mod redemptions;
+mod reports;
 mod sessions;
 mod settings;
 mod shops;
@@ -122,6 +124,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::verification))
         .routes(routes!(ledger::reverse_entry))
         .routes(routes!(ledger::record_subsidy))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::monthly))
+        .routes(routes!(exports::fec))
+        .routes(routes!(exports::journal_csv))
         .routes(routes!(members::create_member, members::list_members))
         .routes(routes!(members::get_member, members::patch_member))
         .routes(routes!(members::suspend_member))

@@ -8,11 +8,13 @@
 pub mod allowances;
 pub mod cards;
 pub mod contributions;
+pub mod exports;
 pub mod funds;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
 pub mod redemptions;
+pub mod reports;
 pub mod shops;
 pub mod terminals;
 pub mod users;
