@@ -463,7 +463,7 @@ async fn fetch_fec(
                 assert_eq!(l.get("CompAuxLib"), aux);
             }
             "401" => assert!(!l.get("CompAuxNum").is_empty() && !l.get("CompAuxLib").is_empty()),
-            "512" | "6571" | "741" | "756" => {
+            "512" | "6571" | "741" | "756" | "110" => {
                 assert_eq!((l.get("CompAuxNum"), l.get("CompAuxLib")), ("", ""))
             }
             other => panic!("unexpected account {other}"),
@@ -550,10 +550,42 @@ async fn fec_export(app: TestApp) {
     assert_eq!(y2025.last().unwrap().get("EcritureNum"), "2");
 
     let (_, y2026) = fetch_fec(&app, &t, "2026").await;
-    // Numbering restarts at 1 each year: 2 calls + 2 allowances + payment + sale + payout
-    // + reversal = 8 entries, 16 lines.
-    assert_eq!(y2026.first().unwrap().get("EcritureNum"), "1");
-    assert_eq!(y2026.last().unwrap().get("EcritureNum"), "8");
+    // Entry 1 carries 2025's balances (à-nouveaux): the December dues still owed, against the
+    // result of 2025 on 110.
+    let (opening, y2026): (Vec<FecLine>, Vec<FecLine>) = y2026
+        .into_iter()
+        .partition(|l| l.get("JournalCode") == "AN");
+    let carried: Vec<(&str, &str, &str, &str)> = opening
+        .iter()
+        .map(|l| {
+            assert_eq!(
+                (
+                    l.get("EcritureNum"),
+                    l.get("EcritureDate"),
+                    l.get("PieceRef")
+                ),
+                ("1", "20260101", "AN2026")
+            );
+            (
+                l.get("CompteNum"),
+                l.get("CompAuxNum"),
+                l.get("Debit"),
+                l.get("Credit"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        carried,
+        [
+            ("411", members[0].as_str(), "10,00", "0,00"),
+            ("411", members[1].as_str(), "40,00", "0,00"),
+            ("110", "", "0,00", "50,00")
+        ]
+    );
+    // Then the year's 8 entries, numbered on: 2 calls + 2 allowances + payment + sale + payout
+    // + reversal, 16 lines.
+    assert_eq!(y2026.first().unwrap().get("EcritureNum"), "2");
+    assert_eq!(y2026.last().unwrap().get("EcritureNum"), "9");
     assert_eq!(y2026.len(), 16);
     // The member accounts carry the pseudonymous reference; the shop's, its id and name.
     let refs: Vec<&str> = y2026

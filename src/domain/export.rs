@@ -87,10 +87,16 @@ pub fn write_fec_line(
         None => (line.account, None),
     };
     let g = General::from_code(general);
-    let compte_lib = g.map(General::label_fr).unwrap_or(general);
-    let journal_lib = Journal::from_code(line.journal)
-        .map(Journal::label)
-        .unwrap_or(line.journal);
+    let compte_lib = match (g, general) {
+        (Some(g), _) => g.label_fr(),
+        (None, CARRIED_FORWARD_ACCOUNT) => "Report à nouveau",
+        (None, other) => other,
+    };
+    let journal_lib = match (Journal::from_code(line.journal), line.journal) {
+        (Some(j), _) => j.label(),
+        (None, OPENING_JOURNAL) => "À-nouveaux",
+        (None, other) => other,
+    };
     let (aux_num, aux_lib) = match aux {
         None => (String::new(), String::new()),
         Some(a) => {
@@ -159,6 +165,65 @@ pub fn write_csv_line(out: &mut String, line: &ExportLine<'_>) {
         point_amount(line.debit),
         point_amount(line.credit),
     );
+}
+
+/// The journal of the opening entry (*à-nouveaux*) that starts each year's FEC.
+pub const OPENING_JOURNAL: &str = "AN";
+/// Where the opening entry puts the result of the years before (the fund keeps no closing
+/// entries: revenue and expense accounts run on, so their sum is the accumulated result).
+pub const CARRIED_FORWARD_ACCOUNT: &str = "110";
+
+/// Balance-sheet accounts (classes 1 to 5: 512, 411, 401, 467) carry their balance into the
+/// next year; revenue and expense accounts (6571, 741, 756) do not.
+pub fn is_balance_sheet(account: &str) -> bool {
+    matches!(account.as_bytes().first(), Some(b'1'..=b'5'))
+}
+
+/// The opening entry of `year`'s FEC, numbered 1: each balance-sheet account's balance at the
+/// end of the year before (`balances`: account and debit minus credit, cents), balanced on
+/// 110 *Report à nouveau* by the accumulated result. Writes nothing and returns `false` when
+/// there is nothing to carry.
+pub fn write_opening_entry(
+    out: &mut String,
+    year: i32,
+    balances: &[(String, i64)],
+    aux_label: impl Fn(&str) -> Option<String>,
+) -> bool {
+    let carried: Vec<&(String, i64)> = balances
+        .iter()
+        .filter(|(a, net)| *net != 0 && is_balance_sheet(a))
+        .collect();
+    if carried.is_empty() {
+        return false;
+    }
+    let date = format!("{year:04}-01-01");
+    let label = format!("Soldes reportés de l'exercice {}", year - 1);
+    let reference = format!("AN{year:04}");
+    let write = |out: &mut String, account: &str, net: i64, aux: Option<&str>| {
+        let line = ExportLine {
+            seq: 0,
+            entry_id: 0,
+            journal: OPENING_JOURNAL,
+            kind: "opening",
+            entry_date: &date,
+            label: &label,
+            reference: Some(&reference),
+            created_on: &date,
+            account,
+            debit: net.max(0),
+            credit: (-net).max(0),
+        };
+        write_fec_line(out, &line, 1, aux);
+    };
+    let mut result = 0i64;
+    for (account, net) in carried {
+        result += net;
+        write(out, account, *net, aux_label(account).as_deref());
+    }
+    if result != 0 {
+        write(out, CARRIED_FORWARD_ACCOUNT, -result, None);
+    }
+    true
 }
 
 /// The FEC's file name: `<SIREN or fund id>FEC<closing date AAAAMMJJ>.txt`.
@@ -247,6 +312,40 @@ mod tests {
             out,
             "7,12,2026-11-05,AC,redemption,Achat\tau marché,,512,0.00,12.50\r\n"
         );
+    }
+
+    #[test]
+    fn opening_entry_balances() {
+        let balances = vec![
+            ("401.shop_x".to_string(), -6_000),
+            ("467.M000001".to_string(), -49_000),
+            ("512".to_string(), 97_000),
+            ("6571".to_string(), 60_000),
+            ("756".to_string(), -10_000),
+            ("411.M000002".to_string(), 0),
+        ];
+        let mut out = String::new();
+        assert!(write_opening_entry(&mut out, 2027, &balances, |a| {
+            (a == "401.shop_x").then(|| "Épicerie".to_string())
+        }));
+        let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+        let accounts: Vec<&str> = rows.iter().map(|r| r[4]).collect();
+        assert_eq!(accounts, ["401", "467", "512", "110"]);
+        // 512 debit 970.00 against 401 and 467 credits 550.00: 420.00 of accumulated result.
+        assert_eq!((rows[3][11], rows[3][12]), ("0,00", "420,00"));
+        assert_eq!((rows[0][6], rows[0][7]), ("shop_x", "Épicerie"));
+        assert!(rows
+            .iter()
+            .all(|r| r[0] == "AN" && r[2] == "1" && r[3] == "20270101"));
+        assert_eq!(rows[3][5], "Report à nouveau");
+        let mut none = String::new();
+        assert!(!write_opening_entry(
+            &mut none,
+            2027,
+            &balances[3..],
+            |_| None
+        ));
+        assert!(none.is_empty());
     }
 
     #[test]

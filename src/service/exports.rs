@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use futures_util::stream::{self, Stream};
 
-use crate::domain::export::{write_csv_line, write_fec_line, ExportLine, CSV_HEADER, FEC_HEADER};
+use crate::domain::export::{
+    write_csv_line, write_fec_line, write_opening_entry, ExportLine, CSV_HEADER, FEC_HEADER,
+};
 use crate::store::exports::{self, ExportRow};
 use crate::store::{funds, Db, StoreError};
 
@@ -39,7 +41,8 @@ struct State {
 }
 
 /// The FEC of a calendar year: its file name and its text, chunk by chunk. A year without
-/// entries gives the header alone.
+/// entries gives the header alone; otherwise entry 1 is the opening entry (*à-nouveaux*) with
+/// the balance-sheet accounts' balances at the end of the year before.
 pub async fn fec(
     db: &Db,
     fund_id: &str,
@@ -49,19 +52,30 @@ pub async fn fec(
     let name = crate::domain::export::fec_file_name(settings.siren.as_deref(), fund_id, year);
     let upto = exports::journal_head(db, fund_id).await?;
     let shops = exports::shop_account_labels(db, fund_id).await?;
+    let (from, to) = (format!("{year:04}-01-01"), format!("{year:04}-12-31"));
+    // The year opens with the balances carried from the years before (entry 1, journal AN),
+    // when it has entries at all: a year without any gives the header alone.
+    let mut header = format!("{FEC_HEADER}\n");
+    let mut number = 0;
+    if exports::any_entry_dated(db, fund_id, &from, &to, upto).await? {
+        let balances = exports::balances_before(db, fund_id, &from, upto).await?;
+        if write_opening_entry(&mut header, year, &balances, |a| shops.get(a).cloned()) {
+            number = 1;
+        }
+    }
     let state = State {
         db: db.clone(),
         fund_id: fund_id.to_string(),
         after: 0,
         upto,
-        from: format!("{year:04}-01-01"),
-        to: format!("{year:04}-12-31"),
+        from,
+        to,
         format: Format::Fec {
-            number: 0,
+            number,
             last_seq: 0,
             shops,
         },
-        header: Some(format!("{FEC_HEADER}\n")),
+        header: Some(header),
     };
     Ok((name, chunks(state)))
 }

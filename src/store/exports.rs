@@ -99,3 +99,51 @@ pub async fn shop_account_labels(
         .map(|r| Ok((r.try_get("code")?, r.try_get("label")?)))
         .collect()
 }
+
+/// Whether any entry numbered up to `upto` is dated within `[from, to]`.
+pub async fn any_entry_dated(
+    db: &Db,
+    fund_id: &str,
+    from: &str,
+    to: &str,
+    upto: i64,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM journal_entries e JOIN journal_chain c ON c.entry_id = e.id \
+         WHERE e.fund_id = $1 AND e.entry_date >= $2 AND e.entry_date <= $3 AND c.seq <= $4 \
+         LIMIT 1",
+    )
+    .bind(fund_id)
+    .bind(from)
+    .bind(to)
+    .bind(upto)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Each account's debit minus credit over the entries numbered up to `upto` and dated before
+/// `before` (`YYYY-MM-DD`), accounts whose postings net to zero left out, by account code.
+#[tracing::instrument(skip(db))]
+pub async fn balances_before(
+    db: &Db,
+    fund_id: &str,
+    before: &str,
+    upto: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT p.account, CAST(SUM(p.debit - p.credit) AS BIGINT) AS net \
+         FROM postings p JOIN journal_entries e ON e.id = p.entry_id \
+         JOIN journal_chain c ON c.entry_id = p.entry_id \
+         WHERE p.fund_id = $1 AND e.entry_date < $2 AND c.seq <= $3 \
+         GROUP BY p.account HAVING SUM(p.debit - p.credit) <> 0 ORDER BY p.account",
+    )
+    .bind(fund_id)
+    .bind(before)
+    .bind(upto)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("account")?, r.try_get("net")?)))
+        .collect()
+}
