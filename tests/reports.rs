@@ -18,6 +18,7 @@ both_backends!(
     fec_export,
     journal_csv_parses_back,
     reports_refuse_bad_input,
+    large_export_pages_and_snapshot,
 );
 
 // Names no export may ever contain.
@@ -853,4 +854,102 @@ async fn reports_refuse_bad_input(app: TestApp) {
             "{path} in the OpenAPI document"
         );
     }
+}
+
+/// More entries than one page (5,000), written by the bulk writer: the FEC pages through them
+/// without a gap, and an export covers the journal as it was when it started.
+async fn large_export_pages_and_snapshot(app: TestApp) {
+    use caisse::domain::member::account_ref;
+    use caisse::store::ledger::Bulk;
+    use futures_util::TryStreamExt;
+
+    let t = app.login(Role::Treasurer).await;
+    let members: Vec<AccountCode> = (0..50)
+        .map(|i| AccountCode::auxiliary(General::AllowanceBalances, &account_ref(9_000 + i)))
+        .collect();
+    let shop = AccountCode::auxiliary(General::Shops, "shop_bulk");
+    let mut tx = app.db.begin().await.unwrap();
+    ledger::open_accounts(&mut tx, &app.fund_id, &members, "Adhérent")
+        .await
+        .unwrap();
+    ledger::open_account(&mut tx, &app.fund_id, &shop, "Primeur du marché")
+        .await
+        .unwrap();
+    let mut bulk = Bulk::begin(&mut tx, &app.fund_id).await.unwrap();
+    let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let mut entries = Vec::new();
+    for m in &members {
+        entries.push(
+            EntryBuilder::new(Journal::Allowances, "allowance", date, "Allocation")
+                .debit(
+                    AccountCode::general(General::AllowancesGranted),
+                    "1000.00".parse().unwrap(),
+                )
+                .credit(m.clone(), "1000.00".parse().unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    for i in 0..12_000 {
+        entries.push(
+            EntryBuilder::new(Journal::Purchases, "redemption", date, "Achat")
+                .debit(members[i % 50].clone(), "0.50".parse().unwrap())
+                .credit(shop.clone(), "0.50".parse().unwrap())
+                .build()
+                .unwrap(),
+        );
+    }
+    for chunk in entries.chunks(4_000) {
+        bulk.add(&mut tx, chunk).await.unwrap();
+    }
+    bulk.finish(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // The export starts (it reads the journal head), then an entry is posted: not in it.
+    let (_, chunks) = caisse::service::exports::fec(&app.db, &app.fund_id, 2026)
+        .await
+        .unwrap();
+    let late = EntryBuilder::new(
+        Journal::Bank,
+        "subsidy",
+        date,
+        "Subvention arrivée pendant l'export",
+    )
+    .debit(AccountCode::general(General::Bank), "5.00".parse().unwrap())
+    .credit(
+        AccountCode::general(General::Subsidies),
+        "5.00".parse().unwrap(),
+    )
+    .build()
+    .unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    ledger::post(&mut tx, &app.fund_id, &late).await.unwrap();
+    tx.commit().await.unwrap();
+    let parts: Vec<String> = chunks.try_collect().await.unwrap();
+    assert!(
+        parts.len() >= 4,
+        "the body came in pages: {} chunks",
+        parts.len()
+    );
+    let text = parts.concat();
+    assert_eq!(text.lines().count(), 1 + 2 * 12_050);
+    assert!(!text.contains("pendant l'export"));
+    let csv: Vec<String> = caisse::service::exports::journal_csv(&app.db, &app.fund_id, None, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(csv.concat().lines().count(), 1 + 2 * 12_051);
+
+    // Over HTTP afterwards: every entry, numbered 1 to 12,051 without a gap, each balanced.
+    let (_, lines) = fetch_fec(&app, &t, "2026").await;
+    assert_eq!(lines.len(), 2 * 12_051);
+    assert_eq!(lines.last().unwrap().get("EcritureNum"), "12051");
+    let shop_lines = lines.iter().filter(|l| l.get("CompteNum") == "401").count();
+    assert_eq!(shop_lines, 12_000);
+    assert!(lines
+        .iter()
+        .filter(|l| l.get("CompteNum") == "401")
+        .all(|l| l.get("CompAuxLib") == "Primeur du marché"));
 }
