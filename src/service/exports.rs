@@ -57,7 +57,10 @@ pub async fn fec(
     // when it has entries at all: a year without any gives the header alone.
     let mut header = format!("{FEC_HEADER}\n");
     let mut number = 0;
-    if exports::any_entry_dated(db, fund_id, &from, &to, upto).await? {
+    let before = format!("{:04}-12-31", year - 1);
+    if exports::any_entry_dated(db, fund_id, &from, &to, upto).await?
+        && exports::any_entry_dated(db, fund_id, "", &before, upto).await?
+    {
         let balances = exports::balances_before(db, fund_id, &from, upto).await?;
         if write_opening_entry(&mut header, year, &balances, |a| shops.get(a).cloned()) {
             number = 1;

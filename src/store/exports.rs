@@ -48,6 +48,7 @@ pub async fn page(
     from: &str,
     to: &str,
 ) -> Result<Vec<ExportRow>, StoreError> {
+    let mut conn = super::begin_scan(db).await?;
     let rows = sqlx::query(
         "SELECT c.seq, e.id, e.journal, e.kind, e.entry_date, e.label, e.reference, \
          e.created_at, p.account, p.debit, p.credit \
@@ -63,8 +64,10 @@ pub async fn page(
     .bind(upto)
     .bind(from)
     .bind(to)
-    .fetch_all(db.pool())
-    .await?;
+    .fetch_all(&mut *conn)
+    .await;
+    super::end_scan(db, conn).await;
+    let rows = rows?;
     rows.iter()
         .map(|r| {
             Ok(ExportRow {
@@ -108,6 +111,7 @@ pub async fn any_entry_dated(
     to: &str,
     upto: i64,
 ) -> Result<bool, StoreError> {
+    let mut conn = super::begin_scan(db).await?;
     let row = sqlx::query(
         "SELECT 1 AS one FROM journal_entries e JOIN journal_chain c ON c.entry_id = e.id \
          WHERE e.fund_id = $1 AND e.entry_date >= $2 AND e.entry_date <= $3 AND c.seq <= $4 \
@@ -117,8 +121,10 @@ pub async fn any_entry_dated(
     .bind(from)
     .bind(to)
     .bind(upto)
-    .fetch_optional(db.pool())
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await;
+    super::end_scan(db, conn).await;
+    let row = row?;
     Ok(row.is_some())
 }
 
@@ -131,6 +137,7 @@ pub async fn balances_before(
     before: &str,
     upto: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut conn = super::begin_scan(db).await?;
     let rows = sqlx::query(
         "SELECT p.account, CAST(SUM(p.debit - p.credit) AS BIGINT) AS net \
          FROM postings p JOIN journal_entries e ON e.id = p.entry_id \
@@ -141,8 +148,10 @@ pub async fn balances_before(
     .bind(fund_id)
     .bind(before)
     .bind(upto)
-    .fetch_all(db.pool())
-    .await?;
+    .fetch_all(&mut *conn)
+    .await;
+    super::end_scan(db, conn).await;
+    let rows = rows?;
     rows.iter()
         .map(|r| Ok((r.try_get("account")?, r.try_get("net")?)))
         .collect()

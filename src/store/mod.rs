@@ -153,13 +153,13 @@ impl Db {
                         // acknowledged commit survive a power cut. A 32 MiB page cache and
                         // memory-mapped reads keep a fund of 100,000 members in memory (the
                         // default 2 MiB cache thrashes on the monthly batches).
-                        conn.execute(
+                        let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
-                             PRAGMA temp_store = MEMORY;",
-                        )
-                        .await?;
+                             PRAGMA cache_size = -32768; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; \
+                             PRAGMA temp_store = MEMORY;"
+                        );
+                        conn.execute(pragmas.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -217,6 +217,33 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// SQLite's memory map (`PRAGMA mmap_size`) on every pooled connection: 256 MiB.
+const SQLITE_MMAP_BYTES: i64 = 268_435_456;
+
+/// A pooled connection for a query that reads a large part of the journal (exports, reports).
+/// On SQLite its memory map is turned off until [`end_scan`]: pages read through the map stay
+/// mapped and count in the server's resident memory, so a scan of a large journal would
+/// otherwise grow the process by up to the map's 256 MiB. Read through SQLite's page cache
+/// instead (bounded by `cache_size`), memory stays flat.
+pub async fn begin_scan(db: &Db) -> Result<sqlx::pool::PoolConnection<Any>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    if db.backend == Backend::Sqlite {
+        conn.execute("PRAGMA mmap_size = 0").await?;
+    }
+    Ok(conn)
+}
+
+/// Gives the connection its memory map back before it returns to the pool.
+pub async fn end_scan(db: &Db, mut conn: sqlx::pool::PoolConnection<Any>) {
+    if db.backend == Backend::Sqlite {
+        let sql = format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES}");
+        if conn.execute(sql.as_str()).await.is_err() {
+            // Closed rather than returned without its map.
+            let _ = conn.close().await;
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub async fn flows(
     from: &str,
     to: &str,
 ) -> Result<Vec<KindFlow>, StoreError> {
+    let mut conn = super::begin_scan(db).await?;
     let rows = sqlx::query(
         "SELECT substr(e.entry_date, 1, 7) AS month, COALESCE(o.kind, e.kind) AS kind, \
          CAST(COALESCE(SUM(CASE WHEN e.reverses_id IS NULL THEN p.debit ELSE 0 - p.debit END), \
@@ -43,8 +44,10 @@ pub async fn flows(
     .bind(fund_id)
     .bind(from)
     .bind(to)
-    .fetch_all(db.pool())
-    .await?;
+    .fetch_all(&mut *conn)
+    .await;
+    super::end_scan(db, conn).await;
+    let rows = rows?;
     rows.iter()
         .map(|r| {
             Ok(KindFlow {
@@ -77,6 +80,7 @@ pub async fn balance_moves(
     fund_id: &str,
     to: &str,
 ) -> Result<Vec<BalanceMoves>, StoreError> {
+    let mut conn = super::begin_scan(db).await?;
     let rows = sqlx::query(
         "SELECT substr(e.entry_date, 1, 7) AS month, \
          CAST(COALESCE(SUM(CASE WHEN p.account = '512' THEN p.debit - p.credit ELSE 0 END), 0) \
@@ -92,8 +96,10 @@ pub async fn balance_moves(
     )
     .bind(fund_id)
     .bind(to)
-    .fetch_all(db.pool())
-    .await?;
+    .fetch_all(&mut *conn)
+    .await;
+    super::end_scan(db, conn).await;
+    let rows = rows?;
     rows.iter()
         .map(|r| {
             Ok(BalanceMoves {
