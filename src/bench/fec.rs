@@ -187,8 +187,8 @@ async fn bench(scratch: &Scratch, entries: usize) -> anyhow::Result<()> {
     );
     println!(
         "server memory: {:.0} MiB resident before; during the export peak resident {:.0} MiB \
-         (anonymous {:.0} MiB, the rest file pages mapped from the database); peak since start \
-         (VmHWM) {:.0} MiB; target < 200 MB: {}",
+         (of which anonymous, heap and stacks: {:.0} MiB); peak since start (VmHWM) {:.0} MiB; \
+         target < 200 MB: {}",
         before.rss,
         peak.rss,
         peak.anon,
