@@ -15,6 +15,8 @@ use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::Cents;
 use crate::store::{funds, ledger, Backend, Db};
 
+mod fec;
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Durable ledger transfers per second: debit a member's allowance balance, credit a
@@ -56,6 +58,13 @@ pub enum BenchCommand {
         cards_per_terminal: usize,
         #[arg(long)]
         no_pgbench: bool,
+    },
+    /// The FEC export of a year of N entries (two postings each), downloaded over HTTP from a
+    /// real `caisse serve` process whose memory is sampled during the export (target: under
+    /// 200 MB).
+    Fec {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
     },
 }
 
@@ -169,6 +178,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
             scratch.drop_it().await;
             result
         }
+        BenchCommand::Fec { entries } => fec::run(config, entries).await,
     }
 }
 

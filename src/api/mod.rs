@@ -5,12 +5,14 @@ pub(crate) mod allowances;
 pub(crate) mod cards;
 pub(crate) mod contributions;
 pub mod error;
+pub(crate) mod exports;
 pub mod extract;
 pub mod idempotent;
 pub(crate) mod ledger;
 pub(crate) mod members;
 pub mod page;
 pub(crate) mod redemptions;
+pub(crate) mod reports;
 pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod shops;
@@ -125,6 +127,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::verification))
         .routes(routes!(ledger::reverse_entry))
         .routes(routes!(ledger::record_subsidy))
+        .routes(routes!(reports::summary))
+        .routes(routes!(reports::monthly))
+        .routes(routes!(exports::fec))
+        .routes(routes!(exports::journal_csv))
         .routes(routes!(members::create_member, members::list_members))
         .routes(routes!(members::get_member, members::patch_member))
         .routes(routes!(members::suspend_member))

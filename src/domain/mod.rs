@@ -2,6 +2,7 @@
 
 pub mod bank;
 pub mod card;
+pub mod export;
 pub mod household;
 pub mod ledger;
 pub mod member;

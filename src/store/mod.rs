@@ -9,11 +9,13 @@ pub mod allowances;
 pub mod cards;
 pub mod contributions;
 pub mod dashboard;
+pub mod exports;
 pub mod funds;
 pub mod idempotency;
 pub mod ledger;
 pub mod members;
 pub mod redemptions;
+pub mod reports;
 pub mod shops;
 pub mod terminals;
 pub mod users;
@@ -158,13 +160,14 @@ impl Db {
                         // acknowledged commit survive a power cut. A 32 MiB page cache and
                         // memory-mapped reads keep a fund of 100,000 members in memory (the
                         // default 2 MiB cache thrashes on the monthly batches).
-                        conn.execute(
+                        let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; \
-                             PRAGMA temp_store = MEMORY;",
-                        )
-                        .await?;
+                             PRAGMA cache_size = {SQLITE_CACHE_KIB}; \
+                             PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; \
+                             PRAGMA temp_store = MEMORY;"
+                        );
+                        conn.execute(pragmas.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -259,6 +262,39 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// SQLite's memory map (`PRAGMA mmap_size`) on every pooled connection: 256 MiB.
+const SQLITE_MMAP_BYTES: i64 = 268_435_456;
+/// And its page cache: 32 MiB (negative: in KiB).
+const SQLITE_CACHE_KIB: i64 = -32_768;
+
+/// A pooled connection for a query that reads a large part of the journal (exports, reports).
+/// On SQLite its memory map is turned off and its page cache cut to 4 MiB until
+/// [`end_scan`]: pages read through the map stay mapped and count in the server's resident
+/// memory, so a scan of a large journal would otherwise grow the process by up to the map's
+/// 256 MiB, and each connection's 32 MiB cache would fill with pages a sequential scan never
+/// reads twice. Memory then stays flat whatever the size of the journal.
+pub async fn begin_scan(db: &Db) -> Result<sqlx::pool::PoolConnection<Any>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    if db.backend == Backend::Sqlite {
+        conn.execute("PRAGMA mmap_size = 0; PRAGMA cache_size = -4096")
+            .await?;
+    }
+    Ok(conn)
+}
+
+/// Gives the connection its memory map and cache back before it returns to the pool.
+pub async fn end_scan(db: &Db, mut conn: sqlx::pool::PoolConnection<Any>) {
+    if db.backend == Backend::Sqlite {
+        let sql = format!(
+            "PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA cache_size = {SQLITE_CACHE_KIB}"
+        );
+        if conn.execute(sql.as_str()).await.is_err() {
+            // Closed rather than returned without its map.
+            let _ = conn.close().await;
+        }
     }
 }
 
