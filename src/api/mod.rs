@@ -13,6 +13,7 @@ pub mod page;
 mod redemptions;
 mod sessions;
 mod settings;
+mod settlements;
 mod shops;
 mod system;
 mod users;
@@ -151,6 +152,14 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cards::revoke_card))
         .routes(routes!(cards::unlock_card))
         .routes(routes!(cards::card_qr))
+        .routes(routes!(
+            settlements::create_settlement,
+            settlements::list_settlements
+        ))
+        .routes(routes!(settlements::get_settlement))
+        .routes(routes!(settlements::sepa_file))
+        .routes(routes!(settlements::import_statement))
+        .routes(routes!(settlements::reconciliation))
         .split_for_parts()
 }
 

@@ -7,5 +7,6 @@ pub mod demo;
 pub mod ledger;
 pub mod members;
 pub mod redemptions;
+pub mod settlements;
 pub mod shops;
 pub mod users;
