@@ -50,11 +50,12 @@ pub async fn fill(
     ];
     let mut purchases = 0;
     let mut settlements = Vec::new();
-    let mut refundable: Option<(String, String, String, members::Member, i64)> = None;
+    // A purchase of the first month to refund in the second: (redemption, shop, till, member).
+    let mut refundable: Option<(String, String, String, members::Member)> = None;
     for (month, period) in periods.into_iter().enumerate() {
         // A purchase of the first month partly refunded after it was settled: the shop's next
         // payout is lower by as much.
-        if let (1, Some((red_id, shop_id, till, member, _))) = (month, refundable.take()) {
+        if let (1, Some((red_id, shop_id, till, member))) = (month, refundable.take()) {
             let amount = Cents::from_cents(500)?;
             let mut tx = db.begin().await?;
             if store::add_refund(&mut tx, fund_id, &shop_id, &red_id, amount.cents())
@@ -148,7 +149,7 @@ pub async fn fill(
                 .await?;
                 purchases += 1;
                 if refundable.is_none() && amount.cents() > 1_000 {
-                    refundable = Some((red_id, shop_id.clone(), till.clone(), member.clone(), at));
+                    refundable = Some((red_id, shop_id.clone(), till.clone(), member.clone()));
                 }
             }
         }
