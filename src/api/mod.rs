@@ -15,6 +15,7 @@ pub(crate) mod redemptions;
 pub(crate) mod reports;
 pub(crate) mod sessions;
 pub(crate) mod settings;
+pub(crate) mod settlements;
 pub(crate) mod shops;
 pub(crate) mod system;
 pub(crate) mod users;
@@ -160,6 +161,14 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cards::revoke_card))
         .routes(routes!(cards::unlock_card))
         .routes(routes!(cards::card_qr))
+        .routes(routes!(
+            settlements::create_settlement,
+            settlements::list_settlements
+        ))
+        .routes(routes!(settlements::get_settlement))
+        .routes(routes!(settlements::sepa_file))
+        .routes(routes!(settlements::import_statement))
+        .routes(routes!(settlements::reconciliation))
         .split_for_parts()
 }
 

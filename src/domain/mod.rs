@@ -7,8 +7,10 @@ pub mod household;
 pub mod ledger;
 pub mod member;
 pub mod money;
+pub mod sepa;
 pub mod settings;
 pub mod shop;
+pub mod statement;
 
 use std::fmt;
 use std::str::FromStr;

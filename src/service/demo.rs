@@ -1,5 +1,6 @@
 //! `caisse demo`: a fund with real-looking settings and logins, so a newcomer can try it.
 
+mod month_end;
 mod shops;
 
 use chrono::{Datelike, NaiveDate};
@@ -62,6 +63,7 @@ pub async fn fill(
             .is_some();
     let mut till = None;
     let mut cards: Option<(String, String, String)> = None;
+    let mut month_end = None;
     if !has_users {
         let members = demo_members(db, fund_id).await?;
         let mut ids = Vec::new();
@@ -127,10 +129,19 @@ pub async fn fill(
             app.secret.unwrap_or_default(),
             printed.card.id,
         ));
+        // The past months at the tills, settled, and one bank statement imported.
+        month_end = Some(month_end::fill(db, fund_id, &members, &ids[1]).await?);
         println!(
             "Demo fund created: {} members with three months of contributions and allowances, 10 shops.",
             members.len()
         );
+        if let Some(m) = &month_end {
+            println!(
+                "Month end: {} purchases in the past three months, {} settlements, one bank \
+                 statement imported.",
+                m.purchases, m.settlements
+            );
+        }
     } else {
         println!("The database already holds a fund with users: demo data not added.");
     }
@@ -183,6 +194,14 @@ pub async fn fill(
                 "       -d \"{{\\\"token\\\":\\\"caisse1:{app_card}:$CODE\\\",\\\"amount\\\":\\\"12.50\\\"}}\""
             );
         }
+    }
+    if let Some(Some((e2e, shop))) = month_end.map(|m| m.unpaid) {
+        println!();
+        println!(
+            "Reconciliation (as the treasurer): the transfer {e2e} to {shop} is not on the \
+             bank statement yet:"
+        );
+        println!("  curl -s http://{bind}/api/v1/reconciliation -H 'authorization: Bearer TOKEN'");
     }
     Ok(())
 }

@@ -9,5 +9,6 @@ pub mod ledger;
 pub mod members;
 pub mod redemptions;
 pub mod reports;
+pub mod settlements;
 pub mod shops;
 pub mod users;

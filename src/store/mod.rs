@@ -6,6 +6,7 @@
 //! because PostgreSQL widens them to `NUMERIC`.
 
 pub mod allowances;
+pub mod bank;
 pub mod cards;
 pub mod contributions;
 pub mod dashboard;
@@ -16,6 +17,7 @@ pub mod ledger;
 pub mod members;
 pub mod redemptions;
 pub mod reports;
+pub mod settlements;
 pub mod shops;
 pub mod terminals;
 pub mod users;
