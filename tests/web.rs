@@ -1631,6 +1631,34 @@ async fn browser_demo_fund_pages(app: TestApp) {
                 assert!(coverage.ends_with('%') && coverage != "0,0 %", "{coverage}");
                 assert!(browser.count("figure.chart rect.bar").await > 4);
                 browser.screenshot(&format!("{tag}-demo-treasurer")).await;
+                // The demo's month end: a settlement with its SEPA link, and what is left to
+                // reconcile.
+                assert!(browser.count("#settlements a[href$='/sepa.xml']").await >= 1);
+                assert!(
+                    browser.count("#unmatched tbody tr, #unpaid tbody tr").await >= 1,
+                    "the demo leaves something to reconcile"
+                );
+                // A statement file chosen in the picker is read into the text area.
+                let file = std::env::temp_dir().join(format!("{tag}-releve.csv"));
+                std::fs::write(&file, "date,amount,reference,counterparty\n").unwrap();
+                browser
+                    .type_in("#statement-file", file.to_str().unwrap())
+                    .await;
+                let mut read = serde_json::Value::Null;
+                for _ in 0..50 {
+                    read = browser.property("#statement", "value").await;
+                    if read.as_str().is_some_and(|v| v.starts_with("date,amount")) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                assert_eq!(read, "date,amount,reference,counterparty\n");
+                browser
+                    .script("document.getElementById('settle-h').scrollIntoView(); return 0")
+                    .await;
+                browser
+                    .screenshot(&format!("{tag}-demo-treasurer-month-end"))
+                    .await;
                 browser.resize(412, 915).await;
             }
             Role::Committee => {

@@ -324,7 +324,7 @@ messages! {
     CutoffCol => "Date limite (UTC)", "Cutoff (UTC)";
     Total => "Total", "Total";
     SepaFile => "Fichier de virements SEPA", "SEPA transfer file";
-    SepaLink => "virements-{}.xml", "transfers-{}.xml";
+    SepaLink => "Télécharger (XML pain.001)", "Download (pain.001 XML)";
     NoSettlements => "Aucun règlement pour l'instant.", "No settlement yet.";
     Statement => "Relevé bancaire", "Bank statement";
     StatementHelp => "Choisissez le relevé reçu de la banque (camt.053 en XML, ou CSV avec les colonnes date,amount,reference,counterparty ; montant négatif = sortie), ou collez son contenu. Un relevé déjà importé n'importe rien.",

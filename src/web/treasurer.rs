@@ -507,7 +507,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                                     td { (instant(s(st, "created_at"))) }
                                     td { (instant(s(st, "cutoff"))) }
                                     td class="num" { (l.money_str(s(st, "total"))) }
-                                    td { a href=(sepa_href(id)) download { (l.f(M::SepaLink, &[id])) } }
+                                    td { a href=(sepa_href(id)) download { (web.t(M::SepaLink)) } }
                                 }
                             }
                         }
@@ -580,7 +580,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                                     td { (s(u, "shop_name")) }
                                     td class="num" { (l.money_str(s(u, "amount"))) }
                                     td { code { (s(u, "end_to_end_id")) } }
-                                    td { a href=(sepa_href(sid)) download { (l.f(M::SepaLink, &[sid])) } }
+                                    td { a href=(sepa_href(sid)) download { (web.t(M::SepaLink)) } }
                                 }
                             }
                         }
@@ -634,7 +634,7 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
                         &l.money_str(s(&v, "total")),
                     ])))
                     (settlement_lines(web, id, &l.f(M::SettlementLines, &[&instant(s(&v, "cutoff"))]), &lines))
-                    p { a href=(sepa_href(id)) download { (web.t(M::SepaFile)) " — " (l.f(M::SepaLink, &[id])) } }
+                    p { a href=(sepa_href(id)) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
                 }
             }
         }
