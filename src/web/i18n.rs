@@ -325,6 +325,8 @@ messages! {
     Total => "Total", "Total";
     SepaFile => "Fichier de virements SEPA", "SEPA transfer file";
     SepaLink => "Télécharger (XML pain.001)", "Download (pain.001 XML)";
+    SepaOfSettlement => "Fichier SEPA du règlement à la date limite {}", "SEPA file of the settlement with cutoff {}";
+    SepaOfLine => "Fichier SEPA contenant le virement {}", "SEPA file holding the transfer {}";
     NoSettlements => "Aucun règlement pour l'instant.", "No settlement yet.";
     Statement => "Relevé bancaire", "Bank statement";
     StatementHelp => "Choisissez le relevé reçu de la banque (camt.053 en XML, ou CSV avec les colonnes date,amount,reference,counterparty ; montant négatif = sortie), ou collez son contenu. Un relevé déjà importé n'importe rien.",

@@ -507,7 +507,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                                     td { (instant(s(st, "created_at"))) }
                                     td { (instant(s(st, "cutoff"))) }
                                     td class="num" { (l.money_str(s(st, "total"))) }
-                                    td { a href=(sepa_href(id)) download { (web.t(M::SepaLink)) } }
+                                    td { a href=(sepa_href(id)) download aria-label=(l.f(M::SepaOfSettlement, &[&instant(s(st, "cutoff"))])) { (web.t(M::SepaLink)) } }
                                 }
                             }
                         }
@@ -580,7 +580,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                                     td { (s(u, "shop_name")) }
                                     td class="num" { (l.money_str(s(u, "amount"))) }
                                     td { code { (s(u, "end_to_end_id")) } }
-                                    td { a href=(sepa_href(sid)) download { (web.t(M::SepaLink)) } }
+                                    td { a href=(sepa_href(sid)) download aria-label=(l.f(M::SepaOfLine, &[s(u, "end_to_end_id")])) { (web.t(M::SepaLink)) } }
                                 }
                             }
                         }
