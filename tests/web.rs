@@ -988,6 +988,19 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
         "{}",
         garbage.body
     );
+    // Statements are larger than the API's usual 64 KiB body limit: the form takes them.
+    let big = format!(
+        "date,amount,reference,counterparty\n{}",
+        "x".repeat(200_000)
+    );
+    let big = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", &big)],
+        )
+        .await;
+    assert_eq!(big.status, 200);
+    assert!(big.body.contains("id=\"import-error\""), "{}", big.body);
     let camt = caisse::service::settlements::camt053_for_payouts(
         "02",
         "FR7630006000011234567890189",
