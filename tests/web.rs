@@ -1101,6 +1101,20 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     assert!(journal.starts_with("entry_number,"), "{journal}");
     assert!(journal.contains("18.40"));
 
+    // The same page in English.
+    t.get("/langue?l=en&retour=/tresorerie").await;
+    let en = t.get("/tresorerie").await;
+    for words in [
+        "Shop settlements",
+        "Past settlements",
+        "Bank statement",
+        "Bank lines without a match",
+        "Download the FEC",
+        "Paid to shops",
+    ] {
+        assert!(en.body.contains(words), "{words}: {}", en.body);
+    }
+
     // A member and a till get 403 on every new route, forms included.
     let (member_email, _) = user(&app, Role::Member, "Curieuse").await;
     let mut m = Agent::new(&app);
