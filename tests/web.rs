@@ -20,6 +20,7 @@ both_backends!(
     till_page_pays_once_and_shows_no_member_data,
     language_switch_and_static_assets,
     committee_admin_and_treasurer_forms,
+    treasurer_month_end_through_the_forms,
     browser_member_till_and_treasurer,
     browser_demo_fund_pages,
 );
@@ -807,6 +808,344 @@ async fn committee_admin_and_treasurer_forms(app: TestApp) {
     assert!(sim.body.contains("allocations 160,00"), "{}", sim.body);
 }
 
+/// A GET with the agent's cookies that keeps the headers: (status, content type,
+/// content disposition, body).
+async fn download(a: &Agent, path: &str) -> (u16, String, String, String) {
+    let cookie = a
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let r = a
+        .client
+        .get(format!("{}{path}", a.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (ct, cd) = (header("content-type"), header("content-disposition"));
+    let status = r.status().as_u16();
+    (status, ct, cd, r.text().await.unwrap())
+}
+
+/// The `href` of the first link whose address contains `part`.
+fn link(page: &Page, part: &str) -> String {
+    let at = page.body.find(part).unwrap_or_else(|| panic!("no {part}"));
+    let start = page.body[..at].rfind('"').unwrap() + 1;
+    let end = at + page.body[at..].find('"').unwrap();
+    page.body[start..end].to_string()
+}
+
+async fn settlement_count(app: &TestApp, token: &str) -> usize {
+    let r = app.get("/api/v1/settlements", Some(token)).await;
+    r.ok(200)["items"].as_array().unwrap().len()
+}
+
+async fn treasurer_month_end_through_the_forms(app: TestApp) {
+    // A member spends 18.40 at a shop.
+    let token = app.login(Role::Treasurer).await;
+    let member = app.new_member("Adhérente Règlement").await;
+    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    app.post(
+        "/api/v1/allowances/issuances",
+        Some(&token),
+        json!({"period": period}),
+    )
+    .await
+    .ok(200);
+    let card = app
+        .post(
+            &format!("/api/v1/members/{member}/cards"),
+            Some(&token),
+            json!({"kind": "printed", "pin": "4821"}),
+        )
+        .await;
+    let payload = card.ok(201)["qr_payload"].as_str().unwrap().to_string();
+    let (_, till) = app.terminal_login().await;
+    app.post_idem(
+        "/api/v1/redemptions",
+        &till,
+        "web-settle-1",
+        json!({"token": payload, "amount": "18.40", "pin": "4821"}),
+    )
+    .await
+    .ok(201);
+
+    let (treasurer, _) = user(&app, Role::Treasurer, "").await;
+    let mut t = Agent::new(&app);
+    t.login(&treasurer, PASSWORD).await;
+    let page = t.get("/tresorerie").await;
+    assert!(
+        page.body.contains("Aucun règlement pour l'instant."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"unpaid-none\""));
+    assert!(page.body.contains("id=\"fec-year\""));
+    assert!(!page.body.contains("Pas encore disponible"));
+    let csrf = csrf_of(&page);
+
+    // The new forms need their token, and a wrong one changes nothing.
+    for (path, fields) in [
+        ("/tresorerie/reglements", vec![("cutoff", "")]),
+        (
+            "/tresorerie/releves",
+            vec![("statement", "date,amount,reference,counterparty\n")],
+        ),
+    ] {
+        assert_eq!(t.post(path, &fields).await.status, 403, "{path}");
+        let mut forged = fields.clone();
+        forged.push(("csrf", "forged"));
+        assert_eq!(t.post(path, &forged).await.status, 403, "{path}");
+    }
+    assert_eq!(settlement_count(&app, &token).await, 0);
+
+    // A cutoff in the future is refused in plain words.
+    let later = (chrono::Utc::now() + chrono::Duration::days(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let refused = t
+        .post(
+            "/tresorerie/reglements",
+            &[("csrf", &csrf), ("cutoff", &later)],
+        )
+        .await;
+    assert!(
+        refused.body.contains("La date limite est dans le futur"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(settlement_count(&app, &token).await, 0);
+
+    // The settlement: one transfer, shown with its shop, amount and EndToEndId, unpaid.
+    let settled = t
+        .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
+        .await;
+    assert_eq!(settled.status, 200);
+    assert!(
+        settled
+            .body
+            .contains("Règlement créé : 1 virements, total 18,40"),
+        "{}",
+        settled.body
+    );
+    let api = app.get("/api/v1/settlements", Some(&token)).await;
+    let id = api.ok(200)["items"][0]["id"].as_str().unwrap().to_string();
+    let s = app
+        .get(&format!("/api/v1/settlements/{id}"), Some(&token))
+        .await;
+    let line = s.ok(200)["lines"][0].clone();
+    let e2e = line["end_to_end_id"].as_str().unwrap().to_string();
+    let shop_name = line["shop_name"].as_str().unwrap().to_string();
+    assert!(settled.body.contains(&e2e));
+    assert!(settled.body.contains(&shop_name));
+    assert!(settled.body.contains("à payer"));
+    assert!(
+        settled.body.contains("id=\"unpaid\""),
+        "in the reconciliation"
+    );
+    // Nothing left to settle: said in plain words.
+    let again = t
+        .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
+        .await;
+    assert!(again.body.contains("Rien à régler"), "{}", again.body);
+    assert_eq!(settlement_count(&app, &token).await, 1);
+
+    // The SEPA file of the settlement, from the page's link.
+    let href = link(&again, "/sepa.xml");
+    assert_eq!(href, format!("/tresorerie/reglements/{id}/sepa.xml"));
+    let (status, ct, cd, xml) = download(&t, &href).await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(ct.starts_with("application/xml"), "{ct}");
+    assert!(cd.starts_with("attachment; filename=\"virements-"), "{cd}");
+    assert!(xml.contains("pain.001.001.03"));
+    assert!(xml.contains(&format!("<EndToEndId>{e2e}</EndToEndId>")));
+    let (status, _, _, _) = download(&t, "/tresorerie/reglements/stl_nope/sepa.xml").await;
+    assert_eq!(status, 404);
+
+    // A garbage file and an unbalanced camt.053: plain words, nothing imported.
+    let rec_before = app.get("/api/v1/reconciliation", Some(&token)).await;
+    let rec_before = rec_before.ok(200).clone();
+    let garbage = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", "<html>pas un relevé</html>")],
+        )
+        .await;
+    assert!(
+        garbage.body.contains("id=\"import-error\""),
+        "{}",
+        garbage.body
+    );
+    assert!(
+        garbage.body.contains("rien n'a été importé"),
+        "{}",
+        garbage.body
+    );
+    // Statements are larger than the API's usual 64 KiB body limit: the form takes them.
+    let big = format!(
+        "date,amount,reference,counterparty\n{}",
+        "x".repeat(200_000)
+    );
+    let big = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", &big)],
+        )
+        .await;
+    assert_eq!(big.status, 200);
+    assert!(big.body.contains("id=\"import-error\""), "{}", big.body);
+    let camt = caisse::service::settlements::camt053_for_payouts(
+        "02",
+        "FR7630006000011234567890189",
+        "S-WEB",
+        100_000,
+        chrono::Utc::now().date_naive(),
+        &[(e2e.clone(), shop_name.clone(), 1840)],
+    );
+    assert!(camt.contains(">981.60<"), "{camt}");
+    let unbalanced = t
+        .post(
+            "/tresorerie/releves",
+            &[
+                ("csrf", &csrf),
+                ("statement", &camt.replace(">981.60<", ">982.60<")),
+            ],
+        )
+        .await;
+    assert!(
+        unbalanced.body.contains("Le relevé ne tombe pas juste"),
+        "{}",
+        unbalanced.body
+    );
+    let empty = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", "  ")],
+        )
+        .await;
+    assert!(
+        empty.body.contains("Choisissez un fichier"),
+        "{}",
+        empty.body
+    );
+    let rec_after = app.get("/api/v1/reconciliation", Some(&token)).await;
+    assert_eq!(rec_after.ok(200), &rec_before);
+
+    // A CSV whose transfer quotes the EndToEndId pays the line; the bank fee stays unmatched.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let csv = format!(
+        "date,amount,reference,counterparty\r\n\
+         {today},-18.40,Virement {e2e},{shop_name}\r\n\
+         {today},-3.10,Frais bancaires,Banque\r\n"
+    );
+    let imported = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", &csv)],
+        )
+        .await;
+    assert!(
+        imported.body.contains(
+            "2 lignes importées, 0 déjà importées, 1 rapprochées, 1 sans correspondance."
+        ),
+        "{}",
+        imported.body
+    );
+    assert!(
+        imported.body.contains("id=\"unpaid-none\""),
+        "the unpaid table is gone"
+    );
+    assert!(imported.body.contains("id=\"unmatched\""));
+    assert!(imported.body.contains("Frais bancaires"));
+    let rec = app.get("/api/v1/reconciliation", Some(&token)).await;
+    let rec = rec.ok(200);
+    assert_eq!(rec["unpaid_settlement_lines"], json!([]));
+    assert_eq!(rec["unmatched_bank_lines"].as_array().unwrap().len(), 1);
+    // The same statement again imports nothing.
+    let twice = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", &csv)],
+        )
+        .await;
+    assert!(
+        twice.body.contains("0 lignes importées, 2 déjà importées"),
+        "{}",
+        twice.body
+    );
+    // The figures now show the payout.
+    assert!(twice.body.contains("id=\"paid\">18,40"), "{}", twice.body);
+
+    // Exports: the FEC of the year and the journal.
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let (status, ct, cd, fec) = download(&t, &format!("/tresorerie/fec?annee={year}")).await;
+    assert_eq!(status, 200, "{fec}");
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    assert!(cd.contains("FEC"), "{cd}");
+    assert!(
+        fec.starts_with("JournalCode\tJournalLib\tEcritureNum\tEcritureDate"),
+        "{fec}"
+    );
+    let (status, _, _, bad) = download(&t, "/tresorerie/fec?annee=deux").await;
+    assert_eq!(status, 422, "{bad}");
+    let (status, ct, _, journal) = download(&t, "/tresorerie/journal.csv").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert!(journal.starts_with("entry_number,"), "{journal}");
+    assert!(journal.contains("18.40"));
+
+    // The same page in English.
+    t.get("/langue?l=en&retour=/tresorerie").await;
+    let en = t.get("/tresorerie").await;
+    for words in [
+        "Shop settlements",
+        "Past settlements",
+        "Bank statement",
+        "Bank lines without a match",
+        "Download the FEC",
+        "Paid to shops",
+    ] {
+        assert!(en.body.contains(words), "{words}: {}", en.body);
+    }
+
+    // A member and a till get 403 on every new route, forms included.
+    let (member_email, _) = user(&app, Role::Member, "Curieuse").await;
+    let mut m = Agent::new(&app);
+    m.login(&member_email, PASSWORD).await;
+    let member_csrf = csrf_of(&m.get("/membre").await);
+    let mut till_agent = Agent::new(&app);
+    till_agent.till_login(&till).await;
+    let till_csrf = csrf_of(&till_agent.get("/caisse").await);
+    for (agent, csrf) in [(&mut m, member_csrf), (&mut till_agent, till_csrf)] {
+        for path in [
+            href.as_str(),
+            "/tresorerie/fec?annee=2026",
+            "/tresorerie/journal.csv",
+        ] {
+            assert_eq!(download(agent, path).await.0, 403, "{path}");
+        }
+        let p = agent
+            .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
+            .await;
+        assert_eq!(p.status, 403);
+        let p = agent
+            .post(
+                "/tresorerie/releves",
+                &[("csrf", &csrf), ("statement", &csv)],
+            )
+            .await;
+        assert_eq!(p.status, 403);
+    }
+    assert_eq!(settlement_count(&app, &token).await, 1);
+}
+
 // ---- The browser ----------------------------------------------------------------------------
 
 mod webdriver {
@@ -1319,6 +1658,34 @@ async fn browser_demo_fund_pages(app: TestApp) {
                 assert!(coverage.ends_with('%') && coverage != "0,0 %", "{coverage}");
                 assert!(browser.count("figure.chart rect.bar").await > 4);
                 browser.screenshot(&format!("{tag}-demo-treasurer")).await;
+                // The demo's month end: a settlement with its SEPA link, and what is left to
+                // reconcile.
+                assert!(browser.count("#settlements a[href$='/sepa.xml']").await >= 1);
+                assert!(
+                    browser.count("#unmatched tbody tr, #unpaid tbody tr").await >= 1,
+                    "the demo leaves something to reconcile"
+                );
+                // A statement file chosen in the picker is read into the text area.
+                let file = std::env::temp_dir().join(format!("{tag}-releve.csv"));
+                std::fs::write(&file, "date,amount,reference,counterparty\n").unwrap();
+                browser
+                    .type_in("#statement-file", file.to_str().unwrap())
+                    .await;
+                let mut read = serde_json::Value::Null;
+                for _ in 0..50 {
+                    read = browser.property("#statement", "value").await;
+                    if read.as_str().is_some_and(|v| v.starts_with("date,amount")) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                assert_eq!(read, "date,amount,reference,counterparty\n");
+                browser
+                    .script("document.getElementById('settle-h').scrollIntoView(); return 0")
+                    .await;
+                browser
+                    .screenshot(&format!("{tag}-demo-treasurer-month-end"))
+                    .await;
                 browser.resize(412, 915).await;
             }
             Role::Committee => {

@@ -303,9 +303,64 @@ messages! {
     Debit => "Débit", "Debit";
     Credit => "Crédit", "Credit";
     TimeUtc => "Heure (UTC)", "Time (UTC)";
-    MissingIssue7 => "règlements des commerces, virements SEPA (pain.001), relevés bancaires (camt.053, CSV), rapprochement, export FEC",
-        "shop settlements, SEPA transfers (pain.001), bank statements (camt.053, CSV), reconciliation, FEC export";
-    MissingFeature => "Pas encore disponible dans cette version : {}.", "Not available yet in this version: {}.";
+    PaidToShops => "Payé aux commerces (vu sur les relevés)", "Paid to shops (seen on statements)";
+    SummaryNote => "Depuis la première écriture jusqu'à aujourd'hui ; soldes à ce jour.",
+        "From the first entry to today; balances as of today.";
+    // Month end
+    Settlements => "Règlement des commerces", "Shop settlements";
+    SettlementHelp => "Les ventes et remboursements antérieurs à la date limite et pas encore réglés forment un règlement : un virement par commerce.",
+        "Sales and refunds before the cutoff not yet settled make one settlement: one transfer per shop.";
+    Cutoff => "Date limite (UTC, AAAA-MM-JJTHH:MM:SSZ ; vide = maintenant)", "Cutoff (UTC, YYYY-MM-DDTHH:MM:SSZ; empty = now)";
+    Settle => "Régler les commerces", "Settle the shops";
+    SettlementDone => "Règlement créé : {} virements, total {}. Téléchargez le fichier SEPA et remettez-le à la banque.",
+        "Settlement created: {} transfers, total {}. Download the SEPA file and hand it to the bank.";
+    SettlementLines => "Virements du règlement du {}", "Transfers of the settlement of {}";
+    Shop => "Commerce", "Shop";
+    EndToEndId => "Référence du virement (EndToEndId)", "Transfer reference (EndToEndId)";
+    LinePaid => "payé", "paid";
+    LineUnpaid => "à payer", "unpaid";
+    PastSettlements => "Règlements précédents", "Past settlements";
+    CreatedAt => "Créé le (UTC)", "Created (UTC)";
+    CutoffCol => "Date limite (UTC)", "Cutoff (UTC)";
+    Total => "Total", "Total";
+    SepaFile => "Fichier de virements SEPA", "SEPA transfer file";
+    SepaLink => "Télécharger (XML pain.001)", "Download (pain.001 XML)";
+    SepaOfSettlement => "Fichier SEPA du règlement à la date limite {}", "SEPA file of the settlement with cutoff {}";
+    SepaOfLine => "Fichier SEPA contenant le virement {}", "SEPA file holding the transfer {}";
+    NoSettlements => "Aucun règlement pour l'instant.", "No settlement yet.";
+    Statement => "Relevé bancaire", "Bank statement";
+    StatementHelp => "Choisissez le relevé reçu de la banque (camt.053 en XML, ou CSV avec les colonnes date,amount,reference,counterparty ; montant négatif = sortie), ou collez son contenu. Un relevé déjà importé n'importe rien.",
+        "Choose the statement from the bank (camt.053 XML, or CSV with the columns date,amount,reference,counterparty; negative amount = money out), or paste its content. A statement already imported imports nothing.";
+    StatementFile => "Fichier du relevé", "Statement file";
+    StatementText => "Contenu du relevé", "Statement content";
+    ImportStatement => "Importer le relevé", "Import the statement";
+    ImportResult => "{} lignes importées, {} déjà importées, {} rapprochées, {} sans correspondance.",
+        "{} lines imported, {} already imported, {} matched, {} unmatched.";
+    StatementEmpty => "Choisissez un fichier ou collez le contenu du relevé.", "Choose a file or paste the statement's content.";
+    Reconciliation => "Rapprochement bancaire", "Bank reconciliation";
+    UnmatchedBankLines => "Lignes du relevé sans correspondance", "Bank lines without a match";
+    UnpaidLines => "Virements aux commerces pas encore vus sur un relevé", "Transfers to shops not yet seen on a statement";
+    Reference => "Libellé / référence", "Text / reference";
+    Counterparty => "Contrepartie", "Counterparty";
+    NothingLeft => "Rien en attente.", "Nothing waiting.";
+    Exports => "Exports comptables", "Accounting exports";
+    Year => "Année (AAAA)", "Year (YYYY)";
+    DownloadFec => "Télécharger le FEC", "Download the FEC";
+    DownloadJournal => "Télécharger le journal (CSV)", "Download the journal (CSV)";
+    Detail => "Détail : {}", "Detail: {}";
+    NothingToSettle => "Rien à régler : aucune vente ni aucun remboursement non réglé avant cette date limite.",
+        "Nothing to settle: no unsettled sale or refund before this cutoff.";
+    CutoffInFuture => "La date limite est dans le futur : choisissez un instant passé, ou laissez le champ vide pour « maintenant ».",
+        "The cutoff is in the future: choose a past instant, or leave the field empty for “now”.";
+    StatementUnbalanced => "Le relevé ne tombe pas juste (solde d'ouverture + mouvements ≠ solde de clôture) : rien n'a été importé. Vérifiez que le fichier est complet.",
+        "The statement does not add up (opening balance + movements ≠ closing balance): nothing was imported. Check that the file is complete.";
+    StatementUnreadable => "Ce fichier n'est pas un relevé lisible (camt.053 ou CSV) : rien n'a été importé.",
+        "This file is not a readable statement (camt.053 or CSV): nothing was imported.";
+    StatementInvalid => "Le relevé contient une ligne invalide : rien n'a été importé.",
+        "The statement has an invalid line: nothing was imported.";
+    FundIbanMissing => "La caisse n'a pas encore d'IBAN : l'administration doit le saisir dans les règles de la caisse.",
+        "The fund has no IBAN yet: an admin must enter it in the fund rules.";
+    StatementTooLarge => "Le relevé dépasse 16 Mio : découpez-le.", "The statement is larger than 16 MiB: split it.";
     // Admin
     AdminTitle => "Administration", "Administration";
     Settings => "Règles de la caisse", "Fund rules";

@@ -143,6 +143,13 @@ pub fn problem_text(web: &Web, e: &ApiError) -> String {
         "amount_invalid" => M::DeclineAmountInvalid,
         "rate_limited" => M::DeclineRateLimited,
         "refund_exceeds_redemption" => M::RefundTooMuch,
+        "nothing_to_settle" => M::NothingToSettle,
+        "cutoff_in_future" => M::CutoffInFuture,
+        "statement_unbalanced" => M::StatementUnbalanced,
+        "statement_unreadable" => M::StatementUnreadable,
+        "statement_invalid" => M::StatementInvalid,
+        "payload_too_large" => M::StatementTooLarge,
+        "fund_iban_missing" => M::FundIbanMissing,
         "forbidden" => M::Forbidden,
         "internal_error" => M::InternalError,
         // Validation messages come from the rules themselves (in English): shown as they are.

@@ -309,6 +309,10 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
             include_bytes!("static/vendor/jsQR.js"),
             "text/javascript; charset=utf-8",
         ),
+        "statement.js" => (
+            include_bytes!("static/statement.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "print.js" => (
             include_bytes!("static/print.js"),
             "text/javascript; charset=utf-8",

@@ -1,25 +1,37 @@
-//! The treasurer's dashboard: key figures and the coverage ratio, charts drawn by the server
-//! (contributions called vs received, allowances issued vs spent, spending per shop, the bank
-//! balance month by month), the monthly operations, the trial balance, and the contribution
-//! simulator.
+//! The treasurer's dashboard: key figures and the coverage ratio (from
+//! `service::reports::summary`), charts drawn by the server (contributions called vs received,
+//! allowances issued vs spent, spending per shop, the bank balance month by month), the monthly
+//! operations, the month end (settlement, SEPA file, bank statement import, reconciliation),
+//! the accounting exports (FEC, journal CSV), the trial balance, and the contribution simulator.
+//!
+//! Downloads (`/tresorerie/reglements/{id}/sepa.xml`, `/tresorerie/fec`,
+//! `/tresorerie/journal.csv`) are GETs that change nothing: they pass the API handler's answer
+//! through as it is (headers and streamed body), so no CSRF token is needed for them.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::call::{self, s, typed_amount};
 use super::charts::{self, Series};
-use super::i18n::{parse_cents, M};
+use super::i18n::M;
 use super::layout::{csrf_field, notice, page, problem_text, respond};
 use super::session::{Form, Web};
+use crate::api::error::ApiError;
 use crate::api::extract::AdminTreasurer;
-use crate::api::{allowances, contributions, ledger, settings, AppState};
+use crate::api::page::QueryParams;
+use crate::api::{allowances, contributions, exports, ledger, settings, settlements, AppState};
 use crate::domain::Role;
+use crate::service::reports;
 use crate::store::dashboard;
+
+/// A statement's text posted by the form: the API's 16 MiB, urlencoded (up to 3 bytes a byte).
+const STATEMENT_FORM_LIMIT: usize = 3 * 16 * 1024 * 1024 + 64 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +39,14 @@ pub fn routes() -> Router<AppState> {
         .route("/tresorerie/appel", post(call_contributions))
         .route("/tresorerie/allocations", post(issue_allowances))
         .route("/tresorerie/simulation", post(simulate))
+        .route("/tresorerie/reglements", post(settle))
+        .route("/tresorerie/reglements/{id}/sepa.xml", get(sepa_download))
+        .route(
+            "/tresorerie/releves",
+            post(import_statement).layer(DefaultBodyLimit::max(STATEMENT_FORM_LIMIT)),
+        )
+        .route("/tresorerie/fec", get(fec_download))
+        .route("/tresorerie/journal.csv", get(journal_download))
 }
 
 const ROLES: &[Role] = &[Role::Treasurer, Role::Admin];
@@ -111,13 +131,6 @@ async fn dashboard_page(State(state): State<AppState>, web: Web) -> Response {
     render(&state, &web, None, None).await
 }
 
-fn account_balance(tb: &Value, code: &str) -> i64 {
-    tb["accounts"]
-        .as_array()
-        .and_then(|a| a.iter().find(|l| s(l, "account") == code))
-        .map_or(0, |l| parse_cents(s(l, "balance")).unwrap_or(0))
-}
-
 async fn render(
     state: &AppState,
     web: &Web,
@@ -150,16 +163,22 @@ async fn render(
         Ok(s) => s,
         Err(e) => return super::layout::internal_error(web, e),
     };
+    let today = chrono::Utc::now().date_naive();
+    let summary = match reports::summary(&state.db, &caller.fund_id, None, today).await {
+        Ok(s) => s,
+        Err(e) => return super::layout::internal_error(web, e),
+    };
+    let month_end = match month_end(state, &caller).await {
+        Ok(v) => v,
+        Err(e) => return super::layout::internal_error(web, e.detail),
+    };
     let l = web.lang;
-    // Totals over the whole history.
-    let called: i64 = months.iter().map(|m| m.called).sum();
-    let received: i64 = months.iter().map(|m| m.received).sum();
-    let issued: i64 = months.iter().map(|m| m.issued).sum();
-    let spent: i64 = months.iter().map(|m| m.spent).sum();
-    let bank = account_balance(&tb, "512");
-    let outstanding = -account_balance(&tb, "467");
-    let owed = -account_balance(&tb, "401");
-    let coverage = (issued > 0).then(|| percent(l, called as f64 / issued as f64));
+    // The figures of `GET /reports/summary` over the whole history, balances as of today.
+    let f = &summary.flows;
+    let coverage = f
+        .coverage_ratio()
+        .and_then(|r| r.to_string().parse::<f64>().ok())
+        .map(|r| percent(l, r));
     // Charts: the last twelve months with a movement.
     let recent = &months[months.len().saturating_sub(12)..];
     let skipped: i64 = months[..months.len() - recent.len()]
@@ -181,14 +200,16 @@ async fn render(
         @if let Some(f) = flash { (f) }
         section aria-labelledby="sum-h" {
             h2 id="sum-h" { (web.t(M::Summary)) }
+            p.muted { (web.t(M::SummaryNote)) }
             dl.figures id="summary" {
-                dt { (web.t(M::ContributionsCalled)) } dd { (l.money(called)) }
-                dt { (web.t(M::ContributionsReceived)) } dd { (l.money(received)) }
-                dt { (web.t(M::AllowancesIssued)) } dd { (l.money(issued)) }
-                dt { (web.t(M::AllowancesSpent)) } dd { (l.money(spent)) }
-                dt { (web.t(M::OutstandingAllowances)) } dd { (l.money(outstanding)) }
-                dt { (web.t(M::OwedToShops)) } dd { (l.money(owed)) }
-                dt { (web.t(M::BankBalance)) } dd { (l.money(bank)) }
+                dt { (web.t(M::ContributionsCalled)) } dd { (l.money(f.contributions_called)) }
+                dt { (web.t(M::ContributionsReceived)) } dd { (l.money(f.contributions_received)) }
+                dt { (web.t(M::AllowancesIssued)) } dd { (l.money(f.allowances_issued)) }
+                dt { (web.t(M::AllowancesSpent)) } dd { (l.money(f.redeemed - f.refunded)) }
+                dt { (web.t(M::OutstandingAllowances)) } dd id="outstanding" { (l.money(summary.balances.outstanding_allowance_balances)) }
+                dt { (web.t(M::OwedToShops)) } dd id="owed" { (l.money(summary.balances.owed_to_shops)) }
+                dt { (web.t(M::PaidToShops)) } dd id="paid" { (l.money(f.paid_to_shops)) }
+                dt { (web.t(M::BankBalance)) } dd { (l.money(summary.balances.bank)) }
                 dt { (web.t(M::CoverageRatio)) } dd id="coverage" { (coverage.unwrap_or_else(|| "—".into())) }
             }
         }
@@ -220,8 +241,8 @@ async fn render(
                 input id="issue-period" name="period" type="text" value=(period) pattern="[0-9]{4}-[0-9]{2}" required;
                 button type="submit" { (web.t(M::IssueAllowances)) }
             }
-            p.muted { (l.f(M::MissingFeature, &[web.t(M::MissingIssue7)])) }
         }
+        (month_end_sections(web, &month_end, &today.format("%Y").to_string()))
         section.card aria-labelledby="sim-h" {
             h2 id="sim-h" { (web.t(M::Simulator)) }
             p { (web.t(M::SimulatorHelp)) }
@@ -265,7 +286,7 @@ async fn render(
     };
     respond(
         StatusCode::OK,
-        page(web, web.t(M::TreasurerTitle), &[], body),
+        page(web, web.t(M::TreasurerTitle), &["statement.js"], body),
     )
 }
 
@@ -360,4 +381,399 @@ async fn simulate(State(state): State<AppState>, form: Form) -> Response {
         Err(e) => notice(false, &problem_text(web, &e)),
     };
     render(&state, web, Some(flash), Some(scale)).await
+}
+
+// ---- Month end and exports -------------------------------------------------------------------
+
+/// What the month-end sections show: the latest settlements and what is left to reconcile,
+/// both read through the API's handlers.
+struct MonthEnd {
+    settlements: Vec<Value>,
+    reconciliation: Value,
+}
+
+async fn month_end(
+    state: &AppState,
+    caller: &crate::api::extract::Caller,
+) -> Result<MonthEnd, ApiError> {
+    let auth = call::authorized::<AdminTreasurer>(caller)?;
+    let list = call::json(
+        settlements::list_settlements(
+            State(state.clone()),
+            auth,
+            QueryParams::from_pairs([("limit", "12")]),
+        )
+        .await,
+    )
+    .await?;
+    let auth = call::authorized::<AdminTreasurer>(caller)?;
+    let reconciliation =
+        call::json(settlements::reconciliation(State(state.clone()), auth).await).await?;
+    Ok(MonthEnd {
+        settlements: list["items"].as_array().cloned().unwrap_or_default(),
+        reconciliation,
+    })
+}
+
+fn line_status(web: &Web, status: &str) -> &'static str {
+    if status == "paid" {
+        web.t(M::LinePaid)
+    } else {
+        web.t(M::LineUnpaid)
+    }
+}
+
+/// A settlement's transfers: shop, amount, EndToEndId, paid or not.
+fn settlement_lines(web: &Web, id: &str, caption: &str, lines: &[Value]) -> Markup {
+    let l = web.lang;
+    html! {
+        div.scroll {
+            table id=(format!("lines-{id}")) {
+                caption { (caption) }
+                thead { tr {
+                    th scope="col" { (web.t(M::Shop)) }
+                    th scope="col" class="num" { (web.t(M::Amount)) }
+                    th scope="col" { (web.t(M::EndToEndId)) }
+                    th scope="col" { (web.t(M::Status)) }
+                } }
+                tbody {
+                    @for line in lines {
+                        tr {
+                            td { (s(line, "shop_name")) }
+                            td class="num" { (l.money_str(s(line, "amount"))) }
+                            td { code { (s(line, "end_to_end_id")) } }
+                            td { (line_status(web, s(line, "status"))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sepa_href(id: &str) -> String {
+    format!("/tresorerie/reglements/{id}/sepa.xml")
+}
+
+/// `2026-11-30T23:00:00.000000Z` → `2026-11-30 23:00` (UTC), for reading.
+fn instant(s: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(d) => d
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => s.to_string(),
+    }
+}
+
+fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
+    let l = web.lang;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let rec = &m.reconciliation;
+    let bank_lines = rec["unmatched_bank_lines"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let unpaid = rec["unpaid_settlement_lines"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    html! {
+        section.card aria-labelledby="settle-h" {
+            h2 id="settle-h" { (web.t(M::Settlements)) }
+            p { (web.t(M::SettlementHelp)) }
+            form method="post" action="/tresorerie/reglements" {
+                (csrf_field(web))
+                label for="cutoff" { (web.t(M::Cutoff)) }
+                input id="cutoff" name="cutoff" type="text" value=(now) autocomplete="off";
+                button type="submit" { (web.t(M::Settle)) }
+            }
+            h3 id="past-h" { (web.t(M::PastSettlements)) }
+            @if m.settlements.is_empty() {
+                p { (web.t(M::NoSettlements)) }
+            } @else {
+                div.scroll {
+                    table id="settlements" aria-labelledby="past-h" {
+                        thead { tr {
+                            th scope="col" { (web.t(M::CreatedAt)) }
+                            th scope="col" { (web.t(M::CutoffCol)) }
+                            th scope="col" class="num" { (web.t(M::Total)) }
+                            th scope="col" { (web.t(M::SepaFile)) }
+                        } }
+                        tbody {
+                            @for st in &m.settlements {
+                                @let id = s(st, "id");
+                                tr {
+                                    td { (instant(s(st, "created_at"))) }
+                                    td { (instant(s(st, "cutoff"))) }
+                                    td class="num" { (l.money_str(s(st, "total"))) }
+                                    td { a href=(sepa_href(id)) download aria-label=(l.f(M::SepaOfSettlement, &[&instant(s(st, "cutoff"))])) { (web.t(M::SepaLink)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="stmt-h" {
+            h2 id="stmt-h" { (web.t(M::Statement)) }
+            p { (web.t(M::StatementHelp)) }
+            form method="post" action="/tresorerie/releves" {
+                (csrf_field(web))
+                label for="statement-file" { (web.t(M::StatementFile)) }
+                // No name: the file is read into the text area below by statement.js, and
+                // posted as text with the form (no multipart parser in the server).
+                input id="statement-file" type="file" accept=".xml,.csv,.txt,application/xml,text/xml,text/csv";
+                label for="statement" { (web.t(M::StatementText)) }
+                textarea id="statement" name="statement" rows="6" spellcheck="false" {}
+                button type="submit" { (web.t(M::ImportStatement)) }
+            }
+        }
+        section aria-labelledby="rec-h" {
+            h2 id="rec-h" { (web.t(M::Reconciliation)) }
+            h3 id="unmatched-h" { (web.t(M::UnmatchedBankLines)) }
+            @if bank_lines.is_empty() {
+                p id="unmatched-none" { (web.t(M::NothingLeft)) }
+            } @else {
+                div.scroll {
+                    table id="unmatched" aria-labelledby="unmatched-h" {
+                        thead { tr {
+                            th scope="col" { (web.t(M::Date)) }
+                            th scope="col" class="num" { (web.t(M::Amount)) }
+                            th scope="col" { (web.t(M::Reference)) }
+                            th scope="col" { (web.t(M::Counterparty)) }
+                        } }
+                        tbody {
+                            @for b in &bank_lines {
+                                tr {
+                                    td { (s(b, "booked_on")) }
+                                    td class="num" { (l.money_str(s(b, "amount"))) }
+                                    td { (s(b, "reference")) }
+                                    td { (s(b, "counterparty")) }
+                                }
+                            }
+                        }
+                        tfoot { tr {
+                            th scope="row" { (web.t(M::Total)) }
+                            td class="num" { (l.money_str(s(rec, "unmatched_total"))) }
+                            td {} td {}
+                        } }
+                    }
+                }
+            }
+            h3 id="unpaid-h" { (web.t(M::UnpaidLines)) }
+            @if unpaid.is_empty() {
+                p id="unpaid-none" { (web.t(M::NothingLeft)) }
+            } @else {
+                div.scroll {
+                    table id="unpaid" aria-labelledby="unpaid-h" {
+                        thead { tr {
+                            th scope="col" { (web.t(M::Shop)) }
+                            th scope="col" class="num" { (web.t(M::Amount)) }
+                            th scope="col" { (web.t(M::EndToEndId)) }
+                            th scope="col" { (web.t(M::SepaFile)) }
+                        } }
+                        tbody {
+                            @for u in &unpaid {
+                                @let sid = s(u, "settlement_id");
+                                tr {
+                                    td { (s(u, "shop_name")) }
+                                    td class="num" { (l.money_str(s(u, "amount"))) }
+                                    td { code { (s(u, "end_to_end_id")) } }
+                                    td { a href=(sepa_href(sid)) download aria-label=(l.f(M::SepaOfLine, &[s(u, "end_to_end_id")])) { (web.t(M::SepaLink)) } }
+                                }
+                            }
+                        }
+                        tfoot { tr {
+                            th scope="row" { (web.t(M::Total)) }
+                            td class="num" { (l.money_str(s(rec, "unpaid_total"))) }
+                            td {} td {}
+                        } }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="exp-h" {
+            h2 id="exp-h" { (web.t(M::Exports)) }
+            form method="get" action="/tresorerie/fec" {
+                label for="fec-year" { (web.t(M::Year)) }
+                input id="fec-year" name="annee" type="text" inputmode="numeric" value=(year) pattern="[0-9]{4}" required;
+                button type="submit" { (web.t(M::DownloadFec)) }
+            }
+            p { a id="journal-link" href="/tresorerie/journal.csv" download { (web.t(M::DownloadJournal)) } }
+        }
+    }
+}
+
+/// Settles the shops up to the cutoff typed (empty: now), and shows the transfers made.
+async fn settle(State(state): State<AppState>, form: Form) -> Response {
+    let web = &form.web;
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let cutoff = form.get("cutoff").map_or_else(
+        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        str::to_string,
+    );
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurer>(&caller)?;
+        let body = call::body(json!({"cutoff": cutoff}))?;
+        call::json(settlements::create_settlement(State(state.clone()), auth, body).await).await
+    }
+    .await;
+    let l = web.lang;
+    let flash = match answer {
+        Ok(v) => {
+            let lines = v["lines"].as_array().cloned().unwrap_or_default();
+            let id = s(&v, "id");
+            html! {
+                div id="settlement" {
+                    (notice(true, &l.f(M::SettlementDone, &[
+                        &lines.len().to_string(),
+                        &l.money_str(s(&v, "total")),
+                    ])))
+                    (settlement_lines(web, id, &l.f(M::SettlementLines, &[&instant(s(&v, "cutoff"))]), &lines))
+                    p { a href=(sepa_href(id)) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
+                }
+            }
+        }
+        Err(e) => notice(false, &problem_text(web, &e)),
+    };
+    render(&state, web, Some(flash), None).await
+}
+
+/// The statement's text, posted by the form; XML when it starts with `<`, else CSV.
+async fn import_statement(State(state): State<AppState>, form: Form) -> Response {
+    let web = &form.web;
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let text = form
+        .fields
+        .get("statement")
+        .map(|t| t.trim_start_matches('\u{feff}').trim().to_string())
+        .unwrap_or_default();
+    let l = web.lang;
+    if text.is_empty() {
+        let flash = notice(false, web.t(M::StatementEmpty));
+        return render(&state, web, Some(flash), None).await;
+    }
+    let content_type = if text.starts_with('<') {
+        "application/xml"
+    } else {
+        "text/csv"
+    };
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurer>(&caller)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // The form's text area sends CRLF line ends; the statement is read as the bank wrote it.
+        let body = axum::body::Body::from(text.replace("\r\n", "\n"));
+        call::json(settlements::import_statement(State(state.clone()), auth, headers, body).await)
+            .await
+    }
+    .await;
+    let flash = match answer {
+        Ok(v) => html! {
+            p.notice.good role="status" id="import-result" {
+                (l.f(M::ImportResult, &[
+                    &v["imported"].to_string(),
+                    &v["duplicates"].to_string(),
+                    &v["matched"].to_string(),
+                    &v["unmatched"].to_string(),
+                ]))
+            }
+        },
+        Err(e) => {
+            let plain = problem_text(web, &e);
+            html! {
+                div.notice.bad role="alert" id="import-error" {
+                    p { (plain) }
+                    @if plain != e.detail {
+                        p.muted { (l.f(M::Detail, &[&e.detail])) }
+                    }
+                }
+            }
+        }
+    };
+    render(&state, web, Some(flash), None).await
+}
+
+/// A download answered by an API handler, passed through (headers and streamed body); a
+/// refusal is a page in plain words.
+fn download(web: &Web, answer: Result<Response, ApiError>) -> Response {
+    match answer {
+        Ok(mut r) => {
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => super::layout::error_page(web, e.status, &problem_text(web, &e)),
+    }
+}
+
+async fn sepa_download(
+    State(state): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+) -> Response {
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurer>(&caller)?;
+        settlements::sepa_file(State(state.clone()), auth, Path(id)).await
+    }
+    .await;
+    download(&web, answer)
+}
+
+#[derive(Deserialize)]
+struct YearQuery {
+    #[serde(default)]
+    annee: String,
+}
+
+async fn fec_download(
+    State(state): State<AppState>,
+    web: Web,
+    Query(q): Query<YearQuery>,
+) -> Response {
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurer>(&caller)?;
+        let year = q.annee.trim();
+        exports::fec(
+            State(state.clone()),
+            auth,
+            QueryParams::from_pairs([("year", year)]),
+        )
+        .await
+    }
+    .await;
+    download(&web, answer)
+}
+
+async fn journal_download(State(state): State<AppState>, web: Web) -> Response {
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurer>(&caller)?;
+        exports::journal_csv(
+            State(state.clone()),
+            auth,
+            QueryParams::from_pairs(std::iter::empty()),
+        )
+        .await
+    }
+    .await;
+    download(&web, answer)
 }
