@@ -12,6 +12,7 @@ both_backends!(
     balance_cap_at_the_edges,
     allowance_settings_are_validated,
     cli_issues_the_same_way,
+    an_issuance_cut_short_is_finished_by_the_next_call,
 );
 
 async fn member(app: &TestApp, t: &str, name: &str, adults: i64, children: i64) -> String {
@@ -315,4 +316,55 @@ async fn cli_issues_the_same_way(app: TestApp) {
     let again = issue(&app, &t, "2026-11").await;
     assert_eq!(again["total"], "195.00");
     assert_eq!(verified_entries(&app, &t).await, 1);
+}
+
+/// An issuance commits chunk by chunk. Cut short after its first chunk (as by a crash), the
+/// next call for the period credits the members left, by the rules it started with, and no
+/// member twice.
+async fn an_issuance_cut_short_is_finished_by_the_next_call(app: TestApp) {
+    let t = app.login(Role::Treasurer).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(member(&app, &t, &format!("Coupure {n}"), 1, 0).await);
+    }
+    ids.sort();
+    let period = "2026-11".parse().unwrap();
+    let cut = caisse::service::allowances::issue_in_chunks(
+        &app.db,
+        &app.fund_id,
+        period,
+        2,
+        Some(1),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(cut, None, "one chunk of two members does not finish five");
+    let mut balances = Vec::new();
+    for id in &ids {
+        balances.push(balance(&app, &t, id).await);
+    }
+    assert_eq!(balances, ["150.00", "150.00", "0.00", "0.00", "0.00"]);
+    assert_eq!(verified_entries(&app, &t).await, 2);
+
+    // The rules change before the issuance is taken up again: it keeps the ones it began with.
+    set_allowance(
+        &app,
+        json!({"first_person": "100.00", "additional_adult": "75.00",
+                               "child": "45.00", "balance_cap": "300.00"}),
+    )
+    .await;
+    let r = issue(&app, &t, "2026-11").await;
+    assert_eq!(
+        (&r["members_credited"], &r["total"], &r["returned_by_cap"]),
+        (&json!(5), &json!("750.00"), &json!("0.00")),
+        "{r}"
+    );
+    for id in &ids {
+        assert_eq!(balance(&app, &t, id).await, "150.00");
+    }
+    assert_eq!(issue(&app, &t, "2026-11").await, r, "issued once");
+    assert_eq!(verified_entries(&app, &t).await, 5);
+    // The next month is credited by the new rules.
+    assert_eq!(issue(&app, &t, "2026-12").await["total"], "500.00");
 }

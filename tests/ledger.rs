@@ -645,6 +645,28 @@ async fn bulk_batches_chain_with_concurrent_writers(app: common::TestApp) {
         50_000
     );
 
+    // A batch too large to keep its entries' hashes reads them back to chain them.
+    let mut tx = db.begin().await.unwrap();
+    let mut bulk = ledger::Bulk::begin(&mut tx, &fund)
+        .await
+        .unwrap()
+        .reading_back();
+    let entries: Vec<NewEntry> = (0..10u8)
+        .map(|i| {
+            EntryBuilder::new(Journal::Contributions, "contribution_call", day(), "Relue")
+                .debit(receivable(7, i), cents(100))
+                .credit(general(General::Contributions), cents(100))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    bulk.add(&mut tx, &entries).await.unwrap();
+    assert_eq!(bulk.finish(&mut tx).await.unwrap(), 10);
+    tx.commit().await.unwrap();
+    let report = ledger::verify(&db, &fund).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.entries, 50 + 1 + 40 + 10);
+
     // A batch naming an account that does not exist fails whole.
     let mut tx = db.begin().await.unwrap();
     let mut bulk = ledger::Bulk::begin(&mut tx, &fund).await.unwrap();

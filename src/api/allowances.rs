@@ -40,7 +40,12 @@ pub async fn issue(
     body: ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<IssuanceSummary>> {
     let period = body.value.period;
-    let f = service::issue(&state.db, &caller.fund_id, period, None).await?;
+    // On a task of its own: a client that gives up waiting (a large fund takes a while) does
+    // not stop the issuance half-way; asking again joins it and answers the final figures.
+    let (db, fund_id) = (state.db.clone(), caller.fund_id.clone());
+    let f = tokio::spawn(async move { service::issue(&db, &fund_id, period, None).await })
+        .await
+        .map_err(ApiError::internal)??;
     let c = |v: i64| Cents::from_cents(v).map_err(ApiError::internal);
     Ok(Json(IssuanceSummary {
         period,

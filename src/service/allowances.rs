@@ -4,10 +4,12 @@ use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
+use crate::domain::settings::AllowanceSettings;
 use crate::domain::Cents;
-use crate::store::allowances::{self, IssuanceFigures};
+use crate::store::allowances::{self, Eligible, IssuanceFigures};
 use crate::store::ledger::Bulk;
-use crate::store::{funds, Db};
+use crate::store::{funds, Db, Tx};
+use chrono::NaiveDate;
 
 /// Members credited per chunk: bounded memory whatever the size of the fund.
 const CHUNK: i64 = 10_000;
@@ -21,6 +23,13 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 /// (467 member / 6571), which can be more than the month's allowance if the cap was lowered.
 /// Suspended and departed members get nothing. Issuing a period again credits nothing and
 /// answers the first issuance's figures, also when two issuances race.
+///
+/// The members are credited in chunks of [`CHUNK`], each in a transaction of its own that also
+/// records how far the issuance went. The tills keep working meanwhile (a chunk holds its
+/// members' accounts for a fraction of a second, not the whole fund for the whole issuance),
+/// and an issuance cut short (crash, restart) is finished by the next call for the period,
+/// by the rules it started with. Concurrent calls take the chunks in turn and all answer the
+/// final figures.
 #[tracing::instrument(skip(db, progress))]
 pub async fn issue(
     db: &Db,
@@ -28,96 +37,163 @@ pub async fn issue(
     period: Period,
     progress: Option<Progress<'_>>,
 ) -> Result<IssuanceFigures, ApiError> {
+    let done = issue_in_chunks(db, fund_id, period, CHUNK, None, progress).await?;
+    done.ok_or_else(|| ApiError::internal("issuance stopped before its end"))
+}
+
+/// [`issue`] with a chunk size of `chunk` members, stopping after `max_chunks` chunks when
+/// given (`None` is then the answer unless the issuance completed): how the tests cut an
+/// issuance short, as a crash would.
+pub async fn issue_in_chunks(
+    db: &Db,
+    fund_id: &str,
+    period: Period,
+    chunk: i64,
+    max_chunks: Option<usize>,
+    progress: Option<Progress<'_>>,
+) -> Result<Option<IssuanceFigures>, ApiError> {
     let settings = funds::settings(db, fund_id).await?;
-    let rules = settings.allowance;
+    let rules_json = serde_json::to_string(&settings.allowance).map_err(ApiError::internal)?;
     let mut tx = db.begin().await?;
-    if !allowances::claim_period(&mut tx, fund_id, period).await? {
-        let figures = allowances::figures(&mut tx, fund_id, period).await?;
-        tx.rollback().await?;
-        return figures.ok_or_else(|| ApiError::internal("claimed period without figures"));
-    }
-    let total_members = allowances::count_active(&mut tx, fund_id).await?;
-    let mut bulk = Bulk::begin(&mut tx, fund_id).await?;
+    allowances::claim_period(&mut tx, fund_id, period, &rules_json).await?;
+    let total_members = allowances::count_active(&mut tx, fund_id).await?.max(0) as u64;
+    tx.commit().await?;
     let date = period.first_day();
-    let credit_label = format!("Allocation {period}");
-    let cap_label = format!("Plafond de solde : retour à la caisse ({period})");
-    let pot = AccountCode::general(General::AllowancesGranted);
-    let mut figures = IssuanceFigures::default();
-    let mut after = String::new();
+    let labels = Labels {
+        credit: format!("Allocation {period}"),
+        cap: format!("Plafond de solde : retour à la caisse ({period})"),
+    };
     let mut done = 0u64;
+    let mut chunks = 0usize;
     loop {
-        let page = allowances::eligible_page(&mut tx, fund_id, &after, CHUNK).await?;
-        let Some(last) = page.last() else { break };
-        after = last.member_id.clone();
-        let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
-        let mut rows = Vec::with_capacity(page.len());
-        for m in &page {
-            let household = u32::try_from(m.adults)
-                .ok()
-                .zip(u32::try_from(m.children).ok())
-                .and_then(|(a, c)| Household::new(a, c))
-                .ok_or_else(|| ApiError::internal(format!("member {} household", m.member_id)))?;
-            let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
-            let after_credit = m.balance + amount.cents();
-            let returned = rules
-                .balance_cap
-                .map(|cap| (after_credit - cap.cents()).max(0))
-                .unwrap_or(0);
-            let account = AccountCode::auxiliary(General::AllowanceBalances, &m.account_ref);
-            let credit_entry = !amount.is_zero();
-            if credit_entry {
-                entries.push(
-                    EntryBuilder::new(Journal::Allowances, "allowance", date, &credit_label)
-                        .reference(format!("{period}-{}", m.account_ref))
-                        .debit(pot.clone(), amount)
-                        .credit(account.clone(), amount)
-                        .build()
-                        .map_err(ApiError::internal)?,
-                );
-            }
-            if returned > 0 {
-                let back = Cents::from_cents(returned).map_err(ApiError::internal)?;
-                entries.push(
-                    EntryBuilder::new(
-                        Journal::Allowances,
-                        "allowance_cap_return",
-                        date,
-                        &cap_label,
-                    )
-                    .reference(format!("{period}-{}", m.account_ref))
-                    .debit(account, back)
-                    .credit(pot.clone(), back)
-                    .build()
-                    .map_err(ApiError::internal)?,
-                );
-            }
-            rows.push((m.member_id.clone(), amount.cents(), returned, credit_entry));
-            figures.members_credited += i64::from(credit_entry);
-            figures.total += amount.cents();
-            figures.returned_by_cap += returned;
+        if max_chunks.is_some_and(|max| chunks >= max) {
+            return Ok(None);
         }
-        // The credit entries' ids, in order, for the members who got one.
-        let ids = bulk.add(&mut tx, &entries).await?;
-        let mut credit_ids = entries
-            .iter()
-            .zip(ids)
-            .filter(|(e, _)| e.kind() == "allowance")
-            .map(|(_, id)| id);
-        let credits: Vec<(String, i64, i64, Option<i64>)> = rows
-            .into_iter()
-            .map(|(member, amount, returned, credited)| {
-                let entry = if credited { credit_ids.next() } else { None };
-                (member, amount, returned, entry)
-            })
-            .collect();
-        allowances::insert_credits(&mut tx, fund_id, period, &credits).await?;
+        chunks += 1;
+        let mut tx = db.begin().await?;
+        let state = allowances::lock_period(&mut tx, fund_id, period)
+            .await?
+            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
+        if state.completed {
+            tx.rollback().await?;
+            return Ok(Some(state.figures));
+        }
+        // The rules the issuance started with (periods claimed before they were kept: now's).
+        let rules = match &state.settings {
+            Some(json) => {
+                serde_json::from_str::<AllowanceSettings>(json).map_err(ApiError::internal)?
+            }
+            None => settings.allowance.clone(),
+        };
+        let page = allowances::eligible_page(&mut tx, fund_id, &state.resume_after, chunk).await?;
+        let Some(last) = page.last() else {
+            allowances::complete(&mut tx, fund_id, period).await?;
+            tx.commit().await?;
+            return Ok(Some(state.figures));
+        };
+        let last = last.member_id.clone();
+        let mut figures = state.figures;
+        credit_chunk(
+            &mut tx,
+            fund_id,
+            period,
+            date,
+            &rules,
+            &labels,
+            &page,
+            &mut figures,
+        )
+        .await?;
+        allowances::advance(&mut tx, fund_id, period, &figures, &last).await?;
+        tx.commit().await?;
         done += page.len() as u64;
         if let Some(report) = progress {
-            report(done, total_members.max(0) as u64);
+            report(done.min(total_members), total_members);
         }
     }
-    bulk.finish(&mut tx).await?;
-    allowances::set_figures(&mut tx, fund_id, period, &figures).await?;
-    tx.commit().await?;
-    Ok(figures)
+}
+
+struct Labels {
+    credit: String,
+    cap: String,
+}
+
+/// Credits one chunk of members in the caller's transaction and adds them to `figures`.
+#[allow(clippy::too_many_arguments)]
+async fn credit_chunk(
+    tx: &mut Tx,
+    fund_id: &str,
+    period: Period,
+    date: NaiveDate,
+    rules: &AllowanceSettings,
+    labels: &Labels,
+    page: &[Eligible],
+    figures: &mut IssuanceFigures,
+) -> Result<(), ApiError> {
+    let pot = AccountCode::general(General::AllowancesGranted);
+    let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
+    let mut rows = Vec::with_capacity(page.len());
+    for m in page {
+        let household = u32::try_from(m.adults)
+            .ok()
+            .zip(u32::try_from(m.children).ok())
+            .and_then(|(a, c)| Household::new(a, c))
+            .ok_or_else(|| ApiError::internal(format!("member {} household", m.member_id)))?;
+        let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
+        let after_credit = m.balance + amount.cents();
+        let returned = rules
+            .balance_cap
+            .map(|cap| (after_credit - cap.cents()).max(0))
+            .unwrap_or(0);
+        let account = AccountCode::auxiliary(General::AllowanceBalances, &m.account_ref);
+        let credit_entry = !amount.is_zero();
+        if credit_entry {
+            entries.push(
+                EntryBuilder::new(Journal::Allowances, "allowance", date, &labels.credit)
+                    .reference(format!("{period}-{}", m.account_ref))
+                    .debit(pot.clone(), amount)
+                    .credit(account.clone(), amount)
+                    .build()
+                    .map_err(ApiError::internal)?,
+            );
+        }
+        if returned > 0 {
+            let back = Cents::from_cents(returned).map_err(ApiError::internal)?;
+            entries.push(
+                EntryBuilder::new(
+                    Journal::Allowances,
+                    "allowance_cap_return",
+                    date,
+                    &labels.cap,
+                )
+                .reference(format!("{period}-{}", m.account_ref))
+                .debit(account, back)
+                .credit(pot.clone(), back)
+                .build()
+                .map_err(ApiError::internal)?,
+            );
+        }
+        rows.push((m.member_id.clone(), amount.cents(), returned, credit_entry));
+        figures.members_credited += i64::from(credit_entry);
+        figures.total += amount.cents();
+        figures.returned_by_cap += returned;
+    }
+    let mut bulk = Bulk::begin(tx, fund_id).await?;
+    // The credit entries' ids, in order, for the members who got one.
+    let ids = bulk.add(tx, &entries).await?;
+    let mut credit_ids = entries
+        .iter()
+        .zip(ids)
+        .filter(|(e, _)| e.kind() == "allowance")
+        .map(|(_, id)| id);
+    let credits: Vec<(String, i64, i64, Option<i64>)> = rows
+        .into_iter()
+        .map(|(member, amount, returned, credited)| {
+            let entry = if credited { credit_ids.next() } else { None };
+            (member, amount, returned, entry)
+        })
+        .collect();
+    allowances::insert_credits(tx, fund_id, period, &credits).await?;
+    bulk.finish(tx).await?;
+    Ok(())
 }

@@ -714,10 +714,17 @@ pub struct Bulk {
     /// Movements of general accounts (6571, 756...), applied once in `finish`: these rows
     /// are shared by every writer, so they are locked late, just before the journal head.
     general: BTreeMap<String, (i64, i64)>,
+    /// The batch's (entry id, content hash) while it is small enough to keep them, so that
+    /// `finish` chains them without reading them back; `None` past [`CHAIN_IN_MEMORY`].
+    written: Option<Vec<(i64, String)>>,
 }
 
 /// Entries chained per statement in [`Bulk::finish`].
 const CHAIN_PAGE: i64 = 5_000;
+
+/// Entries whose hashes a batch keeps for `finish` (about 100 bytes each); a larger batch
+/// reads them back from the journal instead, so memory stays bounded.
+const CHAIN_IN_MEMORY: usize = 50_000;
 
 impl Bulk {
     pub async fn begin(_tx: &mut Tx, fund_id: &str) -> Result<Bulk, LedgerError> {
@@ -727,7 +734,15 @@ impl Bulk {
             first_id: None,
             entries: 0,
             general: BTreeMap::new(),
+            written: Some(Vec::new()),
         })
+    }
+
+    /// Chains by reading the entries back from the journal, as a batch past
+    /// [`CHAIN_IN_MEMORY`] entries does, however small this one is (for the tests).
+    pub fn reading_back(mut self) -> Bulk {
+        self.written = None;
+        self
     }
 
     /// Entries written so far.
@@ -811,6 +826,9 @@ impl Bulk {
                 postings: &lines,
             }
             .hash();
+            if let Some(written) = &mut self.written {
+                written.push((*id, content_hash.clone()));
+            }
             for (line, (account, debit, credit)) in lines.into_iter().enumerate() {
                 posting_rows.push((*id, line + 1, account, debit, credit));
             }
@@ -882,6 +900,13 @@ impl Bulk {
         .await?;
 
         self.entries += entries.len() as u64;
+        if self
+            .written
+            .as_ref()
+            .is_some_and(|w| w.len() > CHAIN_IN_MEMORY)
+        {
+            self.written = None;
+        }
         Ok(ids)
     }
 
@@ -992,9 +1017,10 @@ impl Bulk {
         Err(StoreError::Corrupt("bulk account update missed a row".into()).into())
     }
 
-    /// Chains the batch's entries under the journal head, page by page. Call it last, right
-    /// before committing.
-    pub async fn finish(self, tx: &mut Tx) -> Result<u64, LedgerError> {
+    /// Chains the batch's entries under the journal head, in id order, page by page, from the
+    /// hashes kept by `add` (or read back from the journal for a batch too large to keep
+    /// them). Call it last, right before committing: the head stays locked until the commit.
+    pub async fn finish(mut self, tx: &mut Tx) -> Result<u64, LedgerError> {
         let Some(first_id) = self.first_id else {
             return Ok(0);
         };
@@ -1014,46 +1040,48 @@ impl Bulk {
         .ok_or(LedgerError::NoJournalHead)?;
         let mut seq: i64 = head.try_get("seq")?;
         let mut last_hash: String = head.try_get("last_hash")?;
-        let mut after = first_id - 1;
-        use super::{json_col as c, json_rows};
-        let b = tx.backend();
-        loop {
-            // Batch entries of other transactions are either invisible or already chained.
-            let page = sqlx::query(
-                "SELECT e.id, e.content_hash FROM journal_entries e \
-                 WHERE e.id > $2 AND e.fund_id = $1 AND e.batch_chained AND NOT EXISTS \
-                 (SELECT 1 FROM journal_chain c WHERE c.entry_id = e.id) \
-                 ORDER BY e.id LIMIT $3",
-            )
-            .bind(&self.fund_id)
-            .bind(after)
-            .bind(CHAIN_PAGE)
-            .fetch_all(&mut **tx)
-            .await?;
-            if page.is_empty() {
-                break;
+        if let Some(mut written) = self.written.take() {
+            written.sort_unstable_by_key(|(id, _)| *id);
+            for page in written.chunks(CHAIN_PAGE as usize) {
+                let rows = page
+                    .iter()
+                    .map(|(id, content)| {
+                        seq += 1;
+                        last_hash = chain_hash(&last_hash, content);
+                        (seq, *id, last_hash.clone())
+                    })
+                    .collect::<Vec<_>>();
+                self.insert_chain(tx, &rows).await?;
             }
-            let mut rows = Vec::with_capacity(page.len());
-            for r in &page {
-                let id: i64 = r.try_get("id")?;
-                let content: String = r.try_get("content_hash")?;
-                seq += 1;
-                last_hash = chain_hash(&last_hash, &content);
-                rows.push(serde_json::json!([seq, id, last_hash]));
-                after = id;
+        } else {
+            let mut after = first_id - 1;
+            loop {
+                // Batch entries of other transactions are either invisible or already chained.
+                let page = sqlx::query(
+                    "SELECT e.id, e.content_hash FROM journal_entries e \
+                     WHERE e.id > $2 AND e.fund_id = $1 AND e.batch_chained AND NOT EXISTS \
+                     (SELECT 1 FROM journal_chain c WHERE c.entry_id = e.id) \
+                     ORDER BY e.id LIMIT $3",
+                )
+                .bind(&self.fund_id)
+                .bind(after)
+                .bind(CHAIN_PAGE)
+                .fetch_all(&mut **tx)
+                .await?;
+                if page.is_empty() {
+                    break;
+                }
+                let mut rows = Vec::with_capacity(page.len());
+                for r in &page {
+                    let id: i64 = r.try_get("id")?;
+                    let content: String = r.try_get("content_hash")?;
+                    seq += 1;
+                    last_hash = chain_hash(&last_hash, &content);
+                    rows.push((seq, id, last_hash.clone()));
+                    after = id;
+                }
+                self.insert_chain(tx, &rows).await?;
             }
-            sqlx::query(&format!(
-                "INSERT INTO journal_chain (fund_id, seq, entry_id, chain_hash) \
-                 SELECT $2, {}, {}, {} FROM {}",
-                c(b, 0, "BIGINT"),
-                c(b, 1, "BIGINT"),
-                c(b, 2, "TEXT"),
-                json_rows(b, 1)
-            ))
-            .bind(serde_json::Value::Array(rows).to_string())
-            .bind(&self.fund_id)
-            .execute(&mut **tx)
-            .await?;
         }
         sqlx::query("UPDATE ledger_heads SET seq = $2, last_hash = $3 WHERE fund_id = $1")
             .bind(&self.fund_id)
@@ -1062,5 +1090,28 @@ impl Bulk {
             .execute(&mut **tx)
             .await?;
         Ok(self.entries)
+    }
+
+    /// Writes chain rows: (entry number, entry id, chain hash).
+    async fn insert_chain(
+        &self,
+        tx: &mut Tx,
+        rows: &[(i64, i64, String)],
+    ) -> Result<(), LedgerError> {
+        use super::{json_col as c, json_rows};
+        let b = tx.backend();
+        sqlx::query(&format!(
+            "INSERT INTO journal_chain (fund_id, seq, entry_id, chain_hash) \
+             SELECT $2, {}, {}, {} FROM {}",
+            c(b, 0, "BIGINT"),
+            c(b, 1, "BIGINT"),
+            c(b, 2, "TEXT"),
+            json_rows(b, 1)
+        ))
+        .bind(serde_json::to_string(rows).map_err(StoreError::from_json)?)
+        .bind(&self.fund_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }
