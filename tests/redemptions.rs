@@ -13,6 +13,7 @@ both_backends!(
     printed_cards_and_pins,
     parallel_payments_never_overspend,
     one_code_two_tills,
+    the_list_pages_through_payments_of_the_same_instant,
 );
 
 struct Fund {
@@ -420,4 +421,53 @@ mod rate_limit {
             tills_are_rate_limited(app).await;
         }
     }
+}
+
+/// Busy tills write several payments in the same microsecond: paging the list with
+/// `next_cursor` shows each payment exactly once, newest first.
+async fn the_list_pages_through_payments_of_the_same_instant(app: TestApp) {
+    let t = app.login(Role::Treasurer).await;
+    let now = caisse::domain::now_micros();
+    // Seven sales: five of them in one microsecond, listed by id within it.
+    let instants = [now - 10, now - 5, now - 5, now - 5, now - 5, now - 5, now - 1];
+    for (i, at) in instants.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO redemptions (fund_id, id, shop_id, terminal_id, card_id, member_id, \
+             amount, refunded, entry_id, created_at) \
+             VALUES ($1, $2, 'shop_x', 'till_x', 'card_x', 'mem_x', 100, 0, 0, $3)",
+        )
+        .bind(&app.fund_id)
+        .bind(format!("red_same_{i}"))
+        .bind(*at)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let url = match &cursor {
+            None => "/api/v1/redemptions?limit=2".to_string(),
+            Some(c) => format!("/api/v1/redemptions?limit=2&cursor={c}"),
+        };
+        let page = app.get(&url, Some(&t)).await.ok(200).clone();
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = [6, 5, 4, 3, 2, 1, 0]
+        .iter()
+        .map(|i| format!("red_same_{i}"))
+        .collect();
+    assert_eq!(seen, expected);
+
+    // A cursor that names no payment of the fund is refused, not read as "from the start".
+    let r = app
+        .get("/api/v1/redemptions?cursor=red_nowhere", Some(&t))
+        .await;
+    r.problem(422, "validation_failed");
 }

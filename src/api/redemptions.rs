@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Authorized, Caller, IdempotencyKey, TerminalOnly};
 use super::page::QueryParams;
 use super::{idempotent, AppState};
-use crate::domain::{format_instant, now_micros, Cents, Role};
+use crate::domain::{format_instant, now_micros, Cents, FieldError, Role};
 use crate::service::cards;
 use crate::service::redemptions::{self as service, RedeemError, RefundError};
 use crate::store::redemptions as store;
@@ -271,7 +271,8 @@ fn instant_param(query: &mut QueryParams, name: &str) -> Option<i64> {
 /// shop's with `shop_id`). `from` inclusive, `to` exclusive (RFC 3339 or YYYY-MM-DD).
 #[utoipa::path(get, path = "/api/v1/redemptions", tag = "till",
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query),
-           ("shop_id" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+           ("shop_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
+           ("cursor" = Option<String>, Query)),
     security(("bearer" = [])),
     responses((status = 200, body = RedemptionPage), (status = 403, body = Problem),
               (status = 422, body = Problem)))]
@@ -286,6 +287,19 @@ pub async fn list(
     let to = instant_param(&mut query, "to").unwrap_or(i64::MAX);
     let shop_filter = query.take("shop_id");
     query.finish()?;
+    let after = match &page.after {
+        None => None,
+        Some(cursor) => Some(
+            store::position(&state.db, &caller.fund_id, cursor)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid(vec![FieldError::new(
+                        "cursor",
+                        "not the next_cursor of a page of this list",
+                    )])
+                })?,
+        ),
+    };
     let shop = match caller.role {
         Role::Terminal => caller.shop_id.clone(),
         Role::Admin | Role::Treasurer => shop_filter,
@@ -297,14 +311,13 @@ pub async fn list(
         shop.as_deref(),
         from,
         to,
+        after.as_ref(),
         page.fetch(),
     )
     .await?;
     let more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|r| format_instant_micros(r.created_at)))
-        .flatten();
+    let next_cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
     let c = |v: i64| Cents::from_cents(v).map_err(ApiError::internal);
     Ok(Json(RedemptionPage {
         items: rows
@@ -323,9 +336,3 @@ pub async fn list(
     }))
 }
 
-/// An instant with microseconds, so that a cursor lands exactly on its row.
-fn format_instant_micros(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}

@@ -180,25 +180,56 @@ pub struct RedemptionRow {
     pub created_at: i64,
 }
 
-/// Redemptions between two instants (microseconds), newest first; one shop's or all.
+/// Where a page of redemptions resumes: after this row, in (created_at, id) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct After {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// The position of a redemption in the list, for a cursor naming it; `None` when the fund has
+/// no such redemption.
+pub async fn position(db: &Db, fund_id: &str, id: &str) -> Result<Option<After>, StoreError> {
+    let row = sqlx::query("SELECT created_at FROM redemptions WHERE fund_id = $1 AND id = $2")
+        .bind(fund_id)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        Ok(After {
+            created_at: r.try_get("created_at")?,
+            id: id.to_string(),
+        })
+    })
+    .transpose()
+}
+
+/// Redemptions between two instants (microseconds), newest first; one shop's or all; after
+/// `after` when given (payments of the same microsecond are ordered by id, so none is skipped
+/// or repeated from one page to the next).
 pub async fn list(
     db: &Db,
     fund_id: &str,
     shop_id: Option<&str>,
     from: i64,
     to: i64,
+    after: Option<&After>,
     limit: i64,
 ) -> Result<Vec<RedemptionRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, shop_id, amount, refunded, created_at FROM redemptions \
          WHERE fund_id = $1 AND ($2 IS NULL OR shop_id = $2) AND created_at >= $3 \
-         AND created_at < $4 ORDER BY created_at DESC, id DESC LIMIT $5",
+         AND created_at < $4 \
+         AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5",
     )
     .bind(fund_id)
     .bind(shop_id)
     .bind(from)
     .bind(to)
     .bind(limit)
+    .bind(after.map(|a| a.created_at))
+    .bind(after.map(|a| a.id.as_str()))
     .fetch_all(db.pool())
     .await?;
     rows.iter()
