@@ -429,7 +429,15 @@ async fn the_list_pages_through_payments_of_the_same_instant(app: TestApp) {
     let t = app.login(Role::Treasurer).await;
     let now = caisse::domain::now_micros();
     // Seven sales: five of them in one microsecond, listed by id within it.
-    let instants = [now - 10, now - 5, now - 5, now - 5, now - 5, now - 5, now - 1];
+    let instants = [
+        now - 10,
+        now - 5,
+        now - 5,
+        now - 5,
+        now - 5,
+        now - 5,
+        now - 1,
+    ];
     for (i, at) in instants.iter().enumerate() {
         sqlx::query(
             "INSERT INTO redemptions (fund_id, id, shop_id, terminal_id, card_id, member_id, \

@@ -1017,6 +1017,19 @@ async fn terminal_keys(app: TestApp) {
     let used = chrono::DateTime::parse_from_rfc3339(used).unwrap();
     assert!((chrono::Utc::now() - used.with_timezone(&chrono::Utc)).num_seconds() < 60);
 
+    // Signing out does not apply to a till's key: it says so and the key keeps working.
+    let r = app
+        .send(
+            app.client
+                .delete(app.url("/api/v1/sessions/current"))
+                .bearer_auth(&key),
+        )
+        .await;
+    r.problem(409, "terminal_key_not_a_session");
+    app.get("/api/v1/terminals/current", Some(&key))
+        .await
+        .ok(200);
+
     // Revoked: 401 at once, for every route; revoking again changes nothing.
     let revoke = format!("{s}/terminals/{tid}/revoke");
     let r = app.post(&revoke, Some(&admin), json!({})).await;

@@ -335,4 +335,3 @@ pub async fn list(
         next_cursor,
     }))
 }
-

@@ -73,13 +73,22 @@ pub async fn create_session(
 /// Signs out: the current bearer token stops working.
 #[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "auth",
     security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = Problem)))]
+    responses((status = 204), (status = 401, body = Problem), (status = 409, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn delete_session(
     State(state): State<AppState>,
-    _caller: super::extract::Caller,
+    caller: super::extract::Caller,
     parts: Parts,
 ) -> ApiResult<StatusCode> {
+    // A till's API key is not a session: answering 204 would let the till believe the key
+    // no longer works. Revoking it is an administrator's act (it takes the till offline).
+    if caller.role == Role::Terminal {
+        return Err(ApiError::conflict(
+            "terminal_key_not_a_session",
+            "a till's API key is not a session and stays valid: an administrator revokes it \
+             with POST /api/v1/shops/{id}/terminals/{terminal_id}/revoke",
+        ));
+    }
     if let Some(token) = bearer_token(&parts) {
         users::delete_session(&state.db, &auth::token_hash(token)).await?;
     }
