@@ -333,6 +333,23 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
             std::fs::create_dir_all(parent)?;
         }
     }
+    // The database holds members' personal data and password hashes: a new one is readable
+    // by its owner only (SQLite gives its -wal and -shm files the database file's mode). An
+    // existing file keeps the mode its deployer chose.
+    #[cfg(unix)]
+    if !Path::new(path).exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mode = if query.contains("mode=") {
         String::new()
     } else {
@@ -358,5 +375,26 @@ mod tests {
         );
         assert!(dir.exists());
         assert!(super::sqlite_url("sqlite::memory:").is_err());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("caisse-mode-{}", std::process::id()));
+        let path = dir.join("private.db");
+        let db = super::Db::connect(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        for file in ["private.db", "private.db-wal", "private.db-shm"] {
+            let mode = std::fs::metadata(dir.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
