@@ -19,6 +19,7 @@ both_backends!(
     racing_settlements_never_settle_a_sale_twice,
     bad_requests,
     the_demo_has_a_month_end,
+    a_settlement_retried_with_its_key_is_the_same,
 );
 
 /// A treasurer, `members` members with the month's allowance and a printed card each, and
@@ -703,5 +704,52 @@ async fn the_demo_has_a_month_end(app: TestApp) {
         assert_eq!(status, 200);
         assert_valid_pain001(&xml);
     }
+    ledger_clean(&app).await;
+}
+
+/// The answer to a settlement is lost and the treasurer's tool retries with the same
+/// Idempotency-Key: it gets the same settlement back, and nothing is settled twice.
+async fn a_settlement_retried_with_its_key_is_the_same(app: TestApp) {
+    let m = month(&app, 1, 1).await;
+    let (shop, till) = &m.shops[0];
+    pay(&app, till, &m.members[0].1, "12.00").await;
+    let body = json!({"cutoff": now()});
+    let t = &m.treasurer;
+    let first = app
+        .post_idem("/api/v1/settlements", t, "stl-2026-11", body.clone())
+        .await
+        .ok(201)
+        .clone();
+    assert_eq!(amounts(&first)[shop], "12.00");
+    let again = app
+        .post_idem("/api/v1/settlements", t, "stl-2026-11", body.clone())
+        .await;
+    assert_eq!(again.ok(201), &first);
+    // The same key for another cutoff is a mistake, not a new settlement.
+    app.post_idem(
+        "/api/v1/settlements",
+        t,
+        "stl-2026-11",
+        json!({"cutoff": now()}),
+    )
+    .await
+    .problem(409, "idempotency_key_reused");
+    // Without a key, or with a new one, there is nothing left to settle.
+    settle(&app, t).await.problem(422, "nothing_to_settle");
+    app.post_idem(
+        "/api/v1/settlements",
+        t,
+        "stl-other",
+        json!({"cutoff": now()}),
+    )
+    .await
+    .problem(422, "nothing_to_settle");
+    let list = app
+        .get("/api/v1/settlements", Some(t))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(shop_balance(&app, shop).await, 1_200);
     ledger_clean(&app).await;
 }

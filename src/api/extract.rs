@@ -246,3 +246,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         Ok(IdempotencyKey(value.to_string()))
     }
 }
+
+/// An `Idempotency-Key` header where it is optional: absent is `None`, malformed is 400.
+pub struct MaybeIdempotencyKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeIdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.headers.contains_key("idempotency-key") {
+            Ok(MaybeIdempotencyKey(Some(
+                IdempotencyKey::from_request_parts(parts, state).await?,
+            )))
+        } else {
+            Ok(MaybeIdempotencyKey(None))
+        }
+    }
+}

@@ -9,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{AdminTreasurer, ApiJson, Authorized};
+use super::extract::{AdminTreasurer, ApiJson, Authorized, MaybeIdempotencyKey};
 use super::page::QueryParams;
-use super::AppState;
+use super::{idempotent, AppState};
 use crate::domain::money::format_signed_cents;
 use crate::domain::statement::{parse_camt053, parse_csv};
 use crate::domain::{format_instant, Cents};
 use crate::service::settlements as service;
 use crate::store::settlements as store;
+use futures_util::FutureExt;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,9 +87,11 @@ fn line_view(l: store::SettlementLine) -> ApiResult<SettlementLineView> {
 /// sales less refunds before `cutoff`, each with a unique EndToEndId. A shop whose refunds
 /// outweigh its sales is not paid: its sales and refunds wait for the next settlement. Nothing
 /// to settle is 422 `nothing_to_settle`; a cutoff later than now is 422 `cutoff_in_future`.
-/// Two settlements never include the same sale.
+/// Two settlements never include the same sale. An optional `Idempotency-Key` makes a retry
+/// answer the first request's settlement (same key, same body) instead of settling again.
 #[utoipa::path(post, path = "/api/v1/settlements", tag = "month end",
     request_body = SettlementRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = SettlementView), (status = 403, body = Problem),
               (status = 422, description = "nothing_to_settle, cutoff_in_future, invalid_field",
                body = Problem)))]
@@ -96,8 +99,9 @@ fn line_view(l: store::SettlementLine) -> ApiResult<SettlementLineView> {
 pub async fn create_settlement(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
+    key: MaybeIdempotencyKey,
     body: ApiJson<SettlementRequest>,
-) -> ApiResult<(StatusCode, Json<SettlementView>)> {
+) -> ApiResult<Response> {
     let cutoff = chrono::DateTime::parse_from_rfc3339(body.value.cutoff.trim())
         .map_err(|_| {
             ApiError::field(
@@ -107,8 +111,28 @@ pub async fn create_settlement(
             )
         })?
         .timestamp_micros();
-    let s = service::settle(&state.db, &caller.fund_id, cutoff, &caller.id).await?;
-    Ok((StatusCode::CREATED, Json(view(s)?)))
+    let Some(key) = key.0 else {
+        let s = service::settle(&state.db, &caller.fund_id, cutoff, &caller.id).await?;
+        return Ok((StatusCode::CREATED, Json(view(s)?)).into_response());
+    };
+    // With a key, a retry after a lost answer gets the same settlement back instead of
+    // `nothing_to_settle`.
+    let (fund_id, by) = (caller.fund_id.clone(), caller.id.clone());
+    idempotent::run(
+        &state.db,
+        &caller.0,
+        &key,
+        "POST /api/v1/settlements",
+        &body.raw,
+        move |tx| {
+            async move {
+                let s = service::settle_in(tx, &fund_id, cutoff, &by).await?;
+                Ok((StatusCode::CREATED, view(s)?))
+            }
+            .boxed()
+        },
+    )
+    .await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -30,6 +30,27 @@ pub fn new_end_to_end_id() -> String {
 /// shop owed something. A cutoff in the future is refused: sales after now cannot be known.
 #[tracing::instrument(skip(db))]
 pub async fn settle(db: &Db, fund_id: &str, cutoff: i64, by: &str) -> Result<Settlement, ApiError> {
+    let mut tx = db.begin().await?;
+    match settle_in(&mut tx, fund_id, cutoff, by).await {
+        Ok(settlement) => {
+            tx.commit().await?;
+            Ok(settlement)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// [`settle`] in the caller's transaction (an idempotent request's); nothing is written when
+/// it fails, as long as the caller rolls back.
+pub async fn settle_in(
+    tx: &mut Tx,
+    fund_id: &str,
+    cutoff: i64,
+    by: &str,
+) -> Result<Settlement, ApiError> {
     let now = now_micros();
     if cutoff > now {
         return Err(ApiError::field(
@@ -38,12 +59,10 @@ pub async fn settle(db: &Db, fund_id: &str, cutoff: i64, by: &str) -> Result<Set
             "must not be later than now: sales after now are not known yet",
         ));
     }
-    let mut tx = db.begin().await?;
-    store::lock_fund(&mut tx, fund_id).await?;
+    store::lock_fund(tx, fund_id).await?;
     let id = new_id("stl");
-    let nets = store::claim(&mut tx, fund_id, &id, cutoff).await?;
+    let nets = store::claim(tx, fund_id, &id, cutoff).await?;
     if nets.is_empty() {
-        tx.rollback().await?;
         return Err(ApiError::unprocessable(
             "nothing_to_settle",
             format!(
@@ -76,11 +95,10 @@ pub async fn settle(db: &Db, fund_id: &str, cutoff: i64, by: &str) -> Result<Set
         created_at: now,
         lines,
     };
-    store::insert(&mut tx, fund_id, &settlement).await?;
-    tx.commit().await?;
-    store::get(db, fund_id, &id)
+    store::insert(tx, fund_id, &settlement).await?;
+    store::get_on(&mut *tx, fund_id, &id)
         .await?
-        .ok_or_else(|| ApiError::internal("settlement vanished after commit"))
+        .ok_or_else(|| ApiError::internal("settlement vanished after its insert"))
 }
 
 /// The pain.001.001.03 file paying a settlement's lines from the fund's account.

@@ -243,13 +243,23 @@ fn settlement_from(r: &sqlx::any::AnyRow) -> Result<Settlement, StoreError> {
 }
 
 pub async fn get(db: &Db, fund_id: &str, id: &str) -> Result<Option<Settlement>, StoreError> {
+    let mut conn = db.pool().acquire().await?;
+    get_on(&mut conn, fund_id, id).await
+}
+
+/// [`get`] on a given connection, such as a transaction's.
+pub async fn get_on(
+    conn: &mut sqlx::AnyConnection,
+    fund_id: &str,
+    id: &str,
+) -> Result<Option<Settlement>, StoreError> {
     let Some(row) = sqlx::query(
         "SELECT id, cutoff, total, created_by, created_at FROM settlements \
          WHERE fund_id = $1 AND id = $2",
     )
     .bind(fund_id)
     .bind(id)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?
     else {
         return Ok(None);
@@ -262,7 +272,7 @@ pub async fn get(db: &Db, fund_id: &str, id: &str) -> Result<Option<Settlement>,
     ))
     .bind(fund_id)
     .bind(id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     s.lines = rows.iter().map(line_from).collect::<Result<_, _>>()?;
     Ok(Some(s))

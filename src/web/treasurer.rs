@@ -23,7 +23,7 @@ use super::i18n::M;
 use super::layout::{csrf_field, notice, page, problem_text, respond};
 use super::session::{Form, Web};
 use crate::api::error::ApiError;
-use crate::api::extract::AdminTreasurer;
+use crate::api::extract::{AdminTreasurer, IdempotencyKey, MaybeIdempotencyKey};
 use crate::api::page::QueryParams;
 use crate::api::{allowances, contributions, exports, ledger, settings, settlements, AppState};
 use crate::domain::Role;
@@ -486,6 +486,9 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                 (csrf_field(web))
                 label for="cutoff" { (web.t(M::Cutoff)) }
                 input id="cutoff" name="cutoff" type="text" value=(now) autocomplete="off";
+                // The form's own Idempotency-Key: sent twice (a double click, a reload), it
+                // shows the same settlement again rather than "nothing to settle".
+                input type="hidden" name="cle" value=(crate::domain::new_id("form"));
                 button type="submit" { (web.t(M::Settle)) }
             }
             h3 id="past-h" { (web.t(M::PastSettlements)) }
@@ -619,7 +622,13 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
     let answer = async {
         let auth = call::authorized::<AdminTreasurer>(&caller)?;
         let body = call::body(json!({"cutoff": cutoff}))?;
-        call::json(settlements::create_settlement(State(state.clone()), auth, body).await).await
+        let key = MaybeIdempotencyKey(
+            form.get("cle")
+                .filter(|k| k.len() <= 200)
+                .map(|k| IdempotencyKey(format!("web-settlement-{k}"))),
+        );
+        call::json(settlements::create_settlement(State(state.clone()), auth, key, body).await)
+            .await
     }
     .await;
     let l = web.lang;
