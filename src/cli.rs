@@ -115,6 +115,7 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(url) = &cli.database_url {
         config.database_url = url.clone();
     }
+    crate::domain::set_timezone(config.zone()?);
     Ok(config)
 }
 

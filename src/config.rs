@@ -30,6 +30,9 @@ pub struct Config {
     pub till_rate_per_second: u32,
     /// Requests a till may send at once above the sustained rate.
     pub till_burst: u32,
+    /// The IANA time zone of the fund's dates: today, a sale's entry date, a day's bounds in
+    /// a query, the FEC's dates. Instants in the API stay UTC.
+    pub timezone: String,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             card_key_file: None,
             till_rate_per_second: 20,
             till_burst: 40,
+            timezone: crate::domain::DEFAULT_TIMEZONE.into(),
         }
     }
 }
@@ -58,6 +62,7 @@ impl fmt::Debug for Config {
             .field("card_key_file", &self.card_key_path())
             .field("till_rate_per_second", &self.till_rate_per_second)
             .field("till_burst", &self.till_burst)
+            .field("timezone", &self.timezone)
             .finish()
     }
 }
@@ -105,7 +110,18 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        config.zone()?;
         Ok(config)
+    }
+
+    /// The configured time zone; an unknown name is an error naming it.
+    pub fn zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        self.timezone.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "unknown time zone {:?} (an IANA name such as Europe/Paris or Indian/Reunion)",
+                self.timezone
+            )
+        })
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
@@ -132,6 +148,9 @@ impl Config {
             self.till_rate_per_second = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("CAISSE_TILL_RATE_PER_SECOND: {e}"))?;
+        }
+        if let Some(v) = var("CAISSE_TIMEZONE") {
+            self.timezone = v;
         }
         if let Some(v) = var("CAISSE_TILL_BURST") {
             self.till_burst = v
@@ -166,6 +185,23 @@ mod tests {
         assert_eq!(c.database_url, "postgres://x@y/z");
         assert_eq!(c.bind.port(), 9000);
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let c: Config = toml::from_str(include_str!("../deploy/caisse.toml")).unwrap();
+        assert_eq!(c.zone().unwrap(), chrono_tz::Europe::Paris);
+    }
+
+    #[test]
+    fn time_zone_is_checked() {
+        let mut c = Config::default();
+        assert_eq!(c.zone().unwrap(), chrono_tz::Europe::Paris);
+        c.apply_env(|k| (k == "CAISSE_TIMEZONE").then(|| "Indian/Reunion".to_string()))
+            .unwrap();
+        assert_eq!(c.zone().unwrap(), chrono_tz::Indian::Reunion);
+        c.timezone = "Europe/Lyon".into();
+        assert!(c.zone().unwrap_err().to_string().contains("Europe/Lyon"));
     }
 
     #[test]

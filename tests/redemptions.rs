@@ -14,6 +14,7 @@ both_backends!(
     parallel_payments_never_overspend,
     one_code_two_tills,
     the_list_pages_through_payments_of_the_same_instant,
+    a_day_in_a_query_is_the_funds_day,
 );
 
 struct Fund {
@@ -478,4 +479,57 @@ async fn the_list_pages_through_payments_of_the_same_instant(app: TestApp) {
         .get("/api/v1/redemptions?cursor=red_nowhere", Some(&t))
         .await;
     r.problem(422, "validation_failed");
+}
+
+/// `from=` and `to=` as dates are days in the fund's time zone (Europe/Paris): a sale at 00:30
+/// in Paris on 1 December is a December sale, although it is 23:30 UTC on 30 November.
+async fn a_day_in_a_query_is_the_funds_day(app: TestApp) {
+    let t = app.login(Role::Treasurer).await;
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
+    };
+    for (id, instant) in [
+        ("red_nov", "2026-11-30T22:30:00Z"),
+        ("red_dec", "2026-11-30T23:30:00Z"),
+    ] {
+        sqlx::query(
+            "INSERT INTO redemptions (fund_id, id, shop_id, terminal_id, card_id, member_id, \
+             amount, refunded, entry_id, created_at) \
+             VALUES ($1, $2, 'shop_x', 'till_x', 'card_x', 'mem_x', 100, 0, 0, $3)",
+        )
+        .bind(&app.fund_id)
+        .bind(id)
+        .bind(at(instant))
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let december = app
+        .get(
+            "/api/v1/redemptions?from=2026-12-01&to=2027-01-01",
+            Some(&t),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(ids(&december), ["red_dec"]);
+    let november = app
+        .get(
+            "/api/v1/redemptions?from=2026-11-01&to=2026-12-01",
+            Some(&t),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(ids(&november), ["red_nov"]);
 }

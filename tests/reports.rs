@@ -218,7 +218,7 @@ async fn summary_after_known_operations(app: TestApp) {
     .await
     .ok(201);
     // The bank shows 50.00 paid to the shop, today.
-    let today = chrono::Utc::now().date_naive();
+    let today = caisse::domain::today();
     post_shop_payout(&app, &shop, "50.00", today).await;
 
     let r = app
@@ -612,7 +612,7 @@ async fn fec_export(app: TestApp) {
     assert!(y2026
         .iter()
         .any(|l| l.get("JournalCode") == "OD" && l.get("EcritureLib") == "Saisie en double"));
-    let today = chrono::Utc::now().date_naive().format("%Y%m%d").to_string();
+    let today = caisse::domain::today().format("%Y%m%d").to_string();
     assert!(y2026.iter().all(|l| l.get("ValidDate") == today));
 
     // A year without entries: the header alone. With a SIREN, the file is named by it.

@@ -300,7 +300,7 @@ async fn a_whole_month_end(app: TestApp) {
         "FR7630006000011234567890189",
         "STMT-2026-12-01",
         1_000_000,
-        chrono::Utc::now().date_naive(),
+        caisse::domain::today(),
         &payouts(&s),
     );
     assert_valid(&camt, "camt.053.001.02.xsd");
@@ -400,7 +400,7 @@ async fn a_statement_imported_twice_imports_nothing(app: TestApp) {
         "FR7630006000011234567890189",
         "S-08",
         50_000,
-        chrono::Utc::now().date_naive(),
+        caisse::domain::today(),
         &lines,
     );
     assert_valid(&camt, "camt.053.001.08.xsd");
@@ -455,7 +455,7 @@ async fn an_unbalanced_statement_imports_nothing(app: TestApp) {
         "FR7630006000011234567890189",
         "S-BAD",
         100_000,
-        chrono::Utc::now().date_naive(),
+        caisse::domain::today(),
         &payouts(&s),
     );
     // Closing balance 1000.00 - 18.00 = 982.00; the bank "says" 983.00.

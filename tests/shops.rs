@@ -90,7 +90,7 @@ async fn accepting(app: &TestApp, shop: &str) -> bool {
 }
 
 fn days_from_today(n: i64) -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(n))
+    (caisse::domain::today() + chrono::Duration::days(n))
         .format("%Y-%m-%d")
         .to_string()
 }

@@ -166,7 +166,7 @@ async fn user(app: &TestApp, role: Role, name: &str) -> (String, Option<String>)
 
 async fn issue_allowances(app: &TestApp) {
     let treasurer = app.login(Role::Treasurer).await;
-    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let period = caisse::domain::today().format("%Y-%m").to_string();
     app.post(
         "/api/v1/allowances/issuances",
         Some(&treasurer),
@@ -771,7 +771,7 @@ async fn committee_admin_and_treasurer_forms(app: TestApp) {
     let mut t = Agent::new(&app);
     t.login(&treasurer, PASSWORD).await;
     let page = t.get("/tresorerie").await;
-    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let period = caisse::domain::today().format("%Y-%m").to_string();
     let called = t
         .post(
             "/tresorerie/appel",
@@ -852,7 +852,7 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     // A member spends 18.40 at a shop.
     let token = app.login(Role::Treasurer).await;
     let member = app.new_member("Adhérente Règlement").await;
-    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let period = caisse::domain::today().format("%Y-%m").to_string();
     app.post(
         "/api/v1/allowances/issuances",
         Some(&token),
@@ -1006,7 +1006,7 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
         "FR7630006000011234567890189",
         "S-WEB",
         100_000,
-        chrono::Utc::now().date_naive(),
+        caisse::domain::today(),
         &[(e2e.clone(), shop_name.clone(), 1840)],
     );
     assert!(camt.contains(">981.60<"), "{camt}");
@@ -1039,7 +1039,7 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     assert_eq!(rec_after.ok(200), &rec_before);
 
     // A CSV whose transfer quotes the EndToEndId pays the line; the bank fee stays unmatched.
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let today = caisse::domain::today().format("%Y-%m-%d").to_string();
     let csv = format!(
         "date,amount,reference,counterparty\r\n\
          {today},-18.40,Virement {e2e},{shop_name}\r\n\
@@ -1084,7 +1084,7 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     assert!(twice.body.contains("id=\"paid\">18,40"), "{}", twice.body);
 
     // Exports: the FEC of the year and the journal.
-    let year = chrono::Utc::now().format("%Y").to_string();
+    let year = caisse::domain::today().format("%Y").to_string();
     let (status, ct, cd, fec) = download(&t, &format!("/tresorerie/fec?annee={year}")).await;
     assert_eq!(status, 200, "{fec}");
     assert!(ct.starts_with("text/plain"), "{ct}");

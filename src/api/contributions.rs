@@ -105,7 +105,7 @@ pub async fn record_payment(
             "one of transfer, cash, cheque, card, direct_debit",
         ));
     }
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::today();
     if req.paid_on > today + chrono::Days::new(1) {
         errors.push(FieldError::new("paid_on", "must not be in the future"));
     }
@@ -197,9 +197,9 @@ pub async fn arrears(
     let period = match query.take("period") {
         Some(p) => p.parse::<Period>().unwrap_or_else(|m| {
             query.error("period", m);
-            Period::of(chrono::Utc::now().date_naive())
+            Period::of(crate::domain::today())
         }),
-        None => Period::of(chrono::Utc::now().date_naive()),
+        None => Period::of(crate::domain::today()),
     };
     query.finish()?;
     let rows = contributions::arrears(&state.db, &caller.fund_id, period).await?;

@@ -140,7 +140,7 @@ pub async fn reverse_entry(
             "must be 1 to 200 characters",
         ));
     }
-    let date = req.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let date = req.date.unwrap_or_else(crate::domain::today);
     let mut tx = state.db.begin().await?;
     let posted = ledger::reverse(&mut tx, &caller.fund_id, id, date, reason).await?;
     tx.commit().await?;

@@ -319,7 +319,7 @@ pub struct AccountView {
 
 async fn account_view(state: &AppState, fund_id: &str, m: &Member) -> ApiResult<AccountView> {
     let balance = ledger::balance(&state.db, fund_id, &m.allowance_account()).await?;
-    let current = Period::of(chrono::Utc::now().date_naive());
+    let current = Period::of(crate::domain::today());
     let dues = contributions::dues(&state.db, fund_id, &m.id, current).await?;
     let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
     Ok(AccountView {

@@ -256,9 +256,8 @@ fn instant_param(query: &mut QueryParams, name: &str) -> Option<i64> {
     match chrono::DateTime::parse_from_rfc3339(&v) {
         Ok(t) => Some(t.timestamp_micros()),
         Err(_) => match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
-            Ok(d) => d
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp_micros()),
+            // A date is the fund's day: from its midnight, in the fund's time zone.
+            Ok(d) => Some(crate::domain::day_start_micros(d)),
             Err(_) => {
                 query.error(name, "an RFC 3339 instant or a date YYYY-MM-DD");
                 None

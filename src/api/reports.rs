@@ -106,7 +106,7 @@ pub async fn summary(
         }
     }
     query.finish()?;
-    let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let to = to.unwrap_or_else(crate::domain::today);
     let s = reports::summary(&state.db, &caller.fund_id, from, to).await?;
     let ratio = s.flows.coverage_ratio().map(|r| format!("{r:.4}"));
     let [called, received, issued, returned, redeemed, refunded, paid, subsidies] =
@@ -188,7 +188,7 @@ pub async fn monthly(
 ) -> ApiResult<Json<MonthlyView>> {
     let from = month_param(&mut query, "from");
     let to = month_param(&mut query, "to");
-    let to = to.unwrap_or_else(|| Period::of(chrono::Utc::now().date_naive()));
+    let to = to.unwrap_or_else(|| Period::of(crate::domain::today()));
     let from = from.unwrap_or_else(|| {
         to.first_day()
             .checked_sub_months(Months::new(11))

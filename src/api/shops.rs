@@ -335,7 +335,7 @@ pub async fn review_due(
     mut query: QueryParams,
 ) -> ApiResult<Json<ShopList>> {
     let page = query.page();
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::today();
     let on = match query.take("on") {
         None => today,
         Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").unwrap_or_else(|_| {
@@ -545,7 +545,7 @@ pub async fn decide(
                 "review_on",
                 "only an approval has a review date",
             ));
-        } else if let Err(e) = validate_review_on(r, chrono::Utc::now().date_naive()) {
+        } else if let Err(e) = validate_review_on(r, crate::domain::today()) {
             errors.push(e);
         }
     }

@@ -96,6 +96,54 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", std::str::from_utf8(&out).expect("ascii"))
 }
 
+/// The time zone a fund lives in, unless configured otherwise (`timezone`).
+pub const DEFAULT_TIMEZONE: &str = "Europe/Paris";
+
+static TIMEZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+/// Sets the time zone of dates (today, a sale's entry date, a day's bounds) once, at start;
+/// later calls change nothing.
+pub fn set_timezone(zone: chrono_tz::Tz) {
+    let _ = TIMEZONE.set(zone);
+}
+
+/// The time zone of dates: the configured one, or Europe/Paris.
+pub fn timezone() -> chrono_tz::Tz {
+    TIMEZONE.get().copied().unwrap_or(chrono_tz::Europe::Paris)
+}
+
+/// Today in the fund's time zone: a sale at 00:30 in Paris on 1 December is a December sale,
+/// although it is still 30 November in UTC.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&timezone()).date_naive()
+}
+
+/// The date of an instant (microseconds) in the fund's time zone.
+pub fn local_date(micros: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .with_timezone(&timezone())
+        .date_naive()
+}
+
+/// The first instant (microseconds) of a date in the fund's time zone.
+pub fn day_start_micros(date: chrono::NaiveDate) -> i64 {
+    use chrono::TimeZone;
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    let zone = timezone();
+    // A zone whose clocks jump over midnight starts that day an hour later.
+    [0, 1]
+        .into_iter()
+        .find_map(|h| {
+            zone.from_local_datetime(&(midnight + chrono::Duration::hours(h)))
+                .earliest()
+        })
+        .map_or_else(
+            || midnight.and_utc().timestamp_micros(),
+            |t| t.timestamp_micros(),
+        )
+}
+
 /// Microseconds since the Unix epoch: how instants are stored.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -111,6 +159,39 @@ pub fn format_instant(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn micros(rfc3339: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn dates_are_the_funds_dates() {
+        // Nothing sets another zone in these tests: Europe/Paris.
+        let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        // 00:30 in Paris on 1 December (winter, UTC+1) is still 30 November in UTC.
+        assert_eq!(local_date(micros("2026-11-30T23:30:00Z")), d("2026-12-01"));
+        assert_eq!(local_date(micros("2026-11-30T22:59:59Z")), d("2026-11-30"));
+        // A day starts at its midnight in Paris: 23:00 UTC in winter, 22:00 UTC in summer.
+        assert_eq!(
+            day_start_micros(d("2026-12-01")),
+            micros("2026-11-30T23:00:00Z")
+        );
+        assert_eq!(
+            day_start_micros(d("2026-07-01")),
+            micros("2026-06-30T22:00:00Z")
+        );
+        // The days the clocks change keep their midnight.
+        assert_eq!(
+            day_start_micros(d("2026-03-29")),
+            micros("2026-03-28T23:00:00Z")
+        );
+        assert_eq!(
+            day_start_micros(d("2026-10-25")),
+            micros("2026-10-24T22:00:00Z")
+        );
+    }
 
     #[test]
     fn ids_are_unique_and_sortable() {

@@ -76,7 +76,7 @@ pub async fn fill(
         }
         // The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
         // contributions cover 25 % to 50 %).
-        let today = chrono::Utc::now().date_naive();
+        let today = crate::domain::today();
         let start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
         let start = start - chrono::Months::new(3);
         let mut tx = db.begin().await?;
@@ -278,7 +278,7 @@ async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
 async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyhow::Result<()> {
     use crate::domain::member::Period;
     let mut dice = Dice(11);
-    let current = Period::of(chrono::Utc::now().date_naive());
+    let current = Period::of(crate::domain::today());
     let periods = [
         current.previous().previous().previous(),
         current.previous().previous(),

@@ -137,9 +137,7 @@ impl Format {
             if created_on.0 != r.created_at {
                 created_on = (
                     r.created_at,
-                    chrono::DateTime::from_timestamp_micros(r.created_at)
-                        .map(|t| t.date_naive().to_string())
-                        .unwrap_or_default(),
+                    crate::domain::local_date(r.created_at).to_string(),
                 );
             }
             let line = ExportLine {

@@ -143,7 +143,7 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
         monthly_income: None,
         chosen_contribution: None,
         status: MemberStatus::Active,
-        joined_on: chrono::Utc::now().date_naive().to_string(),
+        joined_on: crate::domain::today().to_string(),
         left_on: None,
     };
     if input.full_name.is_none() {
@@ -231,7 +231,7 @@ pub async fn change_status(
     }
     m.status = to;
     if to == MemberStatus::Left {
-        let today = chrono::Utc::now().date_naive();
+        let today = crate::domain::today();
         m.full_name = None;
         m.email = None;
         m.phone = None;

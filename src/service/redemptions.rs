@@ -123,7 +123,7 @@ pub async fn redeem(
     let entry = EntryBuilder::new(
         Journal::Purchases,
         "redemption",
-        chrono::Utc::now().date_naive(),
+        crate::domain::today(),
         &format!("Achat — {shop_name}"),
     )
     .reference(id.clone())
@@ -218,7 +218,7 @@ pub async fn refund(
     let entry = EntryBuilder::new(
         Journal::Purchases,
         "refund",
-        chrono::Utc::now().date_naive(),
+        crate::domain::today(),
         "Remboursement d'un achat",
     )
     .reference(redemption_id.to_string())

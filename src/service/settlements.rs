@@ -120,9 +120,12 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiEr
         .into_iter()
         .map(|p| (p.shop_id.clone(), p))
         .collect();
-    let cutoff = chrono::DateTime::from_timestamp_micros(s.cutoff).unwrap_or_default();
+    // The cutoff as the shops read it: in the fund's time zone.
+    let cutoff = chrono::DateTime::from_timestamp_micros(s.cutoff)
+        .unwrap_or_default()
+        .with_timezone(&crate::domain::timezone());
     let created = chrono::DateTime::from_timestamp_micros(s.created_at).unwrap_or_default();
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::today();
     let mut transfers = Vec::with_capacity(s.lines.len());
     for l in &s.lines {
         let payee = payees
@@ -147,7 +150,7 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiEr
     let file = CreditTransfer {
         message_id: s.id.clone(),
         created_at: created.naive_utc(),
-        execution_date: created.date_naive().max(today),
+        execution_date: crate::domain::local_date(s.created_at).max(today),
         debtor: Debtor {
             name: settings.fund_name.clone(),
             iban,

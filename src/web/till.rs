@@ -35,7 +35,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
         Ok(c) => c,
         Err(r) => return r,
     };
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let today = crate::domain::today().to_string();
     let sales = call::json(
         redemptions::list(
             State(state.clone()),

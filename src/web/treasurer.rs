@@ -163,7 +163,7 @@ async fn render(
         Ok(s) => s,
         Err(e) => return super::layout::internal_error(web, e),
     };
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::today();
     let summary = match reports::summary(&state.db, &caller.fund_id, None, today).await {
         Ok(s) => s,
         Err(e) => return super::layout::internal_error(web, e),
@@ -195,7 +195,7 @@ async fn render(
         })
         .collect();
     let scale = scale.unwrap_or_else(|| ScaleForm::from_settings(&fund_settings));
-    let period = chrono::Utc::now().format("%Y-%m").to_string();
+    let period = crate::domain::member::Period::of(crate::domain::today()).to_string();
     let body = html! {
         @if let Some(f) = flash { (f) }
         section aria-labelledby="sum-h" {

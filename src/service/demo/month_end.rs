@@ -42,7 +42,7 @@ pub async fn fill(
     .collect::<Result<_, sqlx::Error>>()?;
     anyhow::ensure!(!shops.is_empty(), "the demo has no approved shop");
     let mut dice = Dice(7);
-    let current = Period::of(chrono::Utc::now().date_naive());
+    let current = Period::of(crate::domain::today());
     let periods = [
         current.previous().previous().previous(),
         current.previous().previous(),

@@ -240,7 +240,7 @@ pub async fn fill(
     committee: &str,
     password: &str,
 ) -> anyhow::Result<DemoTill> {
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::domain::today();
     let in_a_year = today + chrono::Months::new(12);
     let mut shown_key = None;
     for (i, s) in APPROVED.iter().enumerate() {
