@@ -20,6 +20,7 @@ both_backends!(
     bad_requests,
     the_demo_has_a_month_end,
     a_settlement_retried_with_its_key_is_the_same,
+    unmatched_bank_lines_are_matched_by_hand,
 );
 
 /// A treasurer, `members` members with the month's allowance and a printed card each, and
@@ -751,5 +752,123 @@ async fn a_settlement_retried_with_its_key_is_the_same(app: TestApp) {
         .clone();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(shop_balance(&app, shop).await, 1_200);
+    ledger_clean(&app).await;
+}
+
+/// What the import could not match, the treasurer matches by hand: a payout the bank showed
+/// before the settlement was recorded, and a contribution sent with a mistyped reference.
+async fn unmatched_bank_lines_are_matched_by_hand(app: TestApp) {
+    let m = month(&app, 1, 1).await;
+    let t = &m.treasurer;
+    let (shop, till) = &m.shops[0];
+    let member = m.members[0].0.clone();
+    pay(&app, till, &m.members[0].1, "12.00").await;
+    let due = app
+        .get(&format!("/api/v1/members/{member}/account"), Some(t))
+        .await
+        .ok(200)["contributions_due"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The bank paid the shop by hand and the member typed a wrong reference.
+    let csv = format!(
+        "date,amount,reference,counterparty\n\
+         2026-12-01,-12.00,Virement boulangerie,Boulangerie\n\
+         2026-12-01,-11.00,Virement autre,Boulangerie\n\
+         2026-12-02,{due},Cotisation RF00FAUTE,Adhérente 0\n"
+    );
+    let r = upload(&app, t, "text/csv", csv).await;
+    assert_eq!(r.ok(200)["unmatched"], 3, "{}", r.body);
+    let lines = app.get("/api/v1/reconciliation", Some(t)).await.ok(200)["unmatched_bank_lines"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let line = |amount: &str| {
+        lines.iter().find(|l| l["amount"] == amount).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (payout, other, credit) = (line("-12.00"), line("-11.00"), line(&due));
+    let settlement = settle(&app, t).await.ok(201).clone();
+    let e2e = settlement["lines"][0]["end_to_end_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = |id: &str| format!("/api/v1/bank-lines/{id}/match");
+
+    // Mistakes change nothing.
+    app.post(&url(&other), Some(t), json!({"end_to_end_id": e2e}))
+        .await
+        .problem(422, "amount_mismatch");
+    app.post(&url(&credit), Some(t), json!({"end_to_end_id": e2e}))
+        .await
+        .problem(422, "wrong_direction");
+    app.post(&url(&payout), Some(t), json!({"member_id": member}))
+        .await
+        .problem(422, "wrong_direction");
+    app.post(
+        &url(&payout),
+        Some(t),
+        json!({"end_to_end_id": "CC00NOPE00000"}),
+    )
+    .await
+    .problem(422, "settlement_line_not_found");
+    app.post(&url(&credit), Some(t), json!({"member_id": "mem_nobody"}))
+        .await
+        .problem(422, "member_not_found");
+    app.post(&url(&payout), Some(t), json!({}))
+        .await
+        .problem(422, "validation_failed");
+    app.post(&url("bkl_nowhere"), Some(t), json!({"end_to_end_id": e2e}))
+        .await
+        .problem(404, "not_found");
+    assert_eq!(shop_balance(&app, shop).await, 1_200);
+
+    // The payout: the settlement line is paid and the shop is owed nothing.
+    let r = app
+        .post(&url(&payout), Some(t), json!({"end_to_end_id": e2e}))
+        .await;
+    let matched = r.ok(200).clone();
+    assert_eq!(matched["matched_kind"], "payout");
+    assert_eq!(matched["matched_id"], json!(e2e));
+    assert_eq!(shop_balance(&app, shop).await, 0);
+    let s = app
+        .get(
+            &format!("/api/v1/settlements/{}", settlement["id"].as_str().unwrap()),
+            Some(t),
+        )
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(s["lines"][0]["status"], "paid");
+    // Matched once only.
+    app.post(&url(&payout), Some(t), json!({"end_to_end_id": e2e}))
+        .await
+        .problem(409, "bank_line_already_matched");
+
+    // The contribution, booked as a payment by transfer.
+    let r = app
+        .post(&url(&credit), Some(t), json!({"member_id": member}))
+        .await;
+    assert_eq!(r.ok(200)["matched_kind"], "contribution");
+    let account = app
+        .get(&format!("/api/v1/members/{member}/account"), Some(t))
+        .await;
+    assert_eq!(account.ok(200)["contributions_due"], "0.00");
+
+    let rec = app
+        .get("/api/v1/reconciliation", Some(t))
+        .await
+        .ok(200)
+        .clone();
+    let left: Vec<&str> = rec["unmatched_bank_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [other.as_str()]);
+    assert_eq!(rec["unpaid_settlement_lines"], json!([]));
     ledger_clean(&app).await;
 }

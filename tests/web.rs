@@ -1082,6 +1082,95 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     );
     // The figures now show the payout.
     assert!(twice.body.contains("id=\"paid\">18,40"), "{}", twice.body);
+    // Nothing waits for the bank fee: its row says so instead of offering a transfer.
+    assert!(
+        twice
+            .body
+            .contains("Aucun virement en attente de ce montant."),
+        "{}",
+        twice.body
+    );
+
+    // A contribution sent with a mistyped reference is matched by hand, by member number.
+    let csv = format!(
+        "date,amount,reference,counterparty\r\n{today},5.00,Cotisation RF00FAUTE,Adhérente\r\n"
+    );
+    let imported = t
+        .post(
+            "/tresorerie/releves",
+            &[("csrf", &csrf), ("statement", &csv)],
+        )
+        .await;
+    assert!(
+        imported.body.contains("1 sans correspondance"),
+        "{}",
+        imported.body
+    );
+    assert!(imported.body.contains("Adhérent (n° ou référence)"));
+    let rec = app
+        .get("/api/v1/reconciliation", Some(&token))
+        .await
+        .ok(200)
+        .clone();
+    let line = rec["unmatched_bank_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["amount"] == "5.00")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members = app
+        .get("/api/v1/members", Some(&token))
+        .await
+        .ok(200)
+        .clone();
+    let number = members["items"][0]["number"].to_string();
+    let unknown = t
+        .post(
+            "/tresorerie/rapprochement",
+            &[("csrf", &csrf), ("ligne", &line), ("adherent", "987654")],
+        )
+        .await;
+    assert!(
+        unknown
+            .body
+            .contains("Aucun adhérent n&#39;a ce numéro ni cette référence de paiement.")
+            || unknown
+                .body
+                .contains("Aucun adhérent n'a ce numéro ni cette référence de paiement."),
+        "{}",
+        unknown.body
+    );
+    let matched = t
+        .post(
+            "/tresorerie/rapprochement",
+            &[("csrf", &csrf), ("ligne", &line), ("adherent", &number)],
+        )
+        .await;
+    assert!(
+        matched.body.contains("Ligne rapprochée et comptabilisée."),
+        "{}",
+        matched.body
+    );
+    let rec = app.get("/api/v1/reconciliation", Some(&token)).await;
+    assert_eq!(
+        rec.ok(200)["unmatched_bank_lines"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only the bank fee is left"
+    );
+    // Without its CSRF token, nothing is matched.
+    let refused = t
+        .post(
+            "/tresorerie/rapprochement",
+            &[("ligne", &line), ("adherent", &number)],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
 
     // Exports: the FEC of the year and the journal.
     let year = caisse::domain::today().format("%Y").to_string();

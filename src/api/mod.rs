@@ -169,6 +169,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settlements::sepa_file))
         .routes(routes!(settlements::import_statement))
         .routes(routes!(settlements::reconciliation))
+        .routes(routes!(settlements::match_bank_line))
         .split_for_parts()
 }
 

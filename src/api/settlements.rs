@@ -389,3 +389,64 @@ pub async fn reconciliation(
         unpaid_total: cents(unpaid_total)?,
     }))
 }
+
+/// What a bank line is, said by hand: exactly one of the two.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    /// For a debit: the EndToEndId of the unpaid settlement line it pays.
+    end_to_end_id: Option<String>,
+    /// For a credit: the member whose contribution it is.
+    member_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MatchView {
+    bank_line_id: String,
+    /// `payout` or `contribution`.
+    matched_kind: String,
+    /// The EndToEndId paid, or the contribution payment's id.
+    matched_id: String,
+    entry_id: i64,
+}
+
+/// Matches a bank line the statement import could not (treasurer, admin): a debit to the
+/// unpaid settlement line it pays (same amount; 401 shop / 512), or a credit to the member
+/// whose contribution it is (the same booking as a payment by transfer). 409
+/// `bank_line_already_matched` when it is matched already, so a retry books nothing twice.
+#[utoipa::path(post, path = "/api/v1/bank-lines/{id}/match", tag = "month end",
+    request_body = MatchRequest, security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = MatchView), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, description = "wrong_direction, settlement_line_not_found, \
+               amount_mismatch, member_not_found, validation_failed", body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn match_bank_line(
+    State(state): State<AppState>,
+    caller: Authorized<AdminTreasurer>,
+    Path(id): Path<String>,
+    body: ApiJson<MatchRequest>,
+) -> ApiResult<Json<MatchView>> {
+    fn pick(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let target = match (pick(&body.value.end_to_end_id), pick(&body.value.member_id)) {
+        (Some(e2e), None) => service::ManualMatch::Payout(e2e.to_string()),
+        (None, Some(member)) => service::ManualMatch::Contribution(member.to_string()),
+        _ => {
+            return Err(ApiError::field(
+                "validation_failed",
+                "end_to_end_id",
+                "give either end_to_end_id (a debit) or member_id (a credit)",
+            ))
+        }
+    };
+    let m = service::match_line(&state.db, &caller.fund_id, &id, target).await?;
+    Ok(Json(MatchView {
+        bank_line_id: m.bank_line_id,
+        matched_kind: m.kind,
+        matched_id: m.matched_id,
+        entry_id: m.entry_id,
+    }))
+}

@@ -302,55 +302,80 @@ async fn match_payout(
             .filter(|w| w.len() >= 10 && w.len() <= 35),
     );
     for e2e in candidates {
-        let Some(found) = store::unpaid_line_for_update(tx, fund_id, e2e).await? else {
-            continue;
-        };
-        if found.amount != -line.amount {
-            // Same id, another amount: a human must look (the reconciliation lists both).
-            continue;
+        // Same id, another amount: a human must look (the reconciliation lists both).
+        if pay(tx, fund_id, line_id, line.amount, line.booked_on, e2e, now).await? == Paid::Yes {
+            return Ok(true);
         }
-        let amount = Cents::from_cents(found.amount).map_err(ApiError::internal)?;
-        let entry = EntryBuilder::new(
-            Journal::Bank,
-            "shop_payout",
-            line.booked_on,
-            &format!("Paiement commerce — {}", found.shop_name),
-        )
-        .reference(found.end_to_end_id.clone())
-        .debit(
-            AccountCode::auxiliary(General::Shops, &found.shop_id),
-            amount,
-        )
-        .credit(AccountCode::general(General::Bank), amount)
-        .build()
-        .map_err(ApiError::internal)?;
-        let posted = ledger::post(tx, fund_id, &entry).await?;
-        if !store::mark_paid(
-            tx,
-            fund_id,
-            &found.end_to_end_id,
-            posted.entry_id,
-            line_id,
-            now,
-        )
-        .await?
-        {
-            return Err(ApiError::internal(
-                "locked settlement line was paid meanwhile",
-            ));
-        }
-        bank::set_match(
-            tx,
-            fund_id,
-            line_id,
-            "payout",
-            &found.end_to_end_id,
-            posted.entry_id,
-        )
-        .await?;
-        return Ok(true);
     }
     Ok(false)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Paid {
+    Yes,
+    /// No unpaid settlement line has this EndToEndId.
+    NoSuchLine,
+    /// The settlement line is for another amount than the debit.
+    OtherAmount(i64),
+}
+
+/// Books the debit `line_id` (amount < 0) as the payment of the unpaid settlement line `e2e`
+/// when the amounts agree: 401 shop / 512, the line paid, the bank line matched.
+async fn pay(
+    tx: &mut Tx,
+    fund_id: &str,
+    line_id: &str,
+    amount: i64,
+    booked_on: NaiveDate,
+    e2e: &str,
+    now: i64,
+) -> Result<Paid, ApiError> {
+    let Some(found) = store::unpaid_line_for_update(tx, fund_id, e2e).await? else {
+        return Ok(Paid::NoSuchLine);
+    };
+    if found.amount != -amount {
+        return Ok(Paid::OtherAmount(found.amount));
+    }
+    let amount = Cents::from_cents(found.amount).map_err(ApiError::internal)?;
+    let entry = EntryBuilder::new(
+        Journal::Bank,
+        "shop_payout",
+        booked_on,
+        &format!("Paiement commerce — {}", found.shop_name),
+    )
+    .reference(found.end_to_end_id.clone())
+    .debit(
+        AccountCode::auxiliary(General::Shops, &found.shop_id),
+        amount,
+    )
+    .credit(AccountCode::general(General::Bank), amount)
+    .build()
+    .map_err(ApiError::internal)?;
+    let posted = ledger::post(tx, fund_id, &entry).await?;
+    if !store::mark_paid(
+        tx,
+        fund_id,
+        &found.end_to_end_id,
+        posted.entry_id,
+        line_id,
+        now,
+    )
+    .await?
+    {
+        return Err(ApiError::internal(
+            "locked settlement line was paid meanwhile",
+        ));
+    }
+    bank::set_match(
+        tx,
+        fund_id,
+        line_id,
+        "payout",
+        &found.end_to_end_id,
+        posted.entry_id,
+    )
+    .await?;
+    Ok(Paid::Yes)
 }
 
 /// A credit whose text holds a member's payment reference: a contribution payment by transfer,
@@ -366,33 +391,195 @@ async fn match_contribution(
         else {
             continue;
         };
-        let amount = Cents::from_cents(line.amount).map_err(ApiError::internal)?;
         let bank_reference = line
             .bank_ref
             .clone()
             .unwrap_or_else(|| line.reference.chars().take(140).collect());
-        let payment = super::contributions::record_payment(
-            tx,
-            fund_id,
-            &member_id,
-            amount,
-            "transfer",
-            line.booked_on,
-            Some(bank_reference),
-        )
-        .await?;
-        bank::set_match(
+        let amount = line.amount;
+        contribution(
             tx,
             fund_id,
             line_id,
-            "contribution",
-            &payment.id,
-            payment.entry_id,
+            amount,
+            line.booked_on,
+            bank_reference,
+            &member_id,
         )
         .await?;
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Books the credit `line_id` as `member_id`'s contribution paid by transfer.
+async fn contribution(
+    tx: &mut Tx,
+    fund_id: &str,
+    line_id: &str,
+    amount: i64,
+    booked_on: NaiveDate,
+    bank_reference: String,
+    member_id: &str,
+) -> Result<(), ApiError> {
+    let amount = Cents::from_cents(amount).map_err(ApiError::internal)?;
+    let payment = super::contributions::record_payment(
+        tx,
+        fund_id,
+        member_id,
+        amount,
+        "transfer",
+        booked_on,
+        Some(bank_reference),
+    )
+    .await?;
+    bank::set_match(
+        tx,
+        fund_id,
+        line_id,
+        "contribution",
+        &payment.id,
+        payment.entry_id,
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the treasurer says a bank line is, when the automatic matching found nothing (a
+/// member who mistyped the payment reference, a payout the bank showed before the settlement
+/// was recorded...).
+#[derive(Clone, Debug)]
+pub enum ManualMatch {
+    /// A debit: the payment of this settlement line (EndToEndId).
+    Payout(String),
+    /// A credit: this member's contribution.
+    Contribution(String),
+}
+
+/// What a bank line was matched to.
+#[derive(Clone, Debug)]
+pub struct Matched {
+    pub bank_line_id: String,
+    pub kind: String,
+    pub matched_id: String,
+    pub entry_id: i64,
+}
+
+/// Matches an unmatched bank line by hand, booking what the automatic matching would have.
+pub async fn match_line(
+    db: &Db,
+    fund_id: &str,
+    line_id: &str,
+    target: ManualMatch,
+) -> Result<Matched, ApiError> {
+    let mut tx = db.begin().await?;
+    let result = match_line_in(&mut tx, fund_id, line_id, target).await;
+    match result {
+        Ok(m) => {
+            tx.commit().await?;
+            Ok(m)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+async fn match_line_in(
+    tx: &mut Tx,
+    fund_id: &str,
+    line_id: &str,
+    target: ManualMatch,
+) -> Result<Matched, ApiError> {
+    let (line, matched) = bank::line_for_update(tx, fund_id, line_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("bank line"))?;
+    if let Some((kind, id, _)) = matched {
+        return Err(ApiError::conflict(
+            "bank_line_already_matched",
+            format!("this bank line is already matched ({kind} {id})"),
+        ));
+    }
+    let booked_on: NaiveDate = line
+        .booked_on
+        .parse()
+        .map_err(|_| ApiError::internal(format!("bank line {line_id} date")))?;
+    match target {
+        ManualMatch::Payout(e2e) => {
+            if line.amount >= 0 {
+                return Err(ApiError::field(
+                    "wrong_direction",
+                    "end_to_end_id",
+                    "this line is a credit: a payout to a shop is a debit",
+                ));
+            }
+            match pay(
+                tx,
+                fund_id,
+                line_id,
+                line.amount,
+                booked_on,
+                &e2e,
+                now_micros(),
+            )
+            .await?
+            {
+                Paid::Yes => {}
+                Paid::NoSuchLine => {
+                    return Err(ApiError::field(
+                        "settlement_line_not_found",
+                        "end_to_end_id",
+                        "no unpaid settlement line has this EndToEndId",
+                    ))
+                }
+                Paid::OtherAmount(owed) => {
+                    return Err(ApiError::field(
+                        "amount_mismatch",
+                        "end_to_end_id",
+                        format!(
+                            "this settlement line is for {}, the bank line for {}",
+                            Cents::from_cents(owed).map_err(ApiError::internal)?,
+                            Cents::from_cents(-line.amount).map_err(ApiError::internal)?
+                        ),
+                    ))
+                }
+            }
+        }
+        ManualMatch::Contribution(member_id) => {
+            if line.amount <= 0 {
+                return Err(ApiError::field(
+                    "wrong_direction",
+                    "member_id",
+                    "this line is a debit: a contribution is a credit",
+                ));
+            }
+            let bank_reference = line
+                .bank_ref
+                .clone()
+                .unwrap_or_else(|| line.reference.chars().take(140).collect());
+            contribution(
+                tx,
+                fund_id,
+                line_id,
+                line.amount,
+                booked_on,
+                bank_reference,
+                &member_id,
+            )
+            .await?;
+        }
+    }
+    let (_, matched) = bank::line_for_update(tx, fund_id, line_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("bank line vanished"))?;
+    let (kind, matched_id, entry_id) =
+        matched.ok_or_else(|| ApiError::internal("bank line not matched after its match"))?;
+    Ok(Matched {
+        bank_line_id: line_id.to_string(),
+        kind,
+        matched_id,
+        entry_id,
+    })
 }
 
 /// What is left to reconcile on both sides.

@@ -130,6 +130,48 @@ pub struct BankLine {
     pub end_to_end_id: Option<String>,
 }
 
+/// One line, locked until the end of the transaction (PostgreSQL), with what it was matched
+/// to if anything: (kind, matched id, entry id).
+#[allow(clippy::type_complexity)]
+pub async fn line_for_update(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+) -> Result<Option<(BankLine, Option<(String, String, i64)>)>, StoreError> {
+    let lock = tx.for_update();
+    let row = sqlx::query(&format!(
+        "SELECT id, statement_id, booked_on, amount, reference, counterparty, bank_ref, \
+         end_to_end_id, matched_kind, matched_id, entry_id FROM bank_lines \
+         WHERE fund_id = $1 AND id = $2{lock}"
+    ))
+    .bind(fund_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let line = BankLine {
+        id: r.try_get("id")?,
+        statement_id: r.try_get("statement_id")?,
+        booked_on: r.try_get("booked_on")?,
+        amount: r.try_get("amount")?,
+        reference: r.try_get("reference")?,
+        counterparty: r.try_get("counterparty")?,
+        bank_ref: r.try_get("bank_ref")?,
+        end_to_end_id: r.try_get("end_to_end_id")?,
+    };
+    let kind: Option<String> = r.try_get("matched_kind")?;
+    let matched = match kind {
+        Some(kind) => Some((
+            kind,
+            r.try_get::<Option<String>, _>("matched_id")?
+                .unwrap_or_default(),
+            r.try_get::<Option<i64>, _>("entry_id")?.unwrap_or_default(),
+        )),
+        None => None,
+    };
+    Ok(Some((line, matched)))
+}
+
 /// Lines no payout or payment was found for, oldest first.
 pub async fn unmatched(db: &Db, fund_id: &str) -> Result<Vec<BankLine>, StoreError> {
     let rows = sqlx::query(

@@ -188,6 +188,30 @@ pub async fn create_many(
     Ok(created)
 }
 
+/// The member a treasurer names by number (`42`) or payment reference (`RF47M000042`, any
+/// case, spaces ignored).
+pub async fn id_by_number_or_reference(
+    db: &Db,
+    fund_id: &str,
+    text: &str,
+) -> Result<Option<String>, StoreError> {
+    let wanted: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    let number = wanted.parse::<i64>().ok();
+    let row = sqlx::query(
+        "SELECT id FROM members WHERE fund_id = $1 AND (payment_reference = $2 OR number = $3)",
+    )
+    .bind(fund_id)
+    .bind(&wanted)
+    .bind(number)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}
+
 pub async fn get(
     conn: &mut AnyConnection,
     fund_id: &str,

@@ -343,6 +343,13 @@ messages! {
     Reference => "Libellé / référence", "Text / reference";
     Counterparty => "Contrepartie", "Counterparty";
     NothingLeft => "Rien en attente.", "Nothing waiting.";
+    MatchByHand => "Rapprocher à la main", "Match by hand";
+    MatchTransfer => "Virement", "Transfer";
+    MatchMember => "Adhérent (n° ou référence)", "Member (number or reference)";
+    MatchLine => "Rapprocher", "Match";
+    NoTransferOfThisAmount => "Aucun virement en attente de ce montant.", "No transfer of this amount is waiting.";
+    NoSuchMember => "Aucun adhérent n'a ce numéro ni cette référence de paiement.", "No member has this number or payment reference.";
+    LineMatched => "Ligne rapprochée et comptabilisée.", "Line matched and booked.";
     Exports => "Exports comptables", "Accounting exports";
     Year => "Année (AAAA)", "Year (YYYY)";
     DownloadFec => "Télécharger le FEC", "Download the FEC";

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tresorerie/allocations", post(issue_allowances))
         .route("/tresorerie/simulation", post(simulate))
         .route("/tresorerie/reglements", post(settle))
+        .route("/tresorerie/rapprochement", post(match_line))
         .route("/tresorerie/reglements/{id}/sepa.xml", get(sepa_download))
         .route(
             "/tresorerie/releves",
@@ -466,6 +467,40 @@ fn instant(s: &str) -> String {
     }
 }
 
+/// The form matching one bank line by hand: a debit to an unpaid transfer of the same amount,
+/// a credit to a member (number or payment reference).
+fn match_form(web: &Web, line: &Value, unpaid: &[Value]) -> Markup {
+    let id = s(line, "id");
+    let amount = s(line, "amount");
+    let field = format!("match-{id}");
+    html! {
+        form.inline method="post" action="/tresorerie/rapprochement" {
+            (csrf_field(web))
+            input type="hidden" name="ligne" value=(id);
+            @if let Some(paid) = amount.strip_prefix('-') {
+                @let same: Vec<&Value> = unpaid.iter().filter(|u| s(u, "amount") == paid).collect();
+                @if same.is_empty() {
+                    span { (web.t(M::NoTransferOfThisAmount)) }
+                } @else {
+                    label for=(field) { (web.t(M::MatchTransfer)) }
+                    select id=(field) name="e2e" {
+                        @for u in same {
+                            option value=(s(u, "end_to_end_id")) {
+                                (s(u, "shop_name")) " — " (s(u, "end_to_end_id"))
+                            }
+                        }
+                    }
+                    button type="submit" { (web.t(M::MatchLine)) }
+                }
+            } @else {
+                label for=(field) { (web.t(M::MatchMember)) }
+                input id=(field) name="adherent" type="text" required autocomplete="off" size="14";
+                button type="submit" { (web.t(M::MatchLine)) }
+            }
+        }
+    }
+}
+
 fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
     let l = web.lang;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -545,6 +580,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                             th scope="col" class="num" { (web.t(M::Amount)) }
                             th scope="col" { (web.t(M::Reference)) }
                             th scope="col" { (web.t(M::Counterparty)) }
+                            th scope="col" { (web.t(M::MatchByHand)) }
                         } }
                         tbody {
                             @for b in &bank_lines {
@@ -553,13 +589,14 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                                     td class="num" { (l.money_str(s(b, "amount"))) }
                                     td { (s(b, "reference")) }
                                     td { (s(b, "counterparty")) }
+                                    td { (match_form(web, b, &unpaid)) }
                                 }
                             }
                         }
                         tfoot { tr {
                             th scope="row" { (web.t(M::Total)) }
                             td class="num" { (l.money_str(s(rec, "unmatched_total"))) }
-                            td {} td {}
+                            td {} td {} td {}
                         } }
                     }
                 }
@@ -653,6 +690,55 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
 }
 
 /// The statement's text, posted by the form; XML when it starts with `<`, else CSV.
+/// Matches a bank line by hand: to the transfer chosen, or to the member named by number or
+/// payment reference.
+async fn match_line(State(state): State<AppState>, form: Form) -> Response {
+    let web = &form.web;
+    let caller = match web.require(ROLES) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let line = field("ligne").unwrap_or_default();
+    let body = match (field("e2e"), field("adherent")) {
+        (Some(e2e), _) => Ok(json!({"end_to_end_id": e2e})),
+        (None, Some(who)) => {
+            match crate::store::members::id_by_number_or_reference(&state.db, &caller.fund_id, &who)
+                .await
+            {
+                Ok(Some(member)) => Ok(json!({"member_id": member})),
+                Ok(None) => Err(notice(false, web.t(M::NoSuchMember))),
+                Err(e) => Err(notice(false, &problem_text(web, &ApiError::from(e)))),
+            }
+        }
+        (None, None) => Err(notice(false, web.t(M::NoSuchMember))),
+    };
+    let flash = match body {
+        Err(flash) => flash,
+        Ok(body) => {
+            let answer = async {
+                let auth = call::authorized::<AdminTreasurer>(&caller)?;
+                let body = call::body(body)?;
+                call::json(
+                    settlements::match_bank_line(State(state.clone()), auth, Path(line), body)
+                        .await,
+                )
+                .await
+            }
+            .await;
+            match answer {
+                Ok(_) => notice(true, web.t(M::LineMatched)),
+                Err(e) => notice(false, &problem_text(web, &e)),
+            }
+        }
+    };
+    render(&state, web, Some(flash), None).await
+}
+
 async fn import_statement(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let caller = match web.require(ROLES) {
