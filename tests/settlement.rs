@@ -21,6 +21,7 @@ both_backends!(
     the_demo_has_a_month_end,
     a_settlement_retried_with_its_key_is_the_same,
     unmatched_bank_lines_are_matched_by_hand,
+    a_new_iban_pays_the_next_settlements_only,
 );
 
 /// A treasurer, `members` members with the month's allowance and a printed card each, and
@@ -871,4 +872,81 @@ async fn unmatched_bank_lines_are_matched_by_hand(app: TestApp) {
     assert_eq!(left, [other.as_str()]);
     assert_eq!(rec["unpaid_settlement_lines"], json!([]));
     ledger_clean(&app).await;
+}
+
+/// A shop changes bank after a settlement: the settlement's SEPA file still pays the account
+/// the settlement was made for, and the next settlement pays the new one.
+async fn a_new_iban_pays_the_next_settlements_only(app: TestApp) {
+    let m = month(&app, 1, 1).await;
+    let t = &m.treasurer;
+    let (shop, till) = &m.shops[0];
+    let admin = app.login(Role::Admin).await;
+    pay(&app, till, &m.members[0].1, "10.00").await;
+    let first = settle(&app, t).await.ok(201).clone();
+    let shop_url = format!("/api/v1/shops/{shop}");
+    let patch = |body: Value, token: String| {
+        let url = shop_url.clone();
+        let app = &app;
+        async move {
+            app.send_json(reqwest::Method::PATCH, &url, Some(&token), None, body)
+                .await
+        }
+    };
+
+    // Checked as an application is; only an admin changes it; nothing changes on a refusal.
+    let r = patch(
+        json!({"iban": "FR76 3000 6000 0112 3456 7890 188"}),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(
+        r.problem(422, "validation_failed")["errors"][0]["field"],
+        "iban"
+    );
+    patch(json!({"iban": "DE89370400440532013000"}), t.clone())
+        .await
+        .problem(403, "forbidden");
+    patch(json!({"colour": "blue"}), admin.clone())
+        .await
+        .problem(422, "unknown_field");
+    app.send_json(
+        reqwest::Method::PATCH,
+        "/api/v1/shops/shop_nowhere",
+        Some(&admin),
+        None,
+        json!({"iban": "DE89370400440532013000"}),
+    )
+    .await
+    .problem(404, "not_found");
+
+    let r = patch(
+        json!({"iban": "DE89 3704 0044 0532 0130 00", "bic": "cobadeffxxx"}),
+        admin.clone(),
+    )
+    .await;
+    let changed = r.ok(200).clone();
+    assert_eq!(changed["iban"], "DE89370400440532013000");
+    assert_eq!(changed["bic"], "COBADEFFXXX");
+    assert_eq!(changed["status"], "approved");
+
+    let sepa = |id: String| {
+        let app = &app;
+        async move {
+            let (status, _, xml) =
+                get_text(app, &format!("/api/v1/settlements/{id}/sepa.xml"), t).await;
+            assert_eq!(status, 200, "{xml}");
+            assert_valid_pain001(&xml);
+            xml
+        }
+    };
+    let old = sepa(first["id"].as_str().unwrap().to_string()).await;
+    assert!(!old.contains("DE89370400440532013000"), "{old}");
+    assert!(!old.contains("COBADEFFXXX"), "{old}");
+
+    // The shop still takes payments; the next settlement pays the new account.
+    pay(&app, till, &m.members[0].1, "4.00").await;
+    let second = settle(&app, t).await.ok(201).clone();
+    let new = sepa(second["id"].as_str().unwrap().to_string()).await;
+    assert!(new.contains("<IBAN>DE89370400440532013000</IBAN>"), "{new}");
+    assert!(new.contains("<BIC>COBADEFFXXX</BIC>"), "{new}");
 }

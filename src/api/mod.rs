@@ -149,7 +149,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(redemptions::refund))
         .routes(routes!(shops::create_shop, shops::list_shops))
         .routes(routes!(shops::review_due))
-        .routes(routes!(shops::get_shop))
+        .routes(routes!(shops::get_shop, shops::update_shop))
         .routes(routes!(shops::vote, shops::list_votes))
         .routes(routes!(shops::decide))
         .routes(routes!(shops::suspend))

@@ -376,6 +376,50 @@ pub async fn get_shop(
     Ok(Json(detail(&state, &caller, shop).await?))
 }
 
+/// The details to change; each field given replaces the current one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopDetailsChange {
+    name: Option<String>,
+    legal_name: Option<String>,
+    siret: Option<String>,
+    /// The account the next settlements pay; settlements made before keep theirs.
+    iban: Option<String>,
+    bic: Option<String>,
+    address: Option<String>,
+    categories: Option<Vec<String>>,
+}
+
+/// Changes a shop's details (admin): name, legal name, SIRET, IBAN, BIC, address, categories,
+/// checked as an application is (422 naming each field at fault). Its status, votes and
+/// criteria answers stay. A new IBAN applies to the next settlements only: a settlement keeps
+/// the account it was made for, in its SEPA file too.
+#[utoipa::path(patch, path = "/api/v1/shops/{id}", tag = "shops", request_body = ShopDetailsChange,
+    params(("id" = String, Path, description = "the shop's id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ShopView), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn update_shop(
+    State(state): State<AppState>,
+    caller: Authorized<AdminOnly>,
+    Path(id): Path<String>,
+    body: ApiJson<ShopDetailsChange>,
+) -> ApiResult<Json<ShopView>> {
+    let b = body.value;
+    let change = service::shops::DetailsChange {
+        name: b.name,
+        legal_name: b.legal_name,
+        siret: b.siret,
+        iban: b.iban,
+        bic: b.bic,
+        address: b.address,
+        categories: b.categories,
+    };
+    let shop = service::shops::update_details(&state.db, &caller.fund_id, &id, change).await?;
+    Ok(Json(detail(&state, &caller, shop).await?))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRequest {

@@ -26,6 +26,54 @@ pub async fn apply(
     Ok(shop)
 }
 
+/// What an admin may change in a shop's record once it applied: each field given replaces
+/// the current one; the whole record is checked again as an application would be.
+#[derive(Clone, Debug, Default)]
+pub struct DetailsChange {
+    pub name: Option<String>,
+    pub legal_name: Option<String>,
+    pub siret: Option<String>,
+    pub iban: Option<String>,
+    pub bic: Option<String>,
+    pub address: Option<String>,
+    pub categories: Option<Vec<String>>,
+}
+
+/// Changes a shop's details (a new bank account, a move...). Settlements already made keep
+/// paying the account they were made for.
+pub async fn update_details(
+    db: &Db,
+    fund_id: &str,
+    shop_id: &str,
+    change: DetailsChange,
+) -> Result<Shop, ApiError> {
+    let settings = funds::settings(db, fund_id).await?;
+    let shop = shops::get(db, fund_id, shop_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop"))?;
+    let merged = ShopApplication {
+        name: change.name.unwrap_or(shop.name),
+        legal_name: change.legal_name.unwrap_or(shop.legal_name),
+        siret: change.siret.or(shop.siret),
+        iban: change.iban.unwrap_or(shop.iban),
+        bic: change.bic.or(shop.bic),
+        address: change.address.unwrap_or(shop.address),
+        categories: change.categories.unwrap_or(shop.categories),
+        criteria: Default::default(),
+    };
+    let valid = merged.validate(&settings).map_err(ApiError::invalid)?;
+    let mut tx = db.begin().await?;
+    if !shops::update_details(&mut tx, fund_id, shop_id, &valid).await? {
+        tx.rollback().await?;
+        return Err(ApiError::not_found("shop"));
+    }
+    tx.commit().await?;
+    tracing::info!(shop_id, "shop details changed");
+    shops::get(db, fund_id, shop_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop"))
+}
+
 pub async fn vote(
     db: &Db,
     fund_id: &str,

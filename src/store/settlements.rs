@@ -193,9 +193,12 @@ pub async fn insert(tx: &mut Tx, fund_id: &str, s: &Settlement) -> Result<(), St
     .execute(&mut **tx)
     .await?;
     for l in &s.lines {
-        sqlx::query(
+        // With the shop's payment details as they stand now.
+        let done = sqlx::query(
             "INSERT INTO settlement_lines (fund_id, settlement_id, shop_id, amount, redemptions, \
-             refunds, end_to_end_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'unpaid')",
+             refunds, end_to_end_id, status, creditor_name, creditor_iban, creditor_bic) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'unpaid', s.legal_name, s.iban, s.bic \
+             FROM shops s WHERE s.fund_id = $1 AND s.id = $3",
         )
         .bind(fund_id)
         .bind(&s.id)
@@ -207,6 +210,12 @@ pub async fn insert(tx: &mut Tx, fund_id: &str, s: &Settlement) -> Result<(), St
         .execute(&mut **tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "a settlement line with this EndToEndId"))?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "settled shop {} does not exist",
+                l.shop_id
+            )));
+        }
     }
     Ok(())
 }
@@ -307,10 +316,14 @@ pub struct Payee {
     pub bic: Option<String>,
 }
 
+/// Who each line of a settlement pays: the details kept with the line when it was settled
+/// (for lines settled before they were kept: the shop's current ones).
 pub async fn payees(db: &Db, fund_id: &str, settlement_id: &str) -> Result<Vec<Payee>, StoreError> {
     let rows = sqlx::query(
-        "SELECT s.id, s.name, s.legal_name, s.iban, s.bic FROM settlement_lines l \
-         JOIN shops s ON s.fund_id = l.fund_id AND s.id = l.shop_id \
+        "SELECT s.id, s.name, COALESCE(l.creditor_name, s.legal_name) AS legal_name, \
+         COALESCE(l.creditor_iban, s.iban) AS iban, \
+         CASE WHEN l.creditor_iban IS NULL THEN s.bic ELSE l.creditor_bic END AS bic \
+         FROM settlement_lines l JOIN shops s ON s.fund_id = l.fund_id AND s.id = l.shop_id \
          WHERE l.fund_id = $1 AND l.settlement_id = $2",
     )
     .bind(fund_id)

@@ -169,6 +169,33 @@ pub async fn create(
     })
 }
 
+/// Replaces a shop's details (not its status, votes or criteria answers); `false` when the
+/// fund has no such shop.
+pub async fn update_details(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+    d: &ValidApplication,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE shops SET name = $3, legal_name = $4, siret = $5, iban = $6, bic = $7, \
+         address = $8, categories = $9, updated_at = $10 WHERE fund_id = $1 AND id = $2",
+    )
+    .bind(fund_id)
+    .bind(id)
+    .bind(&d.name)
+    .bind(&d.legal_name)
+    .bind(&d.siret)
+    .bind(&d.iban)
+    .bind(&d.bic)
+    .bind(&d.address)
+    .bind(serde_json::to_string(&d.categories).map_err(StoreError::from_json)?)
+    .bind(now_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn get(db: &Db, fund_id: &str, id: &str) -> Result<Option<Shop>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {SHOP_COLUMNS} FROM shops WHERE fund_id = $1 AND id = $2"
