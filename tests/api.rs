@@ -16,6 +16,7 @@ both_backends!(
     idempotency_replays_and_conflicts,
     idempotency_under_concurrency,
     trial_balance_and_reversal,
+    users_are_listed_to_admins,
 );
 
 async fn health_and_openapi(app: TestApp) {
@@ -645,4 +646,52 @@ async fn trial_balance_and_reversal(app: TestApp) {
     let v = v.ok(200);
     assert_eq!(v["clean"], true, "{v}");
     assert_eq!(v["entries"], 3);
+}
+
+/// An admin sees who can sign in: every user, oldest first, a role's only on demand, paged;
+/// never a password hash; nobody else may look.
+async fn users_are_listed_to_admins(app: TestApp) {
+    let admin = app.login(Role::Admin).await;
+    let treasurer = app.login(Role::Treasurer).await;
+    app.login(Role::Committee).await;
+    let all = app.get("/api/v1/users", Some(&admin)).await.ok(200).clone();
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{all}");
+    let roles: Vec<&str> = items.iter().map(|u| u["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["admin", "treasurer", "committee"]);
+    assert!(!all.to_string().contains("argon2"), "{all}");
+    assert!(items.iter().all(|u| u["created_at"].is_string()));
+
+    let only = app
+        .get("/api/v1/users?role=treasurer", Some(&admin))
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(only["items"].as_array().unwrap().len(), 1);
+    assert_eq!(only["next_cursor"], Value::Null);
+
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/users?limit=2".to_string();
+    loop {
+        let page = app.get(&url, Some(&admin)).await.ok(200).clone();
+        for u in page["items"].as_array().unwrap() {
+            seen.push(u["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => url = format!("/api/v1/users?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let ids: Vec<String> = items
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, ids);
+
+    app.get("/api/v1/users?role=terminal", Some(&admin))
+        .await
+        .problem(422, "validation_failed");
+    app.get("/api/v1/users", Some(&treasurer))
+        .await
+        .problem(403, "forbidden");
 }

@@ -122,7 +122,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(system::healthz))
         .routes(routes!(sessions::create_session))
         .routes(routes!(sessions::delete_session))
-        .routes(routes!(users::create_user))
+        .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(settings::get_settings, settings::put_settings))
         .routes(routes!(ledger::trial_balance))
         .routes(routes!(ledger::verification))

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{AdminOnly, ApiJson, Authorized};
+use super::page::QueryParams;
 use super::AppState;
 use crate::domain::{FieldError, Role};
 use crate::service;
@@ -88,4 +89,70 @@ pub async fn create_user(
             member_id: user.member_id,
         }),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserListItem {
+    id: String,
+    email: String,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member_id: Option<String>,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<UserListItem>,
+    next_cursor: Option<String>,
+}
+
+/// Who can sign in to the fund (admin), oldest first, optionally one `role`'s; paged with
+/// `limit` and `cursor`. Password hashes never leave the server.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    params(("role" = Option<String>, Query), ("limit" = Option<i64>, Query),
+           ("cursor" = Option<String>, Query)),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserPage), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Authorized<AdminOnly>,
+    mut query: QueryParams,
+) -> ApiResult<Json<UserPage>> {
+    let page = query.page();
+    let role = match query.take("role") {
+        None => None,
+        Some(r) => match r.parse::<Role>() {
+            Ok(role) if role != Role::Terminal => Some(role),
+            _ => {
+                query.error("role", "one of admin, treasurer, committee, member");
+                None
+            }
+        },
+    };
+    query.finish()?;
+    let rows = crate::store::users::list(
+        &state.db,
+        &caller.fund_id,
+        role,
+        page.after.as_deref(),
+        page.fetch(),
+    )
+    .await?;
+    let (rows, next_cursor) = page.split(rows, |(u, _)| &u.id);
+    Ok(Json(UserPage {
+        items: rows
+            .into_iter()
+            .map(|(u, created_at)| UserListItem {
+                id: u.id,
+                email: u.email,
+                role: u.role,
+                member_id: u.member_id,
+                created_at: crate::domain::format_instant(created_at),
+            })
+            .collect(),
+        next_cursor,
+    }))
 }

@@ -72,6 +72,31 @@ pub async fn create(
     })
 }
 
+/// The fund's users in the order they were created (ids sort by creation time), after the
+/// user id `after` when given; `limit` rows at most.
+pub async fn list(
+    db: &Db,
+    fund_id: &str,
+    role: Option<Role>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(User, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT fund_id, id, email, role, member_id, created_at FROM users \
+         WHERE fund_id = $1 AND ($2 IS NULL OR role = $2) AND ($3 IS NULL OR id > $3) \
+         ORDER BY id LIMIT $4",
+    )
+    .bind(fund_id)
+    .bind(role.map(Role::as_str))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((user_from_row(r)?, r.try_get("created_at")?)))
+        .collect()
+}
+
 /// Users with this email, in any fund (a login names no fund when the deployment has one).
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Vec<UserWithHash>, StoreError> {
     let rows = sqlx::query(
