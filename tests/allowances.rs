@@ -347,6 +347,8 @@ async fn an_issuance_cut_short_is_finished_by_the_next_call(app: TestApp) {
     assert_eq!(balances, ["150.00", "150.00", "0.00", "0.00", "0.00"]);
     assert_eq!(verified_entries(&app, &t).await, 2);
 
+    // Who joins after the issuance began is not in it (next month they are).
+    let late = member(&app, &t, "Arrivée après", 1, 0).await;
     // The rules change before the issuance is taken up again: it keeps the ones it began with.
     set_allowance(
         &app,
@@ -364,7 +366,9 @@ async fn an_issuance_cut_short_is_finished_by_the_next_call(app: TestApp) {
         assert_eq!(balance(&app, &t, id).await, "150.00");
     }
     assert_eq!(issue(&app, &t, "2026-11").await, r, "issued once");
+    assert_eq!(balance(&app, &t, &late).await, "0.00");
     assert_eq!(verified_entries(&app, &t).await, 5);
-    // The next month is credited by the new rules.
-    assert_eq!(issue(&app, &t, "2026-12").await["total"], "500.00");
+    // The next month is credited by the new rules, to all six.
+    assert_eq!(issue(&app, &t, "2026-12").await["total"], "600.00");
+    assert_eq!(balance(&app, &t, &late).await, "100.00");
 }

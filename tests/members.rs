@@ -16,6 +16,7 @@ both_backends!(
     payments_arrears_and_credit,
     simulator_answers_does_the_fund_hold,
     tills_see_no_member_data,
+    a_call_cut_short_is_finished_by_the_next_one,
 );
 
 /// A shop's till never sees a member, an income or a contribution, anywhere.
@@ -704,4 +705,59 @@ async fn simulator_answers_does_the_fund_hold(app: TestApp) {
         )
         .await;
     assert_eq!(r.fields(), vec!["members[0].household"]);
+}
+
+/// A call commits chunk by chunk. Cut short after its first chunk (as by a crash), the next
+/// call for the period calls the members left, by the scale it started with, none twice.
+async fn a_call_cut_short_is_finished_by_the_next_one(app: TestApp) {
+    let t = app.login(Role::Treasurer).await;
+    for n in 0..5 {
+        create(
+            &app,
+            &t,
+            json!({"full_name": format!("Coupure {n}"), "household": {"adults": 1},
+                   "monthly_income": "700.00"}),
+        )
+        .await;
+    }
+    let period = "2026-10".parse().unwrap();
+    let cut =
+        caisse::service::contributions::call_in_chunks(&app.db, &app.fund_id, period, 2, Some(1))
+            .await
+            .unwrap();
+    assert_eq!(cut, None, "one chunk of two members does not finish five");
+    assert_eq!(entries(&app, &t).await, 2);
+
+    // A new scale before the call is taken up again: it keeps the one it began with.
+    let admin = app.login(Role::Admin).await;
+    let mut s = app
+        .get("/api/v1/settings", Some(&admin))
+        .await
+        .ok(200)
+        .clone();
+    s["contribution_scale"] =
+        json!({"kind": "linear", "rate": "0.03", "minimum": "2.00", "maximum": "100.00"});
+    app.put("/api/v1/settings", Some(&admin), s).await.ok(200);
+    let r = app
+        .post(
+            "/api/v1/contributions/calls",
+            Some(&t),
+            json!({"period": "2026-10"}),
+        )
+        .await;
+    // 700 per unit → 10.00 each on the bracket scale the call began with.
+    assert_eq!(
+        r.ok(200),
+        &json!({"period": "2026-10", "members_called": 5, "total": "50.00"})
+    );
+    assert_eq!(entries(&app, &t).await, 5);
+    // The next period is called by the new scale: 3 % of 700.00 = 21.00 each.
+    let nov = app
+        .post(
+            "/api/v1/contributions/calls",
+            Some(&t),
+            json!({"period": "2026-11"}),
+        )
+        .await;
+    assert_eq!(nov.ok(200)["total"], "105.00");
 }

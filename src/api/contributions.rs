@@ -44,7 +44,11 @@ pub async fn call_contributions(
     body: ApiJson<CallRequest>,
 ) -> ApiResult<Json<CallSummary>> {
     let period = body.value.period;
-    let figures = service::call(&state.db, &caller.fund_id, period).await?;
+    // On a task of its own, as an issuance: a client that stops waiting does not stop it.
+    let (db, fund_id) = (state.db.clone(), caller.fund_id.clone());
+    let figures = tokio::spawn(async move { service::call(&db, &fund_id, period).await })
+        .await
+        .map_err(ApiError::internal)??;
     Ok(Json(CallSummary {
         period,
         members_called: figures.members_called,

@@ -286,10 +286,15 @@ pub async fn list(
     let to = instant_param(&mut query, "to").unwrap_or(i64::MAX);
     let shop_filter = query.take("shop_id");
     query.finish()?;
+    let shop = match caller.role {
+        Role::Terminal => caller.shop_id.clone(),
+        Role::Admin | Role::Treasurer => shop_filter,
+        _ => return Err(ApiError::forbidden()),
+    };
     let after = match &page.after {
         None => None,
         Some(cursor) => Some(
-            store::position(&state.db, &caller.fund_id, cursor)
+            store::position(&state.db, &caller.fund_id, shop.as_deref(), cursor)
                 .await?
                 .ok_or_else(|| {
                     ApiError::invalid(vec![FieldError::new(
@@ -298,11 +303,6 @@ pub async fn list(
                     )])
                 })?,
         ),
-    };
-    let shop = match caller.role {
-        Role::Terminal => caller.shop_id.clone(),
-        Role::Admin | Role::Treasurer => shop_filter,
-        _ => return Err(ApiError::forbidden()),
     };
     let mut rows = store::list(
         &state.db,

@@ -85,7 +85,14 @@ pub async fn issue_in_chunks(
             }
             None => settings.allowance.clone(),
         };
-        let page = allowances::eligible_page(&mut tx, fund_id, &state.resume_after, chunk).await?;
+        let page = allowances::eligible_page(
+            &mut tx,
+            fund_id,
+            &state.resume_after,
+            state.claimed_at,
+            chunk,
+        )
+        .await?;
         let Some(last) = page.last() else {
             allowances::complete(&mut tx, fund_id, period).await?;
             tx.commit().await?;

@@ -21,35 +21,73 @@ const CHUNK: i64 = 10_000;
 /// gives them: one ledger entry per member (411 member / 756) and a row in
 /// `contribution_calls` that never changes afterwards. Calling a period again creates
 /// nothing and answers the first call's figures, also when two calls race.
+///
+/// Like an allowance issuance, the members are called in chunks of [`CHUNK`], each in a
+/// transaction of its own that records how far the call went: the tills keep working during a
+/// large call, and a call cut short is finished by the next one, by the scale it started with.
 #[tracing::instrument(skip(db))]
 pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigures, ApiError> {
+    let done = call_in_chunks(db, fund_id, period, CHUNK, None).await?;
+    done.ok_or_else(|| ApiError::internal("call stopped before its end"))
+}
+
+/// [`call`] with chunks of `chunk` members, stopping after `max_chunks` chunks when given
+/// (`None` is then the answer unless the call completed): how the tests cut a call short.
+pub async fn call_in_chunks(
+    db: &Db,
+    fund_id: &str,
+    period: Period,
+    chunk: i64,
+    max_chunks: Option<usize>,
+) -> Result<Option<PeriodFigures>, ApiError> {
     let settings = funds::settings(db, fund_id).await?;
+    let scale_json =
+        serde_json::to_string(&settings.contribution_scale).map_err(ApiError::internal)?;
     let mut tx = db.begin().await?;
-    if !contributions::claim_period(&mut tx, fund_id, period).await? {
-        let figures = contributions::period_figures(&mut tx, fund_id, period).await?;
-        tx.rollback().await?;
-        return figures.ok_or_else(|| ApiError::internal("claimed period without figures"));
-    }
-    let mut bulk = Bulk::begin(&mut tx, fund_id).await?;
+    contributions::claim_period(&mut tx, fund_id, period, &scale_json).await?;
+    tx.commit().await?;
     let date = period.first_day();
     let label = format!("Cotisation {period}");
-    let mut figures = PeriodFigures {
-        members_called: 0,
-        total: 0,
-    };
-    let mut after = String::new();
+    let mut chunks = 0usize;
     loop {
-        let page = members::active_page(&mut tx, fund_id, &after, CHUNK).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id.clone();
+        if max_chunks.is_some_and(|max| chunks >= max) {
+            return Ok(None);
+        }
+        chunks += 1;
+        let mut tx = db.begin().await?;
+        let state = contributions::lock_period(&mut tx, fund_id, period)
+            .await?
+            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
+        if state.completed {
+            tx.rollback().await?;
+            return Ok(Some(state.figures));
+        }
+        // The scale the call started with (periods claimed before it was kept: today's).
+        let scale = match &state.settings {
+            Some(json) => {
+                serde_json::from_str::<ContributionScale>(json).map_err(ApiError::internal)?
+            }
+            None => settings.contribution_scale.clone(),
+        };
+        let page = members::active_page(
+            &mut tx,
+            fund_id,
+            &state.resume_after,
+            state.claimed_at,
+            chunk,
+        )
+        .await?;
+        let Some(last) = page.last() else {
+            contributions::complete(&mut tx, fund_id, period).await?;
+            tx.commit().await?;
+            return Ok(Some(state.figures));
+        };
+        let last = last.id.clone();
+        let mut figures = state.figures;
         let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
         let mut amounts = Vec::with_capacity(page.len());
         for m in &page {
-            let amount = settings.contribution_scale.contribution(
-                m.household,
-                m.monthly_income,
-                m.chosen_contribution,
-            );
+            let amount = scale.contribution(m.household, m.monthly_income, m.chosen_contribution);
             amounts.push(amount);
             if !amount.is_zero() {
                 entries.push(
@@ -62,6 +100,7 @@ pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigure
                 );
             }
         }
+        let mut bulk = Bulk::begin(&mut tx, fund_id).await?;
         let mut ids = bulk.add(&mut tx, &entries).await?.into_iter();
         let calls: Vec<(String, i64, Option<i64>)> = page
             .iter()
@@ -72,13 +111,12 @@ pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigure
             })
             .collect();
         contributions::insert_calls(&mut tx, fund_id, period, &calls).await?;
+        bulk.finish(&mut tx).await?;
         figures.members_called += page.len() as i64;
         figures.total += amounts.iter().map(|a| a.cents()).sum::<i64>();
+        contributions::advance(&mut tx, fund_id, period, &figures, &last).await?;
+        tx.commit().await?;
     }
-    bulk.finish(&mut tx).await?;
-    contributions::set_period_figures(&mut tx, fund_id, period, &figures).await?;
-    tx.commit().await?;
-    Ok(figures)
 }
 
 pub const METHODS: [&str; 5] = ["transfer", "cash", "cheque", "card", "direct_debit"];

@@ -47,10 +47,17 @@ pub async fn update_details(
     shop_id: &str,
     change: DetailsChange,
 ) -> Result<Shop, ApiError> {
-    let settings = funds::settings(db, fund_id).await?;
-    let shop = shops::get(db, fund_id, shop_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("shop"))?;
+    let mut settings = funds::settings(db, fund_id).await?;
+    let mut tx = db.begin().await?;
+    // Read and changed under one lock: two admins' changes do not undo each other's.
+    let Some(shop) = shops::get_for_update(&mut tx, fund_id, shop_id).await? else {
+        tx.rollback().await?;
+        return Err(ApiError::not_found("shop"));
+    };
+    if change.categories.is_none() {
+        // Categories the fund has dropped since the shop applied stay valid until changed.
+        settings.categories.extend(shop.categories.iter().cloned());
+    }
     let merged = ShopApplication {
         name: change.name.unwrap_or(shop.name),
         legal_name: change.legal_name.unwrap_or(shop.legal_name),
@@ -61,8 +68,13 @@ pub async fn update_details(
         categories: change.categories.unwrap_or(shop.categories),
         criteria: Default::default(),
     };
-    let valid = merged.validate(&settings).map_err(ApiError::invalid)?;
-    let mut tx = db.begin().await?;
+    let valid = match merged.validate(&settings) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            tx.rollback().await?;
+            return Err(ApiError::invalid(errors));
+        }
+    };
     if !shops::update_details(&mut tx, fund_id, shop_id, &valid).await? {
         tx.rollback().await?;
         return Err(ApiError::not_found("shop"));

@@ -45,6 +45,8 @@ pub struct PeriodState {
     /// The allowance rules (JSON) read when the period was claimed.
     pub settings: Option<String>,
     pub completed: bool,
+    /// When the period was claimed: members who joined after it are not in this issuance.
+    pub claimed_at: i64,
 }
 
 /// Reads a period's issuance and, on PostgreSQL, locks it until the end of the transaction:
@@ -57,7 +59,7 @@ pub async fn lock_period(
     let lock = tx.for_update();
     let row = sqlx::query(&format!(
         "SELECT members_credited, total, returned_by_cap, resume_after, settings, \
-         completed_at FROM allowance_periods WHERE fund_id = $1 AND period = $2{lock}"
+         completed_at, created_at FROM allowance_periods WHERE fund_id = $1 AND period = $2{lock}"
     ))
     .bind(fund_id)
     .bind(period.to_string())
@@ -71,8 +73,12 @@ pub async fn lock_period(
                 returned_by_cap: r.try_get("returned_by_cap")?,
             },
             resume_after: r.try_get("resume_after")?,
-            settings: r.try_get("settings")?,
-            completed: r.try_get::<Option<i64>, _>("completed_at")?.is_some(),
+            settings: r.try_get::<Option<String>, _>("settings")?,
+            // A period without kept rules was claimed by a version that issued in one
+            // transaction: once visible, it is complete.
+            completed: r.try_get::<Option<i64>, _>("completed_at")?.is_some()
+                || r.try_get::<Option<String>, _>("settings")?.is_none(),
+            claimed_at: r.try_get("created_at")?,
         })
     })
     .transpose()
@@ -137,26 +143,33 @@ pub struct Eligible {
     pub balance: i64,
 }
 
-/// The next page of active members after `after`, by id, with their allowance balances.
+/// The next page of members after `after`, by id, active and joined before `joined_before`
+/// (the issuance's start), with their allowance balances.
 pub async fn eligible_page(
     tx: &mut Tx,
     fund_id: &str,
     after: &str,
+    joined_before: i64,
     limit: i64,
 ) -> Result<Vec<Eligible>, StoreError> {
-    // Lock the accounts only (PostgreSQL), not the members' rows.
+    // On PostgreSQL the members' rows are locked with their accounts: a member who leaves or
+    // is suspended while the page waits for a lock is read again, and dropped (the status
+    // check runs on the row's new version); one who leaves after waits for the credit and
+    // takes it back with the rest of the balance.
     let lock = match tx.backend() {
-        Backend::Postgres => " FOR UPDATE OF a",
+        Backend::Postgres => " FOR UPDATE OF m, a",
         Backend::Sqlite => "",
     };
     let rows = sqlx::query(&format!(
         "SELECT m.id, m.account_ref, m.adults, m.children, a.balance FROM members m \
          JOIN accounts a ON a.fund_id = m.fund_id AND a.code = '467.' || m.account_ref \
-         WHERE m.fund_id = $1 AND m.status = 'active' AND m.id > $2 ORDER BY m.id LIMIT $3{lock}"
+         WHERE m.fund_id = $1 AND m.status = 'active' AND m.id > $2 AND m.created_at < $4 \
+         ORDER BY m.id LIMIT $3{lock}"
     ))
     .bind(fund_id)
     .bind(after)
     .bind(limit)
+    .bind(joined_before)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter()

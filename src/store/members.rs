@@ -300,15 +300,19 @@ pub async fn active_page(
     tx: &mut Tx,
     fund_id: &str,
     after: &str,
+    joined_before: i64,
     limit: i64,
 ) -> Result<Vec<Member>, StoreError> {
+    // Locked on PostgreSQL: a member who leaves meanwhile is read again and dropped.
+    let lock = tx.for_update();
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM members WHERE fund_id = $1 AND status = 'active' AND id > $2 \
-         ORDER BY id LIMIT $3"
+         AND created_at < $4 ORDER BY id LIMIT $3{lock}"
     ))
     .bind(fund_id)
     .bind(after)
     .bind(limit)
+    .bind(joined_before)
     .fetch_all(&mut **tx)
     .await?;
     rows.iter().map(from_row).collect()

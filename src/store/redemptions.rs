@@ -187,14 +187,23 @@ pub struct After {
     pub id: String,
 }
 
-/// The position of a redemption in the list, for a cursor naming it; `None` when the fund has
-/// no such redemption.
-pub async fn position(db: &Db, fund_id: &str, id: &str) -> Result<Option<After>, StoreError> {
-    let row = sqlx::query("SELECT created_at FROM redemptions WHERE fund_id = $1 AND id = $2")
-        .bind(fund_id)
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+/// The position of a redemption in the list, for a cursor naming it; `None` when the fund (or
+/// the shop, for a till) has no such redemption.
+pub async fn position(
+    db: &Db,
+    fund_id: &str,
+    shop_id: Option<&str>,
+    id: &str,
+) -> Result<Option<After>, StoreError> {
+    let row = sqlx::query(
+        "SELECT created_at FROM redemptions WHERE fund_id = $1 AND id = $2 \
+         AND ($3 IS NULL OR shop_id = $3)",
+    )
+    .bind(fund_id)
+    .bind(id)
+    .bind(shop_id)
+    .fetch_optional(db.pool())
+    .await?;
     row.map(|r| {
         Ok(After {
             created_at: r.try_get("created_at")?,

@@ -196,6 +196,23 @@ pub async fn update_details(
     Ok(done.rows_affected() == 1)
 }
 
+/// A shop, locked until the end of the transaction (PostgreSQL).
+pub async fn get_for_update(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+) -> Result<Option<Shop>, StoreError> {
+    let lock = tx.for_update();
+    let row = sqlx::query(&format!(
+        "SELECT {SHOP_COLUMNS} FROM shops WHERE fund_id = $1 AND id = $2{lock}"
+    ))
+    .bind(fund_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(shop_from_row).transpose()
+}
+
 pub async fn get(db: &Db, fund_id: &str, id: &str) -> Result<Option<Shop>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {SHOP_COLUMNS} FROM shops WHERE fund_id = $1 AND id = $2"

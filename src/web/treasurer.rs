@@ -456,11 +456,11 @@ fn sepa_href(id: &str) -> String {
     format!("/tresorerie/reglements/{id}/sepa.xml")
 }
 
-/// `2026-11-30T23:00:00.000000Z` → `2026-11-30 23:00` (UTC), for reading.
+/// `2026-11-30T23:00:00.000000Z` → `2026-12-01 00:00` (the fund's time zone), for reading.
 fn instant(s: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(s) {
         Ok(d) => d
-            .with_timezone(&chrono::Utc)
+            .with_timezone(&crate::domain::timezone())
             .format("%Y-%m-%d %H:%M")
             .to_string(),
         Err(_) => s.to_string(),
@@ -689,7 +689,6 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
     render(&state, web, Some(flash), None).await
 }
 
-/// The statement's text, posted by the form; XML when it starts with `<`, else CSV.
 /// Matches a bank line by hand: to the transfer chosen, or to the member named by number or
 /// payment reference.
 async fn match_line(State(state): State<AppState>, form: Form) -> Response {
@@ -739,6 +738,7 @@ async fn match_line(State(state): State<AppState>, form: Form) -> Response {
     render(&state, web, Some(flash), None).await
 }
 
+/// The statement's text, posted by the form; XML when it starts with `<`, else CSV.
 async fn import_statement(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let caller = match web.require(ROLES) {
