@@ -7,6 +7,7 @@ use crate::domain::member::Period;
 use crate::domain::settings::AllowanceSettings;
 use crate::domain::Cents;
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
+use crate::store::batches::{self, Batch};
 use crate::store::ledger::Bulk;
 use crate::store::{funds, Db, Tx};
 use chrono::NaiveDate;
@@ -55,7 +56,7 @@ pub async fn issue_in_chunks(
     let settings = funds::settings(db, fund_id).await?;
     let rules_json = serde_json::to_string(&settings.allowance).map_err(ApiError::internal)?;
     let mut tx = db.begin().await?;
-    allowances::claim_period(&mut tx, fund_id, period, &rules_json).await?;
+    batches::claim(&mut tx, Batch::Issuance, fund_id, period, &rules_json).await?;
     let total_members = allowances::count_active(&mut tx, fund_id).await?.max(0) as u64;
     tx.commit().await?;
     let date = period.first_day();
@@ -71,12 +72,12 @@ pub async fn issue_in_chunks(
         }
         chunks += 1;
         let mut tx = db.begin().await?;
-        let state = allowances::lock_period(&mut tx, fund_id, period)
+        let state = batches::lock(&mut tx, Batch::Issuance, fund_id, period)
             .await?
             .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
         if state.completed {
             tx.rollback().await?;
-            return Ok(Some(state.figures));
+            return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
         }
         // The rules the issuance started with (periods claimed before they were kept: now's).
         let rules = match &state.settings {
@@ -94,12 +95,12 @@ pub async fn issue_in_chunks(
         )
         .await?;
         let Some(last) = page.last() else {
-            allowances::complete(&mut tx, fund_id, period).await?;
+            batches::complete(&mut tx, Batch::Issuance, fund_id, period).await?;
             tx.commit().await?;
-            return Ok(Some(state.figures));
+            return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
         };
         let last = last.member_id.clone();
-        let mut figures = state.figures;
+        let mut figures = IssuanceFigures::from_columns(&state.figures);
         credit_chunk(
             &mut tx,
             fund_id,
@@ -111,7 +112,15 @@ pub async fn issue_in_chunks(
             &mut figures,
         )
         .await?;
-        allowances::advance(&mut tx, fund_id, period, &figures, &last).await?;
+        batches::advance(
+            &mut tx,
+            Batch::Issuance,
+            fund_id,
+            period,
+            &figures.columns(),
+            &last,
+        )
+        .await?;
         tx.commit().await?;
         done += page.len() as u64;
         if let Some(report) = progress {

@@ -9,6 +9,7 @@ use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntr
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
 use crate::domain::{new_id, Cents};
+use crate::store::batches::{self, Batch};
 use crate::store::contributions::{self, Payment, PeriodFigures};
 use crate::store::ledger::{self, Bulk};
 use crate::store::members;
@@ -44,7 +45,7 @@ pub async fn call_in_chunks(
     let scale_json =
         serde_json::to_string(&settings.contribution_scale).map_err(ApiError::internal)?;
     let mut tx = db.begin().await?;
-    contributions::claim_period(&mut tx, fund_id, period, &scale_json).await?;
+    batches::claim(&mut tx, Batch::Call, fund_id, period, &scale_json).await?;
     tx.commit().await?;
     let date = period.first_day();
     let label = format!("Cotisation {period}");
@@ -55,12 +56,12 @@ pub async fn call_in_chunks(
         }
         chunks += 1;
         let mut tx = db.begin().await?;
-        let state = contributions::lock_period(&mut tx, fund_id, period)
+        let state = batches::lock(&mut tx, Batch::Call, fund_id, period)
             .await?
             .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
         if state.completed {
             tx.rollback().await?;
-            return Ok(Some(state.figures));
+            return Ok(Some(PeriodFigures::from_columns(&state.figures)));
         }
         // The scale the call started with (periods claimed before it was kept: today's).
         let scale = match &state.settings {
@@ -78,12 +79,12 @@ pub async fn call_in_chunks(
         )
         .await?;
         let Some(last) = page.last() else {
-            contributions::complete(&mut tx, fund_id, period).await?;
+            batches::complete(&mut tx, Batch::Call, fund_id, period).await?;
             tx.commit().await?;
-            return Ok(Some(state.figures));
+            return Ok(Some(PeriodFigures::from_columns(&state.figures)));
         };
         let last = last.id.clone();
-        let mut figures = state.figures;
+        let mut figures = PeriodFigures::from_columns(&state.figures);
         let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
         let mut amounts = Vec::with_capacity(page.len());
         for m in &page {
@@ -114,7 +115,15 @@ pub async fn call_in_chunks(
         bulk.finish(&mut tx).await?;
         figures.members_called += page.len() as i64;
         figures.total += amounts.iter().map(|a| a.cents()).sum::<i64>();
-        contributions::advance(&mut tx, fund_id, period, &figures, &last).await?;
+        batches::advance(
+            &mut tx,
+            Batch::Call,
+            fund_id,
+            period,
+            &figures.columns(),
+            &last,
+        )
+        .await?;
         tx.commit().await?;
     }
 }

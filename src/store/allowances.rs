@@ -4,7 +4,6 @@ use sqlx::Row;
 
 use super::{json_col as c, json_rows, Backend, StoreError, Tx};
 use crate::domain::member::Period;
-use crate::domain::now_micros;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IssuanceFigures {
@@ -13,111 +12,20 @@ pub struct IssuanceFigures {
     pub returned_by_cap: i64,
 }
 
-/// Claims a period for issuance with the allowance rules it will credit by (JSON of
-/// `AllowanceSettings`); `false` when it was claimed before, by this or another process: then
-/// [`lock_period`] tells how far it went.
-pub async fn claim_period(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-    settings_json: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO allowance_periods (fund_id, period, members_credited, total, \
-         returned_by_cap, created_at, resume_after, settings) \
-         VALUES ($1, $2, 0, 0, 0, $3, '', $4) ON CONFLICT (fund_id, period) DO NOTHING",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(now_micros())
-    .bind(settings_json)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
+impl IssuanceFigures {
+    /// From the figures of a [`super::batches::Batch::Issuance`], in their column order.
+    pub fn from_columns(f: &[i64]) -> IssuanceFigures {
+        let at = |i: usize| f.get(i).copied().unwrap_or_default();
+        IssuanceFigures {
+            members_credited: at(0),
+            total: at(1),
+            returned_by_cap: at(2),
+        }
+    }
 
-/// Where an issuance stands.
-#[derive(Clone, Debug)]
-pub struct PeriodState {
-    pub figures: IssuanceFigures,
-    /// The last member id credited (members are credited in id order); empty at the start.
-    pub resume_after: String,
-    /// The allowance rules (JSON) read when the period was claimed.
-    pub settings: Option<String>,
-    pub completed: bool,
-    /// When the period was claimed: members who joined after it are not in this issuance.
-    pub claimed_at: i64,
-}
-
-/// Reads a period's issuance and, on PostgreSQL, locks it until the end of the transaction:
-/// the chunks of an issuance are taken one at a time, whoever runs them.
-pub async fn lock_period(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-) -> Result<Option<PeriodState>, StoreError> {
-    let lock = tx.for_update();
-    let row = sqlx::query(&format!(
-        "SELECT members_credited, total, returned_by_cap, resume_after, settings, \
-         completed_at, created_at FROM allowance_periods WHERE fund_id = $1 AND period = $2{lock}"
-    ))
-    .bind(fund_id)
-    .bind(period.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|r| {
-        Ok(PeriodState {
-            figures: IssuanceFigures {
-                members_credited: r.try_get("members_credited")?,
-                total: r.try_get("total")?,
-                returned_by_cap: r.try_get("returned_by_cap")?,
-            },
-            resume_after: r.try_get("resume_after")?,
-            settings: r.try_get::<Option<String>, _>("settings")?,
-            // A period without kept rules was claimed by a version that issued in one
-            // transaction: once visible, it is complete.
-            completed: r.try_get::<Option<i64>, _>("completed_at")?.is_some()
-                || r.try_get::<Option<String>, _>("settings")?.is_none(),
-            claimed_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
-}
-
-/// Records a chunk's progress: the running figures and the last member id credited.
-pub async fn advance(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-    figures: &IssuanceFigures,
-    resume_after: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE allowance_periods SET members_credited = $3, total = $4, returned_by_cap = $5, \
-         resume_after = $6 WHERE fund_id = $1 AND period = $2",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(figures.members_credited)
-    .bind(figures.total)
-    .bind(figures.returned_by_cap)
-    .bind(resume_after)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Marks the issuance complete: every active member has been seen.
-pub async fn complete(tx: &mut Tx, fund_id: &str, period: Period) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE allowance_periods SET completed_at = $3 WHERE fund_id = $1 AND period = $2",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(now_micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    pub fn columns(&self) -> [i64; 3] {
+        [self.members_credited, self.total, self.returned_by_cap]
+    }
 }
 
 /// Active members counted for a progress bar.

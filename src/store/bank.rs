@@ -149,16 +149,7 @@ pub async fn line_for_update(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let line = BankLine {
-        id: r.try_get("id")?,
-        statement_id: r.try_get("statement_id")?,
-        booked_on: r.try_get("booked_on")?,
-        amount: r.try_get("amount")?,
-        reference: r.try_get("reference")?,
-        counterparty: r.try_get("counterparty")?,
-        bank_ref: r.try_get("bank_ref")?,
-        end_to_end_id: r.try_get("end_to_end_id")?,
-    };
+    let line = line_from(&r)?;
     let kind: Option<String> = r.try_get("matched_kind")?;
     let matched = match kind {
         Some(kind) => Some((
@@ -182,20 +173,20 @@ pub async fn unmatched(db: &Db, fund_id: &str) -> Result<Vec<BankLine>, StoreErr
     .bind(fund_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(BankLine {
-                id: r.try_get("id")?,
-                statement_id: r.try_get("statement_id")?,
-                booked_on: r.try_get("booked_on")?,
-                amount: r.try_get("amount")?,
-                reference: r.try_get("reference")?,
-                counterparty: r.try_get("counterparty")?,
-                bank_ref: r.try_get("bank_ref")?,
-                end_to_end_id: r.try_get("end_to_end_id")?,
-            })
-        })
-        .collect()
+    rows.iter().map(line_from).collect()
+}
+
+fn line_from(r: &sqlx::any::AnyRow) -> Result<BankLine, StoreError> {
+    Ok(BankLine {
+        id: r.try_get("id")?,
+        statement_id: r.try_get("statement_id")?,
+        booked_on: r.try_get("booked_on")?,
+        amount: r.try_get("amount")?,
+        reference: r.try_get("reference")?,
+        counterparty: r.try_get("counterparty")?,
+        bank_ref: r.try_get("bank_ref")?,
+        end_to_end_id: r.try_get("end_to_end_id")?,
+    })
 }
 
 /// The member whose payment reference (`RFxx...`) this is.

@@ -12,109 +12,19 @@ pub struct PeriodFigures {
     pub total: i64,
 }
 
-/// Claims a period for calling with the scale it will call by (JSON of `ContributionScale`);
-/// `false` when it was claimed before, by this or another process: then [`lock_period`] tells
-/// how far it went.
-pub async fn claim_period(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-    settings_json: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO contribution_periods (fund_id, period, members_called, total, created_at, \
-         resume_after, settings) VALUES ($1, $2, 0, 0, $3, '', $4) \
-         ON CONFLICT (fund_id, period) DO NOTHING",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(now_micros())
-    .bind(settings_json)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
+impl PeriodFigures {
+    /// From the figures of a [`super::batches::Batch::Call`], in their column order.
+    pub fn from_columns(f: &[i64]) -> PeriodFigures {
+        let at = |i: usize| f.get(i).copied().unwrap_or_default();
+        PeriodFigures {
+            members_called: at(0),
+            total: at(1),
+        }
+    }
 
-/// Where a call stands.
-#[derive(Clone, Debug)]
-pub struct CallState {
-    pub figures: PeriodFigures,
-    /// The last member id called (members are called in id order); empty at the start.
-    pub resume_after: String,
-    /// The contribution scale (JSON) read when the period was claimed.
-    pub settings: Option<String>,
-    pub completed: bool,
-    /// When the period was claimed: members who joined after it are not in this call.
-    pub claimed_at: i64,
-}
-
-/// Reads a period's call and, on PostgreSQL, locks it until the end of the transaction: the
-/// chunks of a call are taken one at a time, whoever runs them.
-pub async fn lock_period(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-) -> Result<Option<CallState>, StoreError> {
-    let lock = tx.for_update();
-    let row = sqlx::query(&format!(
-        "SELECT members_called, total, resume_after, settings, completed_at, created_at \
-         FROM contribution_periods WHERE fund_id = $1 AND period = $2{lock}"
-    ))
-    .bind(fund_id)
-    .bind(period.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|r| {
-        Ok(CallState {
-            figures: PeriodFigures {
-                members_called: r.try_get("members_called")?,
-                total: r.try_get("total")?,
-            },
-            resume_after: r.try_get("resume_after")?,
-            settings: r.try_get::<Option<String>, _>("settings")?,
-            // A period without a kept scale was claimed by a version that called in one
-            // transaction: once visible, it is complete.
-            completed: r.try_get::<Option<i64>, _>("completed_at")?.is_some()
-                || r.try_get::<Option<String>, _>("settings")?.is_none(),
-            claimed_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
-}
-
-/// Records a chunk's progress: the running figures and the last member id called.
-pub async fn advance(
-    tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-    figures: &PeriodFigures,
-    resume_after: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE contribution_periods SET members_called = $3, total = $4, resume_after = $5 \
-         WHERE fund_id = $1 AND period = $2",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(figures.members_called)
-    .bind(figures.total)
-    .bind(resume_after)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Marks the call complete: every active member has been seen.
-pub async fn complete(tx: &mut Tx, fund_id: &str, period: Period) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE contribution_periods SET completed_at = $3 WHERE fund_id = $1 AND period = $2",
-    )
-    .bind(fund_id)
-    .bind(period.to_string())
-    .bind(now_micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    pub fn columns(&self) -> [i64; 2] {
+        [self.members_called, self.total]
+    }
 }
 
 /// Records what each member was called for: (member id, amount in cents, ledger entry id).

@@ -7,6 +7,7 @@
 
 pub mod allowances;
 pub mod bank;
+pub mod batches;
 pub mod cards;
 pub mod contributions;
 pub mod dashboard;
