@@ -35,12 +35,43 @@ async fn health_and_openapi(app: TestApp) {
         ("/api/v1/settings", "put"),
         ("/api/v1/ledger/trial-balance", "get"),
         ("/api/v1/subsidies", "post"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/shops/{id}", "patch"),
+        ("/api/v1/bank-lines/{id}/match", "post"),
+        ("/api/v1/settlements", "post"),
+        ("/api/v1/redemptions", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} missing from OpenAPI"
         );
     }
+    // New routes document their errors and parameters.
+    let op = |path: &str, method: &str| paths[path][method].clone();
+    for (path, method, status) in [
+        ("/api/v1/bank-lines/{id}/match", "post", "409"),
+        ("/api/v1/bank-lines/{id}/match", "post", "422"),
+        ("/api/v1/shops/{id}", "patch", "422"),
+        ("/api/v1/users", "get", "403"),
+        ("/api/v1/sessions/current", "delete", "409"),
+    ] {
+        assert!(
+            op(path, method)["responses"][status].is_object(),
+            "{method} {path}: no {status} in OpenAPI"
+        );
+    }
+    let params = |path: &str, method: &str| -> Vec<String> {
+        op(path, method)["parameters"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["name"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(params("/api/v1/redemptions", "get").contains(&"cursor".to_string()));
+    assert!(params("/api/v1/settlements", "post").contains(&"Idempotency-Key".to_string()));
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
