@@ -79,13 +79,13 @@ pub async fn issue_in_chunks(
             tx.rollback().await?;
             return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
         }
-        // The rules the issuance started with (periods claimed before they were kept: now's).
-        let rules = match &state.settings {
-            Some(json) => {
-                serde_json::from_str::<AllowanceSettings>(json).map_err(ApiError::internal)?
-            }
-            None => settings.allowance.clone(),
-        };
+        // The rules the issuance started with (kept with every period it did not finish).
+        let rules: AllowanceSettings = state
+            .settings
+            .as_deref()
+            .map(serde_json::from_str)
+            .ok_or_else(|| ApiError::internal("unfinished issuance without its rules"))?
+            .map_err(ApiError::internal)?;
         let page = allowances::eligible_page(
             &mut tx,
             fund_id,

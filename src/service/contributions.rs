@@ -63,13 +63,13 @@ pub async fn call_in_chunks(
             tx.rollback().await?;
             return Ok(Some(PeriodFigures::from_columns(&state.figures)));
         }
-        // The scale the call started with (periods claimed before it was kept: today's).
-        let scale = match &state.settings {
-            Some(json) => {
-                serde_json::from_str::<ContributionScale>(json).map_err(ApiError::internal)?
-            }
-            None => settings.contribution_scale.clone(),
-        };
+        // The scale the call started with (kept with every period it did not finish).
+        let scale: ContributionScale = state
+            .settings
+            .as_deref()
+            .map(serde_json::from_str)
+            .ok_or_else(|| ApiError::internal("unfinished call without its scale"))?
+            .map_err(ApiError::internal)?;
         let page = members::active_page(
             &mut tx,
             fund_id,
