@@ -262,6 +262,7 @@ fn random_operations_keep_the_ledger_sound_sqlite() {
 }
 
 #[test]
+#[cfg_attr(caisse_skip_postgres, ignore = "CAISSE_TEST_SKIP_POSTGRES=1")]
 fn random_operations_keep_the_ledger_sound_postgres() {
     property(Backend::Postgres);
 }

@@ -412,6 +412,7 @@ mod rate_limit {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(caisse_skip_postgres, ignore = "CAISSE_TEST_SKIP_POSTGRES=1")]
     async fn postgres() {
         let app = common::spawn_app_with(caisse::store::Backend::Postgres, |c| {
             c.till_rate_per_second = 1;
