@@ -64,7 +64,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
             @let key = super::form_key();
             form method="post" action="/caisse/paiement" id="pay" autocomplete="off" data-idem=(key) {
                 (csrf_field(web))
-                input type="hidden" name="idem" id="idem" value=(key);
+                input type="hidden" name="idem" value=(key) id="idem";
                 label for="amount" { (web.t(M::AmountEuros)) }
                 input.big id="amount" name="amount" type="text" inputmode="decimal" required autofocus
                     pattern="[0-9]+([.,][0-9]{1,2})?";

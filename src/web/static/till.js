@@ -65,10 +65,15 @@
       remember({ key: idem.value, sig: sig, at: Date.now() });
     });
   }
-  // A page restored from the back-forward cache is an old page: fetch it anew (a new key and
-  // today's sales). An answer page is left as it is.
+  // An answer page (the result of a POST) takes the till's own address in the history: Back
+  // to it, or a reload, then fetches the till anew (a new key, today's sales) instead of
+  // offering to send the old form again. And a page restored from the back-forward cache is
+  // an old page, whose answer is no longer news: fetched anew too.
+  if (window.location.pathname !== "/caisse" && window.history.replaceState) {
+    window.history.replaceState(null, "", "/caisse");
+  }
   window.addEventListener("pageshow", function (e) {
-    if (e.persisted && !document.getElementById("outcome")) window.location.reload();
+    if (e.persisted) window.location.reload();
   });
 
   var box = document.getElementById("camera");
