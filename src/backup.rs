@@ -122,7 +122,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -177,7 +179,9 @@ async fn postgres(db: &Db, url: &str, file: &Path) -> anyhow::Result<ExitCode> {
     // Verify by restoring into a scratch database, dropped afterwards.
     let scratch = format!(
         "caisse_backup_check_{}",
-        crate::domain::new_id("").trim_start_matches('_').to_lowercase()
+        crate::domain::new_id("")
+            .trim_start_matches('_')
+            .to_lowercase()
     );
     if let Err(e) = sqlx::query(&format!("CREATE DATABASE {scratch}"))
         .execute(db.pool())

@@ -97,9 +97,9 @@ async fn health_and_openapi(app: TestApp) {
                     continue;
                 }
                 errors_seen += 1;
-                let content = r["content"].as_object().unwrap_or_else(|| {
-                    panic!("{method} {path} {status}: no content")
-                });
+                let content = r["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
                 assert_eq!(
                     content.keys().collect::<Vec<_>>(),
                     vec!["application/problem+json"],

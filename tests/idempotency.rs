@@ -109,7 +109,10 @@ async fn every_money_route_marks_its_replays(app: TestApp) {
     // One sale, one refund, one payment, one subsidy: four entries, whatever the replays.
     assert_eq!(entries(&app, &treasurer).await, before + 4);
     let account = app
-        .get(&format!("/api/v1/members/{member}/account"), Some(&treasurer))
+        .get(
+            &format!("/api/v1/members/{member}/account"),
+            Some(&treasurer),
+        )
         .await;
     assert_eq!(account.ok(200)["balance"], "140.00");
     // A cutoff is to the second: wait for the sale's second to be over.

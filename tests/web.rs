@@ -589,7 +589,12 @@ async fn till_pages_are_never_cached(app: TestApp) {
             .collect::<Vec<_>>()
             .join("; ");
         async move {
-            let r = client.get(url).header("cookie", cookie).send().await.unwrap();
+            let r = client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             let cc = r
                 .headers()
@@ -600,7 +605,10 @@ async fn till_pages_are_never_cached(app: TestApp) {
     };
     let page = till.get("/caisse").await;
     assert_eq!(page.status, 200);
-    assert_eq!(cache_control(&till, "/caisse").await, (200, Some("no-store".into())));
+    assert_eq!(
+        cache_control(&till, "/caisse").await,
+        (200, Some("no-store".into()))
+    );
     // The answer to a payment (here a decline) too.
     let r = till
         .client
@@ -1909,25 +1917,32 @@ async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
         .await;
     assert_ne!(drawn, sent_key, "the page after Back drew a key of its own");
     assert_eq!(sell("4,20").await, "outcome replayed");
-    let sales = app
-        .get(&format!("/api/v1/redemptions?limit=10"), Some(&key))
-        .await;
-    let first_at = sales.ok(200)["items"][0]["created_at"].as_str().unwrap().to_string();
+    let sales = app.get("/api/v1/redemptions?limit=10", Some(&key)).await;
+    let first_at = sales.ok(200)["items"][0]["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let clock = caisse::domain::local_clock(&first_at).unwrap();
     let said = browser.text("#outcome .verdict").await;
     assert_eq!(
         said,
-        format!("⚠ Déjà enregistré à {clock} (heure de la caisse), ce n'est pas un nouveau paiement")
+        format!(
+            "⚠ Déjà enregistré à {clock} (heure de la caisse), ce n'est pas un nouveau paiement"
+        )
     );
     assert!(!browser.text("#outcome").await.contains("Paiement accepté"));
     assert_eq!(balance().await, "145.80", "a replay moves nothing");
     assert_eq!(sales.body["items"].as_array().unwrap().len(), 1);
     assert_accessible(&browser, "the till's replay answer, 360 px").await;
-    browser.screenshot(&format!("{tag}-till-replayed-360")).await;
+    browser
+        .screenshot(&format!("{tag}-till-replayed-360"))
+        .await;
     assert_fits_320(&browser, "the till's replay answer").await;
     browser.resize(1280, 900).await;
     assert_accessible(&browser, "the till's replay answer, 1280 px").await;
-    browser.screenshot(&format!("{tag}-till-replayed-1280")).await;
+    browser
+        .screenshot(&format!("{tag}-till-replayed-1280"))
+        .await;
 
     // Once the till has said "déjà enregistré", the same sale typed again is a new sale.
     assert_eq!(sell("4,20").await, "outcome approved");
@@ -1951,7 +1966,9 @@ async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
     assert_accessible(&browser, "the till's approved answer, 360 px").await;
     // The check can fail: a field without a label is a critical violation.
     browser
-        .script("document.getElementById('pay').appendChild(document.createElement('input')); return 1")
+        .script(
+            "document.getElementById('pay').appendChild(document.createElement('input')); return 1",
+        )
         .await;
     let found = axe_violations(&browser, "a till page with an unlabelled field").await;
     assert!(found.iter().any(|v| v["id"] == "label"), "{found:?}");

@@ -62,7 +62,8 @@ fn document_problems(op: &mut Operation) {
             let mut r = Response::new(
                 "an error: RFC 9457 problem+json with a stable `code` (see the README's table)",
             );
-            r.content.insert(PROBLEM_JSON.to_string(), problem_content());
+            r.content
+                .insert(PROBLEM_JSON.to_string(), problem_content());
             RefOr::T(r)
         });
 }

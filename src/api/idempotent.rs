@@ -74,10 +74,8 @@ pub fn is_replay(response: &Response) -> bool {
 fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if replayed {
-        r.headers_mut().insert(
-            REPLAYED_HEADER,
-            header::HeaderValue::from_static("true"),
-        );
+        r.headers_mut()
+            .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
     }
     r
 }
