@@ -549,16 +549,43 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
         let s = form.find(&marker).unwrap() + marker.len();
         form[s..].split('"').next().unwrap().to_string()
     };
-    let refund = till
-        .post(
-            &action,
-            &[
-                ("csrf", &field("csrf")),
-                ("idem", &field("idem")),
-                ("amount", "2.50"),
-            ],
-        )
-        .await;
+    let refund_fields = [
+        ("csrf", field("csrf")),
+        ("idem", field("idem")),
+        ("amount", "2.50".to_string()),
+    ];
+    let refund_fields: Vec<(&str, &str)> = refund_fields
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let refund = till.post(&action, &refund_fields).await;
+    // The same refund form again: refunded once, and the page says it was already done.
+    let refund_again = till.post(&action, &refund_fields).await;
+    assert!(
+        refund_again
+            .body
+            .contains("id=\"refund-replayed\">Remboursement déjà enregistré à "),
+        "{}",
+        refund_again.body
+    );
+    assert!(refund_again
+        .body
+        .contains("ce n'est pas un nouveau remboursement."));
+    assert!(refund_again
+        .body
+        .contains("id=\"total-refunds\">2,50\u{a0}€"));
+    // And in English, through the dictionary.
+    till.get("/langue?l=en&retour=/caisse").await;
+    let english = till.post("/caisse/paiement", &fields).await;
+    assert!(
+        english
+            .body
+            .contains("(till time): this is not a new payment"),
+        "{}",
+        english.body
+    );
+    assert!(english.body.contains("Already recorded at "));
+    till.get("/langue?l=fr&retour=/caisse").await;
     assert!(
         refund.body.contains("Remboursement enregistré."),
         "{}",
