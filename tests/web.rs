@@ -1043,9 +1043,15 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     assert_eq!(settlement_count(&app, &token).await, 0);
 
     // The settlement: one transfer, shown with its shop, amount and EndToEndId, unpaid.
-    let settled = t
-        .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
-        .await;
+    // (The form's own key and cutoff, as the page draws them; a cutoff is to the second.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let settle_form = [
+        ("csrf", csrf.as_str()),
+        ("cutoff", cutoff.as_str()),
+        ("cle", "form_settle_1"),
+    ];
+    let settled = t.post("/tresorerie/reglements", &settle_form).await;
     assert_eq!(settled.status, 200);
     assert!(
         settled
@@ -1069,6 +1075,16 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
         settled.body.contains("id=\"unpaid\""),
         "in the reconciliation"
     );
+    // The same form sent again (a reload): the same settlement, said to be no new one.
+    let replayed = t.post("/tresorerie/reglements", &settle_form).await;
+    assert!(
+        replayed.body.contains("Règlement déjà créé à ")
+            && replayed.body.contains("ce n'est pas un nouveau règlement"),
+        "{}",
+        replayed.body
+    );
+    assert!(!replayed.body.contains("Règlement créé :"));
+    assert_eq!(settlement_count(&app, &token).await, 1);
     // Nothing left to settle: said in plain words.
     let again = t
         .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])

@@ -320,6 +320,8 @@ messages! {
     Settle => "Régler les commerces", "Settle the shops";
     SettlementDone => "Règlement créé : {} virements, total {}. Téléchargez le fichier SEPA et remettez-le à la banque.",
         "Settlement created: {} transfers, total {}. Download the SEPA file and hand it to the bank.";
+    SettlementAlreadyDone => "Règlement déjà créé à {} (heure de la caisse) : ce n'est pas un nouveau règlement, aucun nouveau virement.",
+        "Settlement already made at {} (fund time): this is not a new settlement, no new transfer.";
     SettlementLines => "Virements du règlement du {}", "Transfers of the settlement of {}";
     Shop => "Commerce", "Shop";
     EndToEndId => "Référence du virement (EndToEndId)", "Transfer reference (EndToEndId)";
