@@ -21,6 +21,17 @@ use crate::config::{redact_url, Config};
 use crate::store::{funds, ledger, Backend, Db};
 
 pub async fn run(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    // Opening a SQLite file that is not there would create an empty database to back up.
+    let url = &config.database_url;
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let source = rest.split('?').next().unwrap_or_default();
+        if !Path::new(source).is_file() {
+            bail!("no database at {source}: nothing to back up");
+        }
+    }
     let db = Db::connect(&config.database_url, 2)
         .await
         .with_context(|| format!("cannot open {}", redact_url(&config.database_url)))?;

@@ -223,6 +223,20 @@ async fn a_backup_taken_during_payments_restores_a_consistent_instant(app: TestA
     );
     assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
 
+    // A database that is not there is not created to be backed up.
+    let missing = dir.join("missing.db");
+    let none = caisse_bin()
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", missing.display()),
+            "backup",
+        ])
+        .arg(dir.join("never.backup"))
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(!missing.exists() && !dir.join("never.backup").exists());
+
     // Restored: the source as it was at one instant during the payments.
     let (restored_url, pg_guard) = restore(&app, &file).await;
     let restored = Db::connect(&restored_url, 2).await.unwrap();
