@@ -32,7 +32,7 @@
       var el = form.elements[n];
       return el ? el.value.trim().replace(",", ".") : "";
     }).join("\u0000");
-    var h = 0x811c9dc5; // FNV-1a: the PIN is never stored as such
+    var h = 0x811c9dc5; // FNV-1a: the fields (and the PIN) are not kept in clear
     for (var i = 0; i < text.length; i++) {
       h ^= text.charCodeAt(i);
       h = Math.imul(h, 0x01000193) >>> 0;
