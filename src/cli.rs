@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Writes a consistent copy of the database to FILE (created 0600, never overwritten)
+    /// while the server runs, then runs `ledger verify` on the copy: exit code 1 if it fails.
+    /// SQLite: VACUUM INTO; PostgreSQL: pg_dump -Fc, verified by a restore into a scratch
+    /// database.
+    Backup { file: PathBuf },
     /// Benchmarks (not tests): print throughput figures.
     Bench {
         #[command(subcommand)]
@@ -228,6 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Backup { file } => return crate::backup::run(&config, &file).await,
         Command::Bench { command } => {
             crate::bench::run(command, &config).await?;
         }

@@ -73,6 +73,47 @@ async fn health_and_openapi(app: TestApp) {
     assert!(params("/api/v1/redemptions", "get").contains(&"cursor".to_string()));
     assert!(params("/api/v1/settlements", "post").contains(&"Idempotency-Key".to_string()));
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Every error of every operation is documented as the server sends it: RFC 9457
+    // application/problem+json with the Problem schema, never application/json; and each
+    // operation has a `default` problem answer for the statuses it does not list.
+    let problem = &doc["components"]["schemas"]["Problem"];
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(
+            problem["properties"][field].is_object(),
+            "Problem schema: {field}"
+        );
+    }
+    let mut errors_seen = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.contains_key("default"),
+                "{method} {path}: no default (problem) answer"
+            );
+            for (status, r) in responses {
+                if !(status.starts_with('4') || status.starts_with('5') || status == "default") {
+                    continue;
+                }
+                errors_seen += 1;
+                let content = r["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    vec!["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(errors_seen > 100, "{errors_seen} error answers checked");
 }
 
 async fn sessions(app: TestApp) {

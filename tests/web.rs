@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 
 use caisse::domain::Role;
 use common::{TestApp, PASSWORD};
-use serde_json::json;
+use serde_json::{json, Value};
 
 both_backends!(
+    till_pages_are_never_cached,
+    browser_till_back_and_resubmit_is_no_new_sale,
     forms_need_their_csrf_token,
     session_cookies_are_flagged_and_renewed_at_login,
     login_is_rate_limited_with_one_message,
@@ -476,13 +478,19 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
     );
     assert!(first.body.contains("Paiement accepté"));
     assert!(first.body.contains("137,50\u{a0}€"), "{}", first.body);
-    // The same form sent again (a double click): one payment only.
+    // The same form sent again (a double click): one payment only, and the page says so
+    // rather than "Paiement accepté" (Idempotent-Replayed from the API).
     let again = till.post("/caisse/paiement", &fields).await;
     assert!(
-        again.body.contains("data-status=\"approved\""),
+        again.body.contains("data-status=\"replayed\""),
         "{}",
         again.body
     );
+    assert!(again.body.contains("Déjà enregistré à "), "{}", again.body);
+    assert!(again
+        .body
+        .contains("(heure de la caisse), ce n'est pas un nouveau paiement"));
+    assert!(!again.body.contains("Paiement accepté"));
     let account = app
         .get(
             &format!("/api/v1/members/{member_id}/account"),
@@ -541,16 +549,43 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
         let s = form.find(&marker).unwrap() + marker.len();
         form[s..].split('"').next().unwrap().to_string()
     };
-    let refund = till
-        .post(
-            &action,
-            &[
-                ("csrf", &field("csrf")),
-                ("idem", &field("idem")),
-                ("amount", "2.50"),
-            ],
-        )
-        .await;
+    let refund_fields = [
+        ("csrf", field("csrf")),
+        ("idem", field("idem")),
+        ("amount", "2.50".to_string()),
+    ];
+    let refund_fields: Vec<(&str, &str)> = refund_fields
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let refund = till.post(&action, &refund_fields).await;
+    // The same refund form again: refunded once, and the page says it was already done.
+    let refund_again = till.post(&action, &refund_fields).await;
+    assert!(
+        refund_again
+            .body
+            .contains("id=\"refund-replayed\">Remboursement déjà enregistré à "),
+        "{}",
+        refund_again.body
+    );
+    assert!(refund_again
+        .body
+        .contains("ce n'est pas un nouveau remboursement."));
+    assert!(refund_again
+        .body
+        .contains("id=\"total-refunds\">2,50\u{a0}€"));
+    // And in English, through the dictionary.
+    till.get("/langue?l=en&retour=/caisse").await;
+    let english = till.post("/caisse/paiement", &fields).await;
+    assert!(
+        english
+            .body
+            .contains("(till time): this is not a new payment"),
+        "{}",
+        english.body
+    );
+    assert!(english.body.contains("Already recorded at "));
+    till.get("/langue?l=fr&retour=/caisse").await;
     assert!(
         refund.body.contains("Remboursement enregistré."),
         "{}",
@@ -564,6 +599,90 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
         )
         .await;
     assert_eq!(account.ok(200)["balance"], "140.00");
+}
+
+/// No page behind a login may come back from the browser's cache (an old till page would carry
+/// an old payment's key), nor any answer the service gives; static assets may.
+async fn till_pages_are_never_cached(app: TestApp) {
+    let (_, key) = app.terminal_login().await;
+    let mut till = Agent::new(&app);
+    till.till_login(&key).await;
+    let cache_control = |a: &Agent, path: &str| {
+        let (client, url) = (a.client.clone(), format!("{}{path}", a.base));
+        let cookie = a
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        async move {
+            let r = client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let cc = r
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, cc)
+        }
+    };
+    let page = till.get("/caisse").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        cache_control(&till, "/caisse").await,
+        (200, Some("no-store".into()))
+    );
+    // The answer to a payment (here a decline) too.
+    let r = till
+        .client
+        .post(format!("{}/caisse/paiement", till.base))
+        .header(
+            "cookie",
+            till.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .form(&[
+            ("csrf", page.field("csrf").as_str()),
+            ("idem", page.field("idem").as_str()),
+            ("amount", "1"),
+            ("code", "caisse1:nothing"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    // Every role's pages, redirects and the API.
+    for role in [Role::Member, Role::Committee, Role::Treasurer, Role::Admin] {
+        let (email, _) = user(&app, role, "Personne").await;
+        let mut a = Agent::new(&app);
+        let login = a.login(&email, PASSWORD).await;
+        assert_eq!(login.status, 303, "{role}");
+        let home = login.location.unwrap();
+        assert_eq!(
+            cache_control(&a, &home).await,
+            (200, Some("no-store".into())),
+            "{home}"
+        );
+        assert_eq!(
+            cache_control(&a, "/").await,
+            (303, Some("no-store".into())),
+            "the redirect home of {role}"
+        );
+    }
+    let admin = app.login(Role::Admin).await;
+    let r = app.get("/api/v1/settings", Some(&admin)).await;
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let a = Agent::new(&app);
+    let (_, css) = cache_control(&a, "/static/style.css").await;
+    assert_eq!(css.as_deref(), Some("public, max-age=3600"));
 }
 
 async fn language_switch_and_static_assets(app: TestApp) {
@@ -924,9 +1043,15 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
     assert_eq!(settlement_count(&app, &token).await, 0);
 
     // The settlement: one transfer, shown with its shop, amount and EndToEndId, unpaid.
-    let settled = t
-        .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
-        .await;
+    // (The form's own key and cutoff, as the page draws them; a cutoff is to the second.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cutoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let settle_form = [
+        ("csrf", csrf.as_str()),
+        ("cutoff", cutoff.as_str()),
+        ("cle", "form_settle_1"),
+    ];
+    let settled = t.post("/tresorerie/reglements", &settle_form).await;
     assert_eq!(settled.status, 200);
     assert!(
         settled
@@ -950,6 +1075,16 @@ async fn treasurer_month_end_through_the_forms(app: TestApp) {
         settled.body.contains("id=\"unpaid\""),
         "in the reconciliation"
     );
+    // The same form sent again (a reload): the same settlement, said to be no new one.
+    let replayed = t.post("/tresorerie/reglements", &settle_form).await;
+    assert!(
+        replayed.body.contains("Règlement déjà créé à ")
+            && replayed.body.contains("ce n'est pas un nouveau règlement"),
+        "{}",
+        replayed.body
+    );
+    assert!(!replayed.body.contains("Règlement créé :"));
+    assert_eq!(settlement_count(&app, &token).await, 1);
     // Nothing left to settle: said in plain words.
     let again = t
         .post("/tresorerie/reglements", &[("csrf", &csrf), ("cutoff", "")])
@@ -1446,6 +1581,21 @@ mod webdriver {
             .await
         }
 
+        /// Runs an asynchronous script: it ends by calling its last argument with the result.
+        pub async fn script_async(&self, script: &str) -> Value {
+            self.call(
+                "POST",
+                &self.s("/execute/async"),
+                Some(json!({"script": script, "args": []})),
+            )
+            .await
+        }
+
+        /// The browser's Back button.
+        pub async fn back(&self) {
+            self.call("POST", &self.s("/back"), None).await;
+        }
+
         /// Waits (up to 30 s: CI runs four browsers on two cores) for an element to be there.
         pub async fn wait_for(&self, css: &str) {
             for _ in 0..300 {
@@ -1484,6 +1634,64 @@ mod webdriver {
             self.call("DELETE", &self.s(""), None).await;
         }
     }
+}
+
+/// axe-core's script (`tests/browser/node_modules/axe-core/axe.min.js`), installed by
+/// `npm ci` in `tests/browser` the first time a test needs it (one install for all the tests of
+/// the run; `npm ci` installs no browser).
+fn axe_source() -> &'static str {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AXE.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        let script = dir.join("node_modules/axe-core/axe.min.js");
+        if !script.is_file() {
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm (apt-get install npm) to install axe-core in tests/browser");
+            assert!(status.success(), "npm ci in tests/browser failed");
+        }
+        std::fs::read_to_string(&script).expect("axe.min.js")
+    })
+}
+
+/// Runs axe-core on the page the browser shows and fails on any serious or critical
+/// violation (the lesser ones are printed). Any page test can call it.
+async fn assert_accessible(browser: &webdriver::Driver, what: &str) {
+    let blocking = axe_violations(browser, what).await;
+    assert!(
+        blocking.is_empty(),
+        "{what}: accessibility violations (axe-core): {blocking:#?}"
+    );
+}
+
+/// axe-core's serious and critical violations on the page the browser shows.
+async fn axe_violations(browser: &webdriver::Driver, what: &str) -> Vec<Value> {
+    browser
+        .script(&format!("{}\n;return 1;", axe_source()))
+        .await;
+    let found = browser
+        .script_async(
+            "var done = arguments[arguments.length - 1];\n\
+             axe.run(document, {resultTypes: ['violations']})\n\
+               .then(function (r) { done(JSON.stringify(r.violations.map(function (v) {\n\
+                 return {id: v.id, impact: v.impact, help: v.help,\n\
+                         nodes: v.nodes.map(function (n) { return n.target.join(' '); })};\n\
+               }))); })\n\
+               .catch(function (e) { done('axe failed: ' + e); });",
+        )
+        .await;
+    let text = found.as_str().unwrap_or_default();
+    let violations: Vec<Value> = serde_json::from_str(text)
+        .unwrap_or_else(|_| panic!("{what}: axe-core did not run: {found}"));
+    let (blocking, minor): (Vec<&Value>, Vec<&Value>) = violations
+        .iter()
+        .partition(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")));
+    for v in &minor {
+        eprintln!("axe-core, {what}: {v}");
+    }
+    blocking.into_iter().cloned().collect()
 }
 
 /// The dark modules of the SVG that `qrcode` draws: one `M x y h w v h H x V y` per rectangle.
@@ -1669,6 +1877,146 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
         assert!(browser.url().await.ends_with(path));
         browser.screenshot(&shot(name)).await;
     }
+    browser.close().await;
+}
+
+/// The till, as the issue found it: a sale with a printed card, Back, the same sale again.
+/// The second time is the same key (till.js binds a key to its sale), so nothing moves and
+/// the page says "Déjà enregistré à HH:MM (heure de la caisse), ce n'est pas un nouveau
+/// paiement", never "Paiement accepté". After that, the same sale typed again, or another
+/// sale after Back, is a new sale with a new key and pays. axe-core at 360 and 1280 px.
+async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
+    let Some(browser) = webdriver::start().await else {
+        return;
+    };
+    let tag = match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    };
+    let (_, member) = user(&app, Role::Member, "Camille Printed").await;
+    let member = member.unwrap();
+    issue_allowances(&app).await;
+    let admin = app.login(Role::Admin).await;
+    let card = app
+        .post(
+            &format!("/api/v1/members/{member}/cards"),
+            Some(&admin),
+            json!({"kind": "printed", "pin": "1357"}),
+        )
+        .await;
+    let payload = card.ok(201)["qr_payload"].as_str().unwrap().to_string();
+    let balance = || async {
+        let r = app
+            .get(&format!("/api/v1/members/{member}/account"), Some(&admin))
+            .await;
+        r.ok(200)["balance"].as_str().unwrap().to_string()
+    };
+    let (_, key) = app.terminal_login().await;
+    let base = &app.base;
+    browser.resize(360, 800).await;
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.wait_for("#till_key").await;
+    browser
+        .type_in("#till_key", &format!("{key}\u{E007}"))
+        .await;
+    browser.wait_for("#amount").await;
+    assert_accessible(&browser, "the till page, 360 px").await;
+    // A sale as the till types it: the amount, the PIN, the scanned card and Enter.
+    let sell = |amount: &'static str| {
+        let (browser, payload) = (&browser, payload.clone());
+        async move {
+            browser.wait_for("#amount").await;
+            browser.type_in("#amount", amount).await;
+            browser.type_in("#pin", "1357").await;
+            browser
+                .type_in("#code", &format!("{payload}\u{E007}"))
+                .await;
+            browser.wait_for("#outcome").await;
+            browser
+                .property("#outcome", "className")
+                .await
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(sell("4,20").await, "outcome approved");
+    assert_eq!(balance().await, "145.80");
+    let sent_key = browser
+        .script("return document.getElementById('idem').value")
+        .await;
+
+    // Back to the till's form, the same sale again: the same key, nothing moves.
+    browser.back().await;
+    for _ in 0..300 {
+        if browser.count("#outcome").await == 0 && browser.count("#amount").await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.count("#outcome").await, 0, "Back shows the form");
+    let drawn = browser
+        .script("return document.getElementById('pay').getAttribute('data-idem')")
+        .await;
+    assert_ne!(drawn, sent_key, "the page after Back drew a key of its own");
+    assert_eq!(sell("4,20").await, "outcome replayed");
+    let sales = app.get("/api/v1/redemptions?limit=10", Some(&key)).await;
+    let first_at = sales.ok(200)["items"][0]["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let clock = caisse::domain::local_clock(&first_at).unwrap();
+    let said = browser.text("#outcome .verdict").await;
+    assert_eq!(
+        said,
+        format!(
+            "⚠ Déjà enregistré à {clock} (heure de la caisse), ce n'est pas un nouveau paiement"
+        )
+    );
+    assert!(!browser.text("#outcome").await.contains("Paiement accepté"));
+    assert_eq!(balance().await, "145.80", "a replay moves nothing");
+    assert_eq!(sales.body["items"].as_array().unwrap().len(), 1);
+    assert_accessible(&browser, "the till's replay answer, 360 px").await;
+    browser
+        .screenshot(&format!("{tag}-till-replayed-360"))
+        .await;
+    assert_fits_320(&browser, "the till's replay answer").await;
+    browser.resize(1280, 900).await;
+    assert_accessible(&browser, "the till's replay answer, 1280 px").await;
+    browser
+        .screenshot(&format!("{tag}-till-replayed-1280"))
+        .await;
+
+    // Once the till has said "déjà enregistré", the same sale typed again is a new sale.
+    assert_eq!(sell("4,20").await, "outcome approved");
+    assert_eq!(balance().await, "141.60");
+    // The answer page took the till's address: Back to it is a fresh till page, never the
+    // browser's "send the form again?", and another sale there has a new key and pays.
+    assert!(browser.url().await.ends_with("/caisse"));
+    browser.back().await;
+    for _ in 0..300 {
+        if browser.count("#outcome").await == 0 && browser.count("#amount").await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(sell("1,00").await, "outcome approved");
+    assert_eq!(balance().await, "140.60");
+    assert_accessible(&browser, "the till's approved answer, 1280 px").await;
+    browser.screenshot(&format!("{tag}-till-1280")).await;
+    browser.resize(360, 800).await;
+    browser.screenshot(&format!("{tag}-till-360")).await;
+    assert_accessible(&browser, "the till's approved answer, 360 px").await;
+    // The check can fail: a field without a label is a critical violation.
+    browser
+        .script(
+            "document.getElementById('pay').appendChild(document.createElement('input')); return 1",
+        )
+        .await;
+    let found = axe_violations(&browser, "a till page with an unlabelled field").await;
+    assert!(found.iter().any(|v| v["id"] == "label"), "{found:?}");
+    let v = app.get("/api/v1/ledger/verification", Some(&admin)).await;
+    assert_eq!(v.ok(200)["clean"], true);
     browser.close().await;
 }
 

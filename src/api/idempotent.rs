@@ -59,13 +59,23 @@ where
     .await
 }
 
+/// The header that marks a replayed answer (`Idempotent-Replayed: true`): a till must never
+/// take a replay for a new sale. A first answer carries no such header.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Whether a handler's answer is a replay of an earlier one (see [`REPLAYED_HEADER`]).
+pub fn is_replay(response: &Response) -> bool {
+    response
+        .headers()
+        .get(REPLAYED_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"true")
+}
+
 fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if replayed {
-        r.headers_mut().insert(
-            "idempotent-replayed",
-            header::HeaderValue::from_static("true"),
-        );
+        r.headers_mut()
+            .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
     }
     r
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod allowances;
 pub(crate) mod cards;
+pub(crate) mod contract;
 pub(crate) mod contributions;
 pub mod error;
 pub(crate) mod exports;
@@ -118,7 +119,7 @@ impl Modify for BearerAuth {
 
 /// The API routes and their OpenAPI document.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(sessions::create_session))
         .routes(routes!(sessions::delete_session))
@@ -170,7 +171,19 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settlements::import_statement))
         .routes(routes!(settlements::reconciliation))
         .routes(routes!(settlements::match_bank_line))
-        .split_for_parts()
+        .split_for_parts();
+    contract::document(&mut openapi);
+    (router, openapi)
+}
+
+/// Nothing the service answers may be kept by a browser or a proxy (pages and API answers show
+/// personal data and money, and a page from the cache carries an old form's key), except what
+/// says otherwise: the static assets.
+async fn no_store_by_default(mut r: Response) -> Response {
+    r.headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    r
 }
 
 /// The whole application: API, OpenAPI document, web interface (`/`, outside `/api/`), and the
@@ -195,6 +208,7 @@ pub fn app(state: AppState) -> Router {
             "this route does not take that method",
         )
     })
+    .layer(axum::middleware::map_response(no_store_by_default))
     .layer(DefaultBodyLimit::max(max_body))
     .layer(CatchPanicLayer::custom(|_| -> Response {
         ApiError::internal("a handler panicked").into_response()

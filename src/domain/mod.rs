@@ -126,6 +126,13 @@ pub fn local_date(micros: i64) -> chrono::NaiveDate {
         .date_naive()
 }
 
+/// The wall-clock time (`HH:MM`) of an RFC 3339 instant in the fund's time zone: what the
+/// till's clock showed then. `None` when the text is not an instant.
+pub fn local_clock(instant: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(instant).ok()?;
+    Some(t.with_timezone(&timezone()).format("%H:%M").to_string())
+}
+
 /// The first instant (microseconds) of a date in the fund's time zone.
 pub fn day_start_micros(date: chrono::NaiveDate) -> i64 {
     use chrono::TimeZone;

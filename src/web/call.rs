@@ -3,7 +3,7 @@
 //! second copy of any of them. These helpers build the handlers' inputs and read their output.
 
 use axum::body::Bytes;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -36,6 +36,14 @@ pub async fn json<T: IntoResponse>(answer: ApiResult<T>) -> ApiResult<Value> {
         return Ok(Value::Null);
     }
     serde_json::from_slice(&raw).map_err(ApiError::internal)
+}
+
+/// A money route's JSON answer, and whether it is a replay of an earlier answer (the same
+/// Idempotency-Key and body: nothing moved this time).
+pub async fn json_replayed(answer: ApiResult<Response>) -> ApiResult<(Value, bool)> {
+    let response = answer?;
+    let replayed = crate::api::idempotent::is_replay(&response);
+    Ok((json(Ok(response)).await?, replayed))
 }
 
 /// Amounts typed by people: `12,50` is `12.50`; spaces are dropped.

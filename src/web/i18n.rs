@@ -216,6 +216,12 @@ messages! {
         "Camera unavailable: use the scanner or manual entry.";
     Approved => "Paiement accepté", "Payment approved";
     Declined => "Paiement refusé", "Payment declined";
+    AlreadyRecorded => "Déjà enregistré à {} (heure de la caisse), ce n'est pas un nouveau paiement",
+        "Already recorded at {} (till time): this is not a new payment";
+    AlreadyRecordedHelp => "Rien n'a été encaissé cette fois. Pour une nouvelle vente, saisissez-la à nouveau ci-dessous.",
+        "Nothing was taken this time. For a new sale, enter it again below.";
+    RefundAlreadyRecorded => "Remboursement déjà enregistré à {} (heure de la caisse), ce n'est pas un nouveau remboursement.",
+        "Refund already recorded at {} (till time): this is not a new refund.";
     RemainingBalance => "Solde restant du client", "Customer's remaining balance";
     TodaySales => "Ventes du jour", "Today's sales";
     NoSales => "Aucune vente aujourd'hui.", "No sale today.";
@@ -302,7 +308,7 @@ messages! {
     TrialBalance => "Balance des comptes", "Trial balance";
     Debit => "Débit", "Debit";
     Credit => "Crédit", "Credit";
-    TimeUtc => "Heure (UTC)", "Time (UTC)";
+    TillTime => "Heure", "Time";
     PaidToShops => "Payé aux commerces (vu sur les relevés)", "Paid to shops (seen on statements)";
     SummaryNote => "Depuis la première écriture jusqu'à aujourd'hui ; soldes à ce jour.",
         "From the first entry to today; balances as of today.";
@@ -314,6 +320,8 @@ messages! {
     Settle => "Régler les commerces", "Settle the shops";
     SettlementDone => "Règlement créé : {} virements, total {}. Téléchargez le fichier SEPA et remettez-le à la banque.",
         "Settlement created: {} transfers, total {}. Download the SEPA file and hand it to the bank.";
+    SettlementAlreadyDone => "Règlement déjà créé à {} (heure de la caisse) : ce n'est pas un nouveau règlement, aucun nouveau virement.",
+        "Settlement already made at {} (fund time): this is not a new settlement, no new transfer.";
     SettlementLines => "Virements du règlement du {}", "Transfers of the settlement of {}";
     Shop => "Commerce", "Shop";
     EndToEndId => "Référence du virement (EndToEndId)", "Transfer reference (EndToEndId)";

@@ -58,9 +58,13 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
         section.card aria-labelledby="pay-h" {
             h2 id="pay-h" { (web.t(M::Pay)) }
             p { (web.t(M::TillHelp)) }
-            form method="post" action="/caisse/paiement" id="pay" autocomplete="off" {
+            // The key drawn with this page is also in `data-idem`, which no browser restores:
+            // till.js binds the key to the sale it was sent with (see there). `autocomplete`
+            // off: a browser restoring the form after Back must not restore an old key.
+            @let key = super::form_key();
+            form method="post" action="/caisse/paiement" id="pay" autocomplete="off" data-idem=(key) {
                 (csrf_field(web))
-                input type="hidden" name="idem" value=(super::form_key());
+                input type="hidden" name="idem" value=(key) id="idem";
                 label for="amount" { (web.t(M::AmountEuros)) }
                 input.big id="amount" name="amount" type="text" inputmode="decimal" required autofocus
                     pattern="[0-9]+([.,][0-9]{1,2})?";
@@ -97,7 +101,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
                 div.scroll {
                     table {
                         thead { tr {
-                            th scope="col" { (web.t(M::TimeUtc)) }
+                            th scope="col" { (web.t(M::TillTime)) }
                             th scope="col" class="num" { (web.t(M::Amount)) }
                             th scope="col" class="num" { (web.t(M::Refunded)) }
                             th scope="col" { (web.t(M::Refund)) }
@@ -106,7 +110,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
                             @for r in &sales {
                                 @let id = s(r, "id");
                                 tr {
-                                    td { (s(r, "created_at").get(11..16).unwrap_or_default()) }
+                                    td { (crate::domain::local_clock(s(r, "created_at")).unwrap_or_default()) }
                                     td class="num" { (l.money_str(s(r, "amount"))) }
                                     td class="num" { (l.money_str(s(r, "refunded"))) }
                                     td {
@@ -146,6 +150,11 @@ fn token_of(form: &Form) -> String {
     }
 }
 
+/// When the answer was first given, on the till's clock (the fund's time zone).
+fn till_clock(answer: &Value) -> String {
+    crate::domain::local_clock(s(answer, "created_at")).unwrap_or_else(|| "--:--".into())
+}
+
 fn idempotency_key(form: &Form) -> String {
     form.get("idem")
         .map(String::from)
@@ -166,7 +175,7 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
     let answer = async {
         let auth = call::authorized::<TerminalOnly>(&caller)?;
         let body = call::body(request)?;
-        call::json(
+        call::json_replayed(
             redemptions::redeem(
                 State(state.clone()),
                 auth,
@@ -180,7 +189,16 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
     .await;
     let l = web.lang;
     let outcome = match answer {
-        Ok(v) => html! {
+        // The same key and sale again (Back, a reload, a second click): the first answer,
+        // said to be one, so that goods never leave on a payment that did not happen now.
+        Ok((v, true)) => html! {
+            div.outcome.replayed role="alert" id="outcome" data-status="replayed" {
+                p.verdict { "⚠ " (l.f(M::AlreadyRecorded, &[&till_clock(&v)])) }
+                p.amount { (l.money_str(s(&v, "amount"))) }
+                p { (web.t(M::AlreadyRecordedHelp)) }
+            }
+        },
+        Ok((v, false)) => html! {
             div.outcome.approved role="status" aria-live="assertive" id="outcome" data-status="approved" {
                 p.verdict { "✔ " (web.t(M::Approved)) }
                 p.amount { (l.money_str(s(&v, "amount"))) }
@@ -206,7 +224,7 @@ async fn refund(State(state): State<AppState>, Path(id): Path<String>, form: For
     let answer = async {
         let auth = call::authorized::<TerminalOnly>(&caller)?;
         let body = call::body(json!({"amount": typed_amount(&form.text("amount"))}))?;
-        call::json(
+        call::json_replayed(
             redemptions::refund(
                 State(state.clone()),
                 auth,
@@ -220,7 +238,12 @@ async fn refund(State(state): State<AppState>, Path(id): Path<String>, form: For
     }
     .await;
     let outcome = match answer {
-        Ok(_) => notice(true, web.t(M::RefundDone)),
+        Ok((v, true)) => html! {
+            p.notice.replayed role="alert" id="refund-replayed" {
+                (web.lang.f(M::RefundAlreadyRecorded, &[&till_clock(&v)]))
+            }
+        },
+        Ok((_, false)) => notice(true, web.t(M::RefundDone)),
         Err(e) => notice(false, &problem_text(web, &e)),
     };
     render(&state, web, Some(outcome)).await

@@ -664,13 +664,26 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
                 .filter(|k| k.len() <= 200)
                 .map(|k| IdempotencyKey(format!("web-settlement-{k}"))),
         );
-        call::json(settlements::create_settlement(State(state.clone()), auth, key, body).await)
-            .await
+        call::json_replayed(
+            settlements::create_settlement(State(state.clone()), auth, key, body).await,
+        )
+        .await
     }
     .await;
     let l = web.lang;
     let flash = match answer {
-        Ok(v) => {
+        // The same form sent again: the settlement made then, said to be no new one.
+        Ok((v, true)) => html! {
+            div id="settlement" {
+                p.notice.replayed role="alert" id="settlement-replayed" {
+                    (l.f(M::SettlementAlreadyDone, &[
+                        &crate::domain::local_clock(s(&v, "created_at")).unwrap_or_default(),
+                    ]))
+                }
+                p { a href=(sepa_href(s(&v, "id"))) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
+            }
+        },
+        Ok((v, false)) => {
             let lines = v["lines"].as_array().cloned().unwrap_or_default();
             let id = s(&v, "id");
             html! {

@@ -12,6 +12,70 @@
   });
   if (document.getElementById("outcome")) amount.focus();
 
+  // The payment's Idempotency-Key belongs to the sale it was sent with. Sent again with the
+  // same fields (a second click, Back then Encaisser, a page restored from the browser's
+  // memory), it is the same key: the server answers "déjà enregistré" and moves nothing.
+  // Any other sale gets a new key, never the old page's. The last sale is remembered for ten
+  // minutes in this tab only, as a hash of its fields; once the till has shown a "déjà
+  // enregistré", the same fields again are a new sale.
+  var idem = document.getElementById("idem");
+  var STORE = "caisse.lastSale", KEEP_MS = 10 * 60 * 1000;
+  var fresh = form.getAttribute("data-idem") || (idem && idem.value);
+  function newKey() {
+    var b = new Uint8Array(16), s = "web_";
+    window.crypto.getRandomValues(b);
+    for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+    return s;
+  }
+  function signature() {
+    var text = ["amount", "code", "pin", "card", "mcode"].map(function (n) {
+      var el = form.elements[n];
+      return el ? el.value.trim().replace(",", ".") : "";
+    }).join("\u0000");
+    var h = 0x811c9dc5; // FNV-1a: the fields (and the PIN) are not kept in clear
+    for (var i = 0; i < text.length; i++) {
+      h ^= text.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    return h.toString(16);
+  }
+  function last() {
+    try {
+      var v = JSON.parse(window.sessionStorage.getItem(STORE));
+      return v && Date.now() - v.at < KEEP_MS ? v : null;
+    } catch (e) { return null; }
+  }
+  function remember(v) {
+    try {
+      if (v) window.sessionStorage.setItem(STORE, JSON.stringify(v));
+      else window.sessionStorage.removeItem(STORE);
+    } catch (e) { /* private mode: the page's own key still changes with each page */ }
+  }
+  if (document.querySelector("#outcome[data-status=replayed]")) remember(null);
+  if (idem && fresh) {
+    idem.value = fresh;
+    form.addEventListener("submit", function () {
+      var sig = signature(), prev = last();
+      if (prev && prev.sig === sig) {
+        idem.value = prev.key;
+      } else {
+        if (prev && prev.key === fresh) fresh = newKey();
+        idem.value = fresh;
+      }
+      remember({ key: idem.value, sig: sig, at: Date.now() });
+    });
+  }
+  // An answer page (the result of a POST) takes the till's own address in the history: Back
+  // to it, or a reload, then fetches the till anew (a new key, today's sales) instead of
+  // offering to send the old form again. And a page restored from the back-forward cache is
+  // an old page, whose answer is no longer news: fetched anew too.
+  if (window.location.pathname !== "/caisse" && window.history.replaceState) {
+    window.history.replaceState(null, "", "/caisse");
+  }
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted) window.location.reload();
+  });
+
   var box = document.getElementById("camera");
   var start = document.getElementById("camera-start");
   var stop = document.getElementById("camera-stop");
