@@ -12,12 +12,13 @@
   });
   if (document.getElementById("outcome")) amount.focus();
 
-  // The payment's Idempotency-Key belongs to the sale it was sent with. Sent again with the
-  // same fields (a second click, Back then Encaisser, a page restored from the browser's
-  // memory), it is the same key: the server answers "déjà enregistré" and moves nothing.
-  // Any other sale gets a new key, never the old page's. The last sale is remembered for ten
-  // minutes in this tab only, as a hash of its fields; once the till has shown a "déjà
-  // enregistré", the same fields again are a new sale.
+  // The payment's Idempotency-Key belongs to one sale. A new sale always gets a new key: every
+  // page draws one, and once the till has shown an answer (approved, declined or "déjà
+  // enregistré") the next sale is a new one, whatever was typed. The only sale sent again with
+  // an old key is one whose answer never came (the network dropped it, the browser showed an
+  // error page): the same fields typed again within ten minutes reuse that key, so the server
+  // answers "déjà enregistré" if the first one went through and moves nothing twice. The
+  // pending sale is kept in this tab only, as a hash of its fields (never the PIN itself).
   var idem = document.getElementById("idem");
   var STORE = "caisse.lastSale", KEEP_MS = 10 * 60 * 1000;
   var fresh = form.getAttribute("data-idem") || (idem && idem.value);
@@ -51,7 +52,8 @@
       else window.sessionStorage.removeItem(STORE);
     } catch (e) { /* private mode: the page's own key still changes with each page */ }
   }
-  if (document.querySelector("#outcome[data-status=replayed]")) remember(null);
+  // An answer is on screen: the sale it answers is no longer pending.
+  if (document.getElementById("outcome")) remember(null);
   if (idem && fresh) {
     idem.value = fresh;
     form.addEventListener("submit", function () {
