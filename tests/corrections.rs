@@ -538,55 +538,66 @@ async fn a_refund_after_leaving_goes_back_to_the_pot(app: TestApp) {
     TestApp::assert_clean(&app.verify_problems().await);
 }
 
-/// Fifty payments from one member at once and a leave among them, three times: the leave
-/// succeeds, every payment is approved or `member_inactive` (never `insufficient_balance`),
-/// and what is handed back to the pot is exactly what was left.
+/// Fifty payments from one member at once (fifty app cards, so that nothing but the member
+/// serialises them) and a leave among them, three times: the leave succeeds, every payment is
+/// approved or `member_inactive` (never `insufficient_balance`), and what is handed back to the
+/// pot is exactly what was left.
 async fn a_leave_racing_payments_hands_back_exactly_what_is_left(app: TestApp) {
-    let app = std::sync::Arc::new(app);
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let app = Arc::new(app);
     let t = app.login(Role::Treasurer).await;
     let (_, till) = app.terminal_login().await;
+    let mut refused_in_all = 0;
     for round in 0..3 {
         let member = app.new_member(&format!("Adhérente {round}")).await;
         app.issue(&t, &format!("2026-{:02}", 9 + round)).await;
-        let card = app.printed_card(&t, &member).await;
+        let mut cards = Vec::new();
+        for _ in 0..50 {
+            cards.push(app.app_card(&t, &member).await);
+        }
         let start = app.allowance_balance(&member).await;
         assert_eq!(start, 15_000);
-        let mut payments = Vec::new();
-        for i in 0..50 {
-            let (a, till, card) = (app.clone(), till.clone(), card.clone());
-            payments.push(tokio::spawn(async move {
-                if i >= 25 {
-                    tokio::task::yield_now().await;
-                }
-                let r = a.redeem_printed(&till, &card, "1.00").await;
+        let done = Arc::new(AtomicUsize::new(0));
+        let pay = |card: &(String, Vec<u8>)| {
+            let token = common::app_token(&card.0, &card.1);
+            let (a, till, done) = (app.clone(), till.clone(), done.clone());
+            tokio::spawn(async move {
+                let r = a.redeem_printed(&till, &token, "1.00").await;
+                done.fetch_add(1, Ordering::SeqCst);
                 (r.status.as_u16(), r.body["code"].as_str().map(String::from))
-            }));
-            if i == 25 {
-                let (a, t, member) = (app.clone(), t.clone(), member.clone());
-                payments.push(tokio::spawn(async move {
-                    let r = a
-                        .post(
-                            &format!("/api/v1/members/{member}/leave"),
-                            Some(&t),
-                            json!({}),
-                        )
-                        .await;
-                    (
-                        r.status.as_u16() + 10_000,
-                        r.body["code"].as_str().map(String::from),
-                    )
-                }));
-            }
+            })
+        };
+        // Thirty payments; once a few are through (the others in flight), the leave, then
+        // twenty more payments.
+        let mut tasks: Vec<_> = cards[..30].iter().map(pay).collect();
+        while done.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        let leave = {
+            let (a, t, member) = (app.clone(), t.clone(), member.clone());
+            tokio::spawn(async move {
+                a.post(
+                    &format!("/api/v1/members/{member}/leave"),
+                    Some(&t),
+                    json!({}),
+                )
+                .await
+            })
+        };
+        // (A moment for the leave to reach the server: some payments come after it.)
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        tasks.extend(cards[30..].iter().map(pay));
         let mut approved = 0;
-        for p in payments {
-            match p.await.unwrap() {
+        for task in tasks {
+            match task.await.unwrap() {
                 (201, _) => approved += 1,
-                (10_200, _) => {}
-                (422, Some(code)) if code == "member_inactive" => {}
+                (422, Some(code)) if code == "member_inactive" => refused_in_all += 1,
                 other => panic!("round {round}: unexpected answer {other:?}"),
             }
         }
+        let left = leave.await.unwrap();
+        assert_eq!(left.ok(200)["status"], "left", "round {round}");
         let r = app.account_ref(&member).await;
         let handed_back: i64 = {
             use sqlx::Row;
@@ -610,6 +621,8 @@ async fn a_leave_racing_payments_hands_back_exactly_what_is_left(app: TestApp) {
             "round {round}: {approved} approved, {handed_back} handed back"
         );
     }
+    // The leave came in the middle (it waits for the first payments).
+    assert!(refused_in_all > 0, "no payment came after a leave");
     TestApp::assert_clean(&app.verify_problems().await);
 }
 

@@ -313,9 +313,9 @@ impl Reversal<'_> {
         Ok(posted)
     }
 
-    /// The member, under the shared lock a leave waits for (see `members::get_for_share`).
+    /// The member, under the lock a leave takes (see `members::get_for_payment`).
     async fn member(&self, tx: &mut Tx, id: &str) -> Result<Member, ReverseError> {
-        members::get_for_share(tx, self.fund_id, id)
+        members::get_for_payment(tx, self.fund_id, id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("entry of unknown member {id}")).into())
     }
