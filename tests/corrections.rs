@@ -100,6 +100,8 @@ async fn a_reversed_sale_is_neither_refunded_nor_paid(app: TestApp) {
     assert_eq!(r.body["reversed_kind"], "redemption");
     assert_eq!(app.allowance_balance(&s.member).await, 15_000);
     assert_eq!(shop_balance(&app, &s.shop).await, 0);
+    let list = app.get("/api/v1/redemptions", Some(&s.till)).await;
+    assert_eq!(list.ok(200)["items"][0]["reversed"], true, "{}", list.body);
 
     // Not refundable, not reversible twice, and the reversal is not reversible.
     app.refund(&s.till, &sale, "5.00")
