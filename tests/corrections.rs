@@ -695,3 +695,56 @@ async fn verify_catches_a_broken_mirror(app: TestApp) {
     }
     assert!(!refund.is_empty());
 }
+
+both_backends!(entries_reversed_before_the_migration_are_mirrored_by_it);
+
+/// Reversals made before migration 0012 changed only the journal; the migration marks their
+/// rows, so that verify is clean and a reversed sale is neither refunded nor paid. (Run here on
+/// rows reversed the old way: the store's bare reversal, then the migration's backfill part.)
+async fn entries_reversed_before_the_migration_are_mirrored_by_it(app: TestApp) {
+    let s = setup(&app).await;
+    let sale = app.sale(&s.till, &s.card, "30.00").await;
+    let other = app.sale(&s.till, &s.card, "20.00").await;
+    let refund = app.refund(&s.till, &other, "5.00").await;
+    let refund = refund.ok(201)["id"].as_str().unwrap().to_string();
+    let bare = |entry: i64| {
+        let db = app.db.clone();
+        let fund = app.fund_id.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let day = caisse::domain::today();
+            caisse::store::ledger::reverse(&mut tx, &fund, entry, day, "Annulation ancienne")
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    bare(sale_entry(&app, &sale).await).await;
+    bare(refund_entry(&app, &refund).await).await;
+    assert!(
+        !app.verify_problems().await.is_empty(),
+        "the old way leaves mirrors behind"
+    );
+
+    let file = match app.backend {
+        caisse::store::Backend::Sqlite => include_str!("../migrations/sqlite/0012_corrections.sql"),
+        caisse::store::Backend::Postgres => {
+            include_str!("../migrations/postgres/0012_corrections.sql")
+        }
+    };
+    let backfill = &file[file
+        .find("-- Entries reversed before this migration")
+        .unwrap()..];
+    sqlx::raw_sql(backfill)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    TestApp::assert_clean(&app.verify_problems().await);
+    app.refund(&s.till, &sale, "1.00")
+        .await
+        .problem(409, "redemption_reversed");
+    assert_eq!(refunded(&app, &s.t, &other).await, "0.00");
+    // 20.00 sold, the 30.00 sale and the refund reversed: the shop is owed 20.00.
+    let settlement = app.settle_now(&s.t).await.ok(201).clone();
+    assert_eq!(line(&settlement, &s.shop), ("20.00".into(), 2));
+}
