@@ -696,7 +696,10 @@ async fn verify_catches_a_broken_mirror(app: TestApp) {
     assert!(!refund.is_empty());
 }
 
-both_backends!(entries_reversed_before_the_migration_are_mirrored_by_it);
+both_backends!(
+    entries_reversed_before_the_migration_are_mirrored_by_it,
+    a_refund_racing_the_reversal_of_its_sale_credits_once,
+);
 
 /// Reversals made before migration 0012 changed only the journal; the migration marks their
 /// rows, so that verify is clean and a reversed sale is neither refunded nor paid. (Run here on
@@ -747,4 +750,32 @@ async fn entries_reversed_before_the_migration_are_mirrored_by_it(app: TestApp) 
     // 20.00 sold, the 30.00 sale and the refund reversed: the shop is owed 20.00.
     let settlement = app.settle_now(&s.t).await.ok(201).clone();
     assert_eq!(line(&settlement, &s.shop), ("20.00".into(), 2));
+}
+
+/// A till refunding a sale while the treasurer reverses it, ten times: exactly one of the two
+/// goes through, and the member is credited back once.
+async fn a_refund_racing_the_reversal_of_its_sale_credits_once(app: TestApp) {
+    let s = setup(&app).await;
+    let app = std::sync::Arc::new(app);
+    for round in 0..10 {
+        let sale = app.sale(&s.till, &s.card, "3.00").await;
+        let entry = sale_entry(&app, &sale).await;
+        let (a, till, id) = (app.clone(), s.till.clone(), sale.clone());
+        let refund = tokio::spawn(async move { a.refund(&till, &id, "3.00").await });
+        let (a, t) = (app.clone(), s.t.clone());
+        let reversal = tokio::spawn(async move { a.reverse(&t, entry, "Annulée").await });
+        let (refund, reversal) = (refund.await.unwrap(), reversal.await.unwrap());
+        match (refund.status.as_u16(), reversal.status.as_u16()) {
+            (201, 409) => assert_eq!(reversal.body["code"], "redemption_refunded"),
+            (409, 201) => assert_eq!(refund.body["code"], "redemption_reversed"),
+            other => panic!("round {round}: {other:?} {} {}", refund.body, reversal.body),
+        }
+        assert_eq!(
+            app.allowance_balance(&s.member).await,
+            15_000,
+            "round {round}"
+        );
+    }
+    assert_eq!(shop_balance(&app, &s.shop).await, 0);
+    TestApp::assert_clean(&app.verify_problems().await);
 }
