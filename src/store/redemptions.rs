@@ -64,7 +64,7 @@ pub async fn add_refund(
     let row = sqlx::query(
         "UPDATE redemptions SET refunded = refunded + $4 \
          WHERE fund_id = $1 AND id = $2 AND shop_id = $3 AND refunded + $4 <= amount \
-         RETURNING member_id, amount - refunded AS left_",
+         AND reversed_entry_id IS NULL RETURNING member_id, amount - refunded AS left_",
     )
     .bind(fund_id)
     .bind(id)
@@ -76,15 +76,16 @@ pub async fn add_refund(
         .transpose()
 }
 
-/// What is left to refund of a redemption of this shop (`None` if there is none).
+/// What is left to refund of a redemption of this shop, and whether it was reversed (`None` if
+/// there is none).
 pub async fn refundable(
     tx: &mut Tx,
     fund_id: &str,
     shop_id: &str,
     id: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<(i64, bool)>, StoreError> {
     let row = sqlx::query(
-        "SELECT amount - refunded AS left_ FROM redemptions \
+        "SELECT amount - refunded AS left_, reversed_entry_id FROM redemptions \
          WHERE fund_id = $1 AND id = $2 AND shop_id = $3",
     )
     .bind(fund_id)
@@ -92,9 +93,13 @@ pub async fn refundable(
     .bind(shop_id)
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| r.try_get("left_"))
-        .transpose()
-        .map_err(Into::into)
+    row.map(|r| {
+        Ok((
+            r.try_get("left_")?,
+            r.try_get::<Option<i64>, _>("reversed_entry_id")?.is_some(),
+        ))
+    })
+    .transpose()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -177,6 +182,8 @@ pub struct RedemptionRow {
     pub shop_id: String,
     pub amount: i64,
     pub refunded: i64,
+    /// The treasurer reversed the sale's entry.
+    pub reversed: bool,
     pub created_at: i64,
 }
 
@@ -226,7 +233,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<RedemptionRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, shop_id, amount, refunded, created_at FROM redemptions \
+        "SELECT id, shop_id, amount, refunded, reversed_entry_id, created_at FROM redemptions \
          WHERE fund_id = $1 AND ($2 IS NULL OR shop_id = $2) AND created_at >= $3 \
          AND created_at < $4 \
          AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) \
@@ -248,6 +255,7 @@ pub async fn list(
                 shop_id: r.try_get("shop_id")?,
                 amount: r.try_get("amount")?,
                 refunded: r.try_get("refunded")?,
+                reversed: r.try_get::<Option<i64>, _>("reversed_entry_id")?.is_some(),
                 created_at: r.try_get("created_at")?,
             })
         })
