@@ -4,6 +4,7 @@
 pub(crate) mod allowances;
 pub(crate) mod cards;
 pub(crate) mod contributions;
+pub mod door;
 pub mod error;
 pub(crate) mod exports;
 pub mod extract;
@@ -196,6 +197,8 @@ pub fn app(state: AppState) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn(door::refuse_nul))
+    .layer(axum::middleware::from_fn(door::close_unread))
     .layer(CatchPanicLayer::custom(|_| -> Response {
         ApiError::internal("a handler panicked").into_response()
     }))

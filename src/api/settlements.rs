@@ -16,6 +16,7 @@ use crate::domain::money::format_signed_cents;
 use crate::domain::statement::{parse_camt053, parse_csv};
 use crate::domain::{format_instant, Cents};
 use crate::service::settlements as service;
+use crate::store::cursors::Listed;
 use crate::store::settlements as store;
 use futures_util::FutureExt;
 
@@ -162,6 +163,8 @@ pub async fn list_settlements(
 ) -> ApiResult<Json<SettlementPage>> {
     let page = query.page();
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Settlements)
+        .await?;
     let rows = store::list(
         &state.db,
         &caller.fund_id,

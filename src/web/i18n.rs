@@ -367,7 +367,12 @@ messages! {
         "The statement has an invalid line: nothing was imported.";
     FundIbanMissing => "La caisse n'a pas encore d'IBAN : l'administration doit le saisir dans les règles de la caisse.",
         "The fund has no IBAN yet: an admin must enter it in the fund rules.";
-    StatementTooLarge => "Le relevé dépasse 16 Mio : découpez-le.", "The statement is larger than 16 MiB: split it.";
+    StatementTooLarge => "Le relevé est trop grand (plus de 16 Mio, de 100 000 lignes ou d'un million de nœuds XML) : découpez-le.",
+        "The statement is too large (over 16 MiB, 100,000 lines or a million XML nodes): split it.";
+    InputTooDeep => "Le fichier imbrique trop de niveaux (un relevé en a une douzaine) : ce n'est pas un relevé, rien n'a été importé.",
+        "The file nests too many levels (a statement has about twelve): it is not a statement, nothing was imported.";
+    FieldHasNul => "Le champ « {} » contient un caractère interdit (NUL) : retirez-le et recommencez.",
+        "The field “{}” holds a forbidden character (NUL): remove it and try again.";
     // Admin
     AdminTitle => "Administration", "Administration";
     Settings => "Règles de la caisse", "Fund rules";
