@@ -6,8 +6,9 @@
 mod common;
 
 use caisse::domain::Role;
-use common::TestApp;
+use common::{TestApp, PASSWORD};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 both_backends!(
     hostile_statements_are_refused_and_the_server_keeps_serving,
@@ -16,9 +17,10 @@ both_backends!(
     nul_in_a_path_is_404_and_in_a_query_422,
     the_role_is_checked_before_the_body,
     lists_refuse_cursors_they_did_not_hand_out,
+    api_logins_are_limited_per_email,
+    logins_are_limited_per_client_address,
+    a_refused_request_never_breaks_a_kept_alive_connection,
 );
-
-const CAMT_NS: &str = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02";
 
 async fn upload(app: &TestApp, token: &str, content_type: &str, body: String) -> common::Reply {
     app.send(
@@ -37,118 +39,9 @@ async fn still_serving(app: &TestApp) {
     assert_eq!(r.ok(200)["status"], "ok");
 }
 
-/// The statements an attacker would send, with the answer each must get.
-pub fn hostile_statements() -> Vec<(&'static str, &'static str, String, u16, &'static str)> {
-    let deep = format!(
-        "<?xml version=\"1.0\"?><Document xmlns=\"{CAMT_NS}\">{}{}</Document>",
-        "<a>".repeat(5_000),
-        "</a>".repeat(5_000)
-    );
-    assert!(deep.len() > 34_000, "the 34 KB file of the issue");
-    let laughs = format!(
-        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">{}]>\
-         <Document xmlns=\"{CAMT_NS}\">&lol9;</Document>",
-        (1..10)
-            .map(|i| format!(
-                "<!ENTITY lol{i} \"{}\">",
-                format!(
-                    "&lol{};",
-                    if i == 1 {
-                        String::new()
-                    } else {
-                        (i - 1).to_string()
-                    }
-                )
-                .repeat(10)
-            ))
-            .collect::<String>()
-    );
-    let external = format!(
-        "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
-         <Document xmlns=\"{CAMT_NS}\">&x;</Document>"
-    );
-    let doctype = format!("<!DOCTYPE Document><Document xmlns=\"{CAMT_NS}\"/>");
-    let wide = format!(
-        "<Document xmlns=\"{CAMT_NS}\">{}</Document>",
-        "<a/>".repeat(1_000_001)
-    );
-    let header = "date,amount,reference,counterparty\n";
-    let long_line = format!("{header}2026-11-02,1.00,{},x\n", "r".repeat(10_000));
-    let many_fields = format!("{header}2026-11-02,1.00{}\n", ",".repeat(100_000));
-    let many_lines = format!("{header}{}", "2026-11-02,1.00,r,c\n".repeat(100_001));
-    let nul_csv = format!("{header}2026-11-02,1.00,Cotisation\u{0}RF,x\n");
-    let nul_xml = format!("<Document xmlns=\"{CAMT_NS}\">\u{0}</Document>");
-    vec![
-        (
-            "5,000 nested levels",
-            "application/xml",
-            deep,
-            422,
-            "input_too_deep",
-        ),
-        (
-            "billion laughs",
-            "application/xml",
-            laughs,
-            422,
-            "statement_invalid",
-        ),
-        (
-            "external entity",
-            "application/xml",
-            external,
-            422,
-            "statement_invalid",
-        ),
-        (
-            "a DOCTYPE",
-            "application/xml",
-            doctype,
-            422,
-            "statement_invalid",
-        ),
-        (
-            "a million XML nodes",
-            "application/xml",
-            wide,
-            413,
-            "payload_too_large",
-        ),
-        (
-            "NUL in XML",
-            "application/xml",
-            nul_xml,
-            400,
-            "statement_unreadable",
-        ),
-        (
-            "a 10,000-character line",
-            "text/csv",
-            long_line,
-            422,
-            "statement_invalid",
-        ),
-        (
-            "100,000 fields",
-            "text/csv",
-            many_fields,
-            422,
-            "statement_invalid",
-        ),
-        (
-            "100,001 lines",
-            "text/csv",
-            many_lines,
-            413,
-            "payload_too_large",
-        ),
-        ("NUL in CSV", "text/csv", nul_csv, 422, "statement_invalid"),
-    ]
-}
-
 async fn hostile_statements_are_refused_and_the_server_keeps_serving(app: TestApp) {
     let t = app.login(Role::Treasurer).await;
-    for (what, content_type, body, status, code) in hostile_statements() {
+    for (what, content_type, body, status, code) in common::hostile::statements() {
         let r = upload(&app, &t, content_type, body).await;
         assert_eq!(r.status.as_u16(), status, "{what}: {}", r.body);
         r.problem(status, code);
@@ -228,6 +121,16 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
+/// (method, path, token, with an idempotency key, body, the field named)
+type NulCase<'a> = (
+    reqwest::Method,
+    String,
+    Option<&'a str>,
+    bool,
+    Value,
+    &'a str,
+);
+
 async fn nul_in_a_body_is_422_naming_the_field(app: TestApp) {
     let w = world(&app).await;
     let settings = app.get("/api/v1/settings", Some(&w.admin)).await;
@@ -235,8 +138,7 @@ async fn nul_in_a_body_is_422_naming_the_field(app: TestApp) {
     settings["fund_name"] = json!("Caisse\u{0}");
     let (shop, member) = (&w.shop, &w.member);
     let post = reqwest::Method::POST;
-    // (method, path, token, idempotency key, body, the field named)
-    let cases: Vec<(reqwest::Method, String, Option<&str>, bool, Value, &str)> = vec![
+    let cases: Vec<NulCase> = vec![
         (
             post.clone(),
             "/api/v1/sessions".into(),
@@ -655,4 +557,242 @@ async fn lists_refuse_cursors_they_did_not_hand_out(app: TestApp) {
         )
         .await;
     r.problem(422, "validation_failed");
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str, from: Option<&str>) -> common::Reply {
+    let mut req = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(address) = from {
+        req = req.header("x-forwarded-for", format!("198.51.100.9, {address}"));
+    }
+    app.send(req).await
+}
+
+async fn new_user(app: &TestApp, role: Role) -> String {
+    let email = format!(
+        "{}@limit.caisse.fr",
+        caisse::domain::new_id("u").to_lowercase()
+    );
+    caisse::service::users::create(&app.db, &app.fund_id, &email, PASSWORD, role, None)
+        .await
+        .expect("user");
+    email
+}
+
+#[track_caller]
+fn retry_after(r: &common::Reply) -> u64 {
+    r.problem(429, "too_many_attempts");
+    r.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+async fn api_logins_are_limited_per_email(app: TestApp) {
+    let email = new_user(&app, Role::Treasurer).await;
+    for i in 0..5 {
+        sign_in(&app, &email, "wrong-password-1", None)
+            .await
+            .problem(401, "invalid_credentials");
+        assert!(i < 5);
+    }
+    // The sixth, wrong or right, is refused until the window (a minute) has passed.
+    let wait = retry_after(&sign_in(&app, &email, "wrong-password-1", None).await);
+    assert!((1..=60).contains(&wait), "{wait}");
+    let wait = retry_after(&sign_in(&app, &email, PASSWORD, None).await);
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The same email typed another way is the same email.
+    retry_after(&sign_in(&app, &email.to_uppercase(), PASSWORD, None).await);
+    // Someone else, from the same address, is not held up.
+    let other = new_user(&app, Role::Committee).await;
+    sign_in(&app, &other, PASSWORD, None).await.ok(201);
+    // Successes do not count: a script may sign in again and again.
+    for _ in 0..8 {
+        sign_in(&app, &other, PASSWORD, None).await.ok(201);
+    }
+}
+
+async fn logins_are_limited_per_client_address(app: TestApp) {
+    let backend = app.backend;
+    drop(app);
+    // Behind a trusted proxy: the address is the last entry of X-Forwarded-For.
+    let app = common::spawn_app_with(backend, |c| {
+        c.login_failures_per_address = 3;
+        c.client_address_header = Some("X-Forwarded-For".into());
+    })
+    .await
+    .expect("app");
+    let victim = new_user(&app, Role::Admin).await;
+    // An attacker trying one password on each of many emails, from one address.
+    for i in 0..3 {
+        let r = sign_in(
+            &app,
+            &format!("guess{i}@x.fr"),
+            "123456",
+            Some("203.0.113.7"),
+        )
+        .await;
+        r.problem(401, "invalid_credentials");
+    }
+    retry_after(&sign_in(&app, &victim, "123456", Some("203.0.113.7")).await);
+    retry_after(&sign_in(&app, &victim, PASSWORD, Some("203.0.113.7")).await);
+    // Another client is not held up.
+    sign_in(&app, &victim, PASSWORD, Some("203.0.113.8"))
+        .await
+        .ok(201);
+    // Without the header configured, the socket's peer counts, whatever the client claims.
+    let app = common::spawn_app_with(backend, |c| c.login_failures_per_address = 2)
+        .await
+        .expect("app");
+    let victim = new_user(&app, Role::Admin).await;
+    for (i, claimed) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
+        sign_in(&app, &format!("guess{i}@x.fr"), "123456", Some(claimed))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    retry_after(&sign_in(&app, &victim, PASSWORD, Some("203.0.113.3")).await);
+    // Once the window has passed (two seconds here), the right password works again.
+    let app = common::spawn_app_with(backend, |c| {
+        c.login_failures_per_email = 1;
+        c.login_window_seconds = 2;
+    })
+    .await
+    .expect("app");
+    let victim = new_user(&app, Role::Admin).await;
+    sign_in(&app, &victim, "123456", None)
+        .await
+        .problem(401, "invalid_credentials");
+    let wait = retry_after(&sign_in(&app, &victim, PASSWORD, None).await);
+    assert!((1..=2).contains(&wait), "{wait}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    sign_in(&app, &victim, PASSWORD, None).await.ok(201);
+}
+
+/// One HTTP/1.1 exchange on a kept-alive connection: the status, the headers (lower case) and
+/// the body; `None` if the server had closed the connection.
+async fn exchange(
+    stream: &mut tokio::net::TcpStream,
+    request: &str,
+) -> Option<(u16, String, String)> {
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+    Some((status, head, body))
+}
+
+async fn a_refused_request_never_breaks_a_kept_alive_connection(app: TestApp) {
+    let w = world(&app).await;
+    let host = app.base.trim_start_matches("http://").to_string();
+    let body = format!(
+        "{{\"kind\":\"printed\",\"pin\":\"1234\",\"x\":\"{}\"}}",
+        "y".repeat(20_000)
+    );
+    let refused = [
+        // 401: no such token; 403: a till issuing a card; 415: not JSON; 413: too large.
+        ("Bearer cs_nobody", "application/json", body.clone()),
+        (
+            &*format!("Bearer {}", w.till),
+            "application/json",
+            body.clone(),
+        ),
+        (
+            &*format!("Bearer {}", w.treasurer),
+            "text/plain",
+            body.clone(),
+        ),
+        (
+            &*format!("Bearer {}", w.treasurer),
+            "application/json",
+            "x".repeat(70_000),
+        ),
+    ]
+    .map(|(auth, ct, body)| {
+        let mut head = format!(
+            "POST /api/v1/members/{}/cards HTTP/1.1\r\nhost: {host}\r\nauthorization: {auth}\r\n\
+             content-type: {ct}\r\ncontent-length: {}\r\n\r\n",
+            w.member,
+            body.len()
+        );
+        // The 413 needs the first 64 KiB to be read: those go with the headers.
+        let sent_early =
+            body.len().saturating_sub(4_000).min(66_000) * usize::from(body.len() > 65_536);
+        head.push_str(&body[..sent_early]);
+        (head, body[sent_early..].to_string())
+    });
+    let good = format!("GET /healthz HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    for (head, body) in &refused {
+        // The till sends the headers; the server answers before the body is there (as under
+        // load, when the body's packets come later), then the body and the next request go
+        // out on the same connection.
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let (status, answer, _) = exchange(&mut stream, head).await.expect("an early answer");
+        assert!((400..500).contains(&status), "{answer}");
+        // Either the server says it closes the connection, or the connection serves the next
+        // request: never a silent close.
+        if answer.contains("connection: close") {
+            continue;
+        }
+        let next = exchange(&mut stream, &format!("{body}{good}")).await;
+        assert_eq!(next.map(|n| n.0), Some(200), "after {answer}");
+    }
+    // An answer that read the whole body keeps the connection.
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let bad_pin = r#"{"kind":"printed","pin":"12"}"#;
+    let request = format!(
+        "POST /api/v1/members/{}/cards HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{bad_pin}",
+        w.member,
+        w.treasurer,
+        bad_pin.len()
+    );
+    let (status, head, _) = exchange(&mut stream, &request).await.unwrap();
+    assert_eq!(status, 422, "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    assert_eq!(exchange(&mut stream, &good).await.map(|n| n.0), Some(200));
+    // A till's client with one pooled connection, refused again and again, never sees a
+    // connection error.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for i in 0..30 {
+        let r = client
+            .post(app.url(&format!("/api/v1/members/{}/cards", w.member)))
+            .bearer_auth(&w.till)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("refused request {i}: {e}"));
+        assert_eq!(r.status().as_u16(), 403);
+        let r = client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("good request {i}: {e}"));
+        assert_eq!(r.status().as_u16(), 200);
+    }
 }

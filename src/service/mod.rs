@@ -6,6 +6,7 @@ pub mod contributions;
 pub mod demo;
 pub mod exports;
 pub mod ledger;
+pub mod login;
 pub mod members;
 pub mod redemptions;
 pub mod reports;
