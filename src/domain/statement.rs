@@ -229,7 +229,12 @@ fn read_xml(xml: &str) -> Result<roxmltree::Document<'_>, StatementError> {
     })
 }
 
-/// Every line's texts are free of NUL (the database refuses it) and the count is bounded.
+/// Longest text of a line (reference, counterparty, ids): a CSV record's bound, for camt.053
+/// too, where one remittance text could otherwise be the whole 16 MiB.
+pub const MAX_LINE_TEXT_CHARS: usize = MAX_CSV_RECORD_CHARS;
+
+/// Every line's texts are free of NUL (the database refuses it) and bounded, and so is the
+/// number of lines.
 fn check_lines(statement: &Statement) -> Result<(), StatementError> {
     if statement.lines.len() > MAX_LINES {
         return Err(StatementError::TooLarge(format!(
@@ -243,8 +248,16 @@ fn check_lines(statement: &Statement) -> Result<(), StatementError> {
             line.bank_ref.as_ref(),
             line.end_to_end_id.as_ref(),
         ];
-        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
-            return Err(invalid(format!("line {} holds a NUL character", n + 1)));
+        for t in texts.into_iter().flatten() {
+            if t.contains('\0') {
+                return Err(invalid(format!("line {} holds a NUL character", n + 1)));
+            }
+            if t.chars().count() > MAX_LINE_TEXT_CHARS {
+                return Err(invalid(format!(
+                    "line {}: a text longer than {MAX_LINE_TEXT_CHARS} characters",
+                    n + 1
+                )));
+            }
         }
     }
     Ok(())
@@ -547,6 +560,27 @@ mod tests {
         assert_eq!(s.lines[0].counterparty.as_deref(), Some("Ferme"));
         assert_eq!(s.lines[2].reference, "Cotisation RF47M000042");
         assert_eq!(s.lines[2].counterparty.as_deref(), Some("Awa"));
+    }
+
+    #[test]
+    fn camt_texts_are_bounded() {
+        let long = CAMT02.replace(
+            "Cotisation RF47M000042",
+            &"x".repeat(MAX_LINE_TEXT_CHARS + 1),
+        );
+        assert!(
+            matches!(parse_camt053(&long), Err(StatementError::Invalid(m)) if m.contains("line 3"))
+        );
+        let nul = CAMT02.replace("Cotisation RF47M000042", "Cotisation&#0;");
+        assert!(parse_camt053(&nul).is_err());
+        let deep = CAMT02.replace(
+            "<Id>S1</Id>",
+            &format!("{}{}", "<x>".repeat(70), "</x>".repeat(70)),
+        );
+        assert_eq!(
+            parse_camt053(&deep),
+            Err(StatementError::TooDeep { max: 64 })
+        );
     }
 
     #[test]
