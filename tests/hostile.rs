@@ -349,6 +349,8 @@ async fn nul_in_a_path_is_404_and_in_a_query_422(app: TestApp) {
             "/tresorerie/reglements/%00/sepa.xml",
             w.treasurer.as_str(),
         ),
+        // Not NUL, but not text or not a number: the same 404, never axum's plain-text 400.
+        ("GET", "/api/v1/members/mem_%FF%FE", w.treasurer.as_str()),
     ];
     for (method, path, token) in paths {
         let req = app
@@ -358,6 +360,14 @@ async fn nul_in_a_path_is_404_and_in_a_query_422(app: TestApp) {
             .header("Idempotency-Key", "k1");
         app.send(req).await.problem(404, "not_found");
     }
+    let r = app
+        .post(
+            "/api/v1/ledger/entries/abc/reversal",
+            Some(&w.treasurer),
+            json!({"reason": "Saisie en double"}),
+        )
+        .await;
+    r.problem(404, "not_found");
     // The same ids, of nothing, without the NUL: the routes answer as usual.
     app.get("/api/v1/members/mem_x", Some(&w.treasurer))
         .await

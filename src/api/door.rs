@@ -15,12 +15,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 
-/// A NUL (`%00`) in the path is 404 (no id holds one); in the query string, 422 naming the
-/// parameter. Form fields and JSON bodies are checked where they are read
-/// ([`crate::web::session::Form`], [`super::extract::parse_json`]).
+/// A NUL (`%00`) in the path is 404 (no id holds one), and so is a path that does not decode
+/// to UTF-8 (`%FF`), which axum's `Path` would answer with a plain-text 400; in the query
+/// string, a NUL is 422 naming the parameter. Form fields and JSON bodies are checked where
+/// they are read ([`crate::web::session::Form`], [`super::extract::parse_json`]).
 pub async fn refuse_nul(req: Request, next: Next) -> Response {
     let uri = req.uri();
-    if uri.path().contains("%00") {
+    if uri.path().contains("%00") || !decodes_to_utf8(uri.path()) {
         return ApiError::not_found("resource").into_response();
     }
     if uri.query().is_some_and(|q| q.contains("%00")) {
@@ -41,6 +42,33 @@ pub async fn refuse_nul(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// Whether a path's percent-escapes decode to UTF-8 text.
+fn decodes_to_utf8(path: &str) -> bool {
+    if !path.contains('%') {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
 }
 
 /// hyper drops a keep-alive connection whose request body was not read to its end when the
