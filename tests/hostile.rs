@@ -472,7 +472,7 @@ async fn the_role_is_checked_before_the_body(app: TestApp) {
         if path == "/api/v1/sessions" {
             continue;
         }
-        for token in [&w.committee, &w.till, &member_login] {
+        for token in [&w.committee, &w.till, &member_login, &w.treasurer] {
             let send = |body: &'static str| {
                 app.client
                     .request(method.parse().unwrap(), app.url(&path))
@@ -489,7 +489,7 @@ async fn the_role_is_checked_before_the_body(app: TestApp) {
             }
         }
     }
-    assert!(checked >= 40, "only {checked} refusals checked");
+    assert!(checked >= 50, "only {checked} refusals checked");
 }
 
 async fn lists_refuse_cursors_they_did_not_hand_out(app: TestApp) {
