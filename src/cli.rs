@@ -266,7 +266,9 @@ pub async fn serve(db: Db, fund: String, config: Config) -> anyhow::Result<()> {
     let cards = crate::card_key::CardKey::load_or_create(&card_key_path)
         .with_context(|| format!("card key {}", card_key_path.display()))?;
     let state = AppState::new(db.clone(), config, fund, Arc::new(cards));
-    axum::serve(listener, api::app(state))
+    // The peer's address feeds the login limiter (see `client_address_header` behind a proxy).
+    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     db.close().await;

@@ -33,6 +33,16 @@ pub struct Config {
     /// The IANA time zone of the fund's dates: today, a sale's entry date, a day's bounds in
     /// a query, the FEC's dates. Instants in the API stay UTC.
     pub timezone: String,
+    /// Failed logins (API and web alike) allowed per email address, and per client address,
+    /// in each window; past either, 429 until the window ends.
+    pub login_failures_per_email: u32,
+    pub login_failures_per_address: u32,
+    pub login_window_seconds: u64,
+    /// The header a trusted reverse proxy puts the client's address in (`X-Forwarded-For`:
+    /// its last entry is read, the one the proxy added; or `X-Real-IP`). Unset: the socket's
+    /// peer address. Set it only behind a proxy that overwrites the header, or anyone can
+    /// choose their own address.
+    pub client_address_header: Option<String>,
 }
 
 impl Default for Config {
@@ -47,6 +57,10 @@ impl Default for Config {
             till_rate_per_second: 20,
             till_burst: 40,
             timezone: crate::domain::DEFAULT_TIMEZONE.into(),
+            login_failures_per_email: 5,
+            login_failures_per_address: 20,
+            login_window_seconds: 60,
+            client_address_header: None,
         }
     }
 }
@@ -63,6 +77,13 @@ impl fmt::Debug for Config {
             .field("till_rate_per_second", &self.till_rate_per_second)
             .field("till_burst", &self.till_burst)
             .field("timezone", &self.timezone)
+            .field("login_failures_per_email", &self.login_failures_per_email)
+            .field(
+                "login_failures_per_address",
+                &self.login_failures_per_address,
+            )
+            .field("login_window_seconds", &self.login_window_seconds)
+            .field("client_address_header", &self.client_address_header)
             .finish()
     }
 }
@@ -95,6 +116,16 @@ impl Config {
         match sqlite_path.map(Path::new).and_then(Path::parent) {
             Some(dir) => dir.join("card.key"),
             None => PathBuf::from("data").join("card.key"),
+        }
+    }
+
+    /// The login limiter's limits.
+    pub fn login_limits(&self) -> crate::service::login::LoginLimits {
+        crate::service::login::LoginLimits {
+            per_email: self.login_failures_per_email.max(1),
+            per_address: self.login_failures_per_address.max(1),
+            window: std::time::Duration::from_secs(self.login_window_seconds.max(1)),
+            ..Default::default()
         }
     }
 
@@ -151,6 +182,9 @@ impl Config {
         }
         if let Some(v) = var("CAISSE_TIMEZONE") {
             self.timezone = v;
+        }
+        if let Some(v) = var("CAISSE_CLIENT_ADDRESS_HEADER") {
+            self.client_address_header = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("CAISSE_TILL_BURST") {
             self.till_burst = v

@@ -52,6 +52,8 @@ browser_tests!(
     browser_till_back_and_resubmit_is_no_new_sale,
     browser_member_till_and_treasurer,
     browser_demo_fund_pages,
+    hostile_input_through_the_forms,
+    web_and_api_logins_share_one_limiter,
 );
 
 /// A browser without JavaScript: keeps cookies, follows no redirect.
@@ -2178,4 +2180,130 @@ async fn browser_demo_fund_pages(app: TestApp) {
         }
     }
     browser.close().await;
+}
+
+/// The hostile statements of the API tests, pasted into the treasurer's form; a NUL in a login;
+/// deep JSON in the fund's rules. Each is refused in French, nothing changes, and the pages
+/// keep being served.
+async fn hostile_input_through_the_forms(app: TestApp) {
+    let token = app.login(Role::Treasurer).await;
+    let (treasurer, _) = user(&app, Role::Treasurer, "").await;
+    let mut t = Agent::new(&app);
+    t.login(&treasurer, PASSWORD).await;
+    let csrf = csrf_of(&t.get("/tresorerie").await);
+    for (what, _, body, _, code) in common::hostile::statements() {
+        let page = t
+            .post(
+                "/tresorerie/releves",
+                &[("csrf", &csrf), ("statement", &body)],
+            )
+            .await;
+        if body.contains('\0') {
+            assert_eq!(page.status, 422, "{what}");
+            assert!(
+                page.body
+                    .contains("Le champ « statement » contient un caractère interdit"),
+                "{what}: {}",
+                page.body
+            );
+        } else {
+            let words = match code {
+                "input_too_deep" => "imbrique beaucoup trop de niveaux",
+                "statement_invalid" => "Le relevé contient une ligne invalide",
+                "payload_too_large" => "Le relevé est trop grand",
+                other => panic!("{other}"),
+            };
+            assert_eq!(page.status, 200, "{what}");
+            assert!(page.body.contains("id=\"import-error\""), "{what}");
+            assert!(page.body.contains(words), "{what}: {}", page.body);
+        }
+        assert_eq!(t.get("/tresorerie").await.status, 200, "after {what}");
+    }
+    let rec = app.get("/api/v1/reconciliation", Some(&token)).await;
+    assert_eq!(rec.ok(200)["unmatched_bank_lines"], json!([]));
+
+    // A NUL in the login form: 422 naming the field, no session.
+    let mut anon = Agent::new(&app);
+    let csrf = anon.get("/connexion").await.field("csrf");
+    let page = anon
+        .post(
+            "/connexion",
+            &[("csrf", &csrf), ("email", "a\u{0}@x.fr"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page
+        .body
+        .contains("Le champ « email » contient un caractère interdit"));
+    assert!(!anon.cookies.contains_key("caisse_sid"));
+
+    // Deep JSON in the fund's rules: refused in French, the rules unchanged.
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let mut a = Agent::new(&app);
+    a.login(&admin, PASSWORD).await;
+    let page = a.get("/admin").await;
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let refused = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "Caisse profonde"),
+                ("first_person", "1"),
+                ("additional_adult", "1"),
+                ("child", "1"),
+                ("pin_attempts", "4"),
+                ("contribution_scale", &deep),
+                ("criteria", "[]"),
+            ],
+        )
+        .await;
+    assert!(
+        refused.body.contains("imbrique beaucoup trop de niveaux"),
+        "{}",
+        refused.body
+    );
+    let admin_token = app.login(Role::Admin).await;
+    let settings = app.get("/api/v1/settings", Some(&admin_token)).await;
+    assert_ne!(settings.ok(200)["fund_name"], "Caisse profonde");
+    assert_eq!(a.get("/admin").await.status, 200);
+}
+
+/// The API and the login page count failures together: five wrong passwords, some through
+/// each, and the sixth attempt is refused on both, the right password too, in French on the
+/// page, with Retry-After.
+async fn web_and_api_logins_share_one_limiter(app: TestApp) {
+    let (email, _) = user(&app, Role::Treasurer, "").await;
+    for _ in 0..3 {
+        let r = app
+            .post(
+                "/api/v1/sessions",
+                None,
+                json!({"email": email, "password": "wrong-password-1"}),
+            )
+            .await;
+        r.problem(401, "invalid_credentials");
+    }
+    let mut a = Agent::new(&app);
+    for _ in 0..2 {
+        assert_eq!(a.login(&email, "wrong-password-1").await.status, 401);
+    }
+    let page = a.login(&email, PASSWORD).await;
+    assert_eq!(page.status, 429);
+    assert!(
+        page.body.contains("même le bon mot de passe est refusé"),
+        "{}",
+        page.body
+    );
+    assert!(!a.cookies.contains_key("caisse_sid"));
+    let r = app
+        .post(
+            "/api/v1/sessions",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    r.problem(429, "too_many_attempts");
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
 }

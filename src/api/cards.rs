@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{AdminOnly, ApiJson, Authorized, Caller};
+use super::extract::{AdminOnly, AdminTreasurerMember, ApiJson, Authorized, Caller};
 use super::page::QueryParams;
 use super::AppState;
 use crate::domain::card::CardKind;
 use crate::domain::{format_instant, now_micros, Role};
 use crate::service::cards as service;
 use crate::store::cards::{self as store, Card};
+use crate::store::cursors::Listed;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -116,12 +117,13 @@ async fn visible_card(
 #[tracing::instrument(skip_all)]
 pub async fn create_card(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<AdminTreasurerMember>,
     Path(id): Path<String>,
-    body: ApiJson<NewCardBody>,
+    // Read as a `Result` so that who may issue a card to whom is settled before the body is.
+    body: Result<ApiJson<NewCardBody>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<IssuedCardView>)> {
     check_member_access(&caller, &id)?;
-    let b = body.value;
+    let b = body?.value;
     if caller.role == Role::Member && b.kind != CardKind::App {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -177,6 +179,8 @@ pub async fn list_cards(
     crate::store::members::find(&state.db, &caller.fund_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Cards { member_id: &id })
+        .await?;
     let rows = store::list_for_member(
         &state.db,
         &caller.fund_id,

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds to wait, sent as `Retry-After` (429).
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error.
@@ -38,6 +40,24 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 `too_many_attempts`: too many failed logins; try again after `wait`.
+    pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!(
+                    "too many failed logins for this email address or from this address; \
+                     every attempt, even with the right password, is refused for {} s",
+                    secs.max(1)
+                ),
+            )
         }
     }
 
@@ -85,6 +105,7 @@ impl ApiError {
             code: "validation_failed",
             detail,
             errors,
+            retry_after: None,
         }
     }
 
@@ -95,6 +116,7 @@ impl ApiError {
             code,
             detail: format!("{field}: {message}"),
             errors: vec![FieldError::new(field, message)],
+            retry_after: None,
         }
     }
 
@@ -133,6 +155,11 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

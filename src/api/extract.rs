@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::token_hash;
+use crate::domain::bounds;
 use crate::domain::money::MONEY_ERROR_PREFIX;
 use crate::domain::Role;
 use crate::store::{terminals, users};
@@ -57,9 +58,22 @@ pub fn body_rejection(e: BytesRejection) -> ApiError {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    // Counted before serde_json builds (and later drops, recursively) a tree of it.
+    if bounds::json_too_deep(bytes, bounds::MAX_JSON_DEPTH) {
+        return Err(too_deep_json());
+    }
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
+    // PostgreSQL refuses NUL in text: refused here once for every string of every body, with
+    // the field that holds it, rather than as a database error deep in some handler.
+    if let Some(field) = bounds::find_nul(&raw) {
+        return Err(ApiError::field(
+            "invalid_field",
+            &field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
     // Every request body of the API is an object; serde would read an array as a tuple.
     if !raw.is_object() {
         return Err(ApiError::unprocessable(
@@ -91,6 +105,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         ApiError::field(code, &field, message)
     })?;
     Ok(ApiJson { value, raw })
+}
+
+/// 422 `input_too_deep`: the body nests deeper than [`bounds::MAX_JSON_DEPTH`].
+pub fn too_deep_json() -> ApiError {
+    ApiError::unprocessable(
+        "input_too_deep",
+        format!(
+            "the JSON nests arrays and objects more than {} levels deep",
+            bounds::MAX_JSON_DEPTH
+        ),
+    )
 }
 
 /// `quoted_after("missing field `x`", "missing field `")` → `x`.
@@ -185,6 +210,7 @@ roles! {
     AdminOnly => [Admin];
     AdminTreasurer => [Admin, Treasurer];
     AdminCommittee => [Admin, Committee];
+    AdminTreasurerMember => [Admin, Treasurer, Member];
     CommitteeOnly => [Committee];
     TerminalOnly => [Terminal];
 }
@@ -214,6 +240,36 @@ impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
         let caller = Caller::from_request_parts(parts, state).await?;
         caller.require(R::ALLOWED)?;
         Ok(Authorized(caller, std::marker::PhantomData))
+    }
+}
+
+/// The client's address: the socket's peer, or the last entry of the configured header of a
+/// trusted reverse proxy (`client_address_header`). `None` when neither says.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(name) = &state.config.client_address_header {
+            let forwarded = parts
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .last()
+                .and_then(|a| a.trim().parse().ok());
+            if forwarded.is_some() {
+                return Ok(ClientAddr(forwarded));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(peer))
     }
 }
 

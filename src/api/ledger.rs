@@ -143,9 +143,11 @@ pub struct ReversalView {
 pub async fn reverse_entry(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     body: ApiJson<ReversalRequest>,
 ) -> ApiResult<(StatusCode, Json<ReversalView>)> {
+    // An id that is not a number names no entry: 404, like any other unknown id.
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found("entry"))?;
     let req = body.value;
     let reason = req.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 200 {

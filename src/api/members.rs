@@ -12,6 +12,7 @@ use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::FundSettings;
 use crate::domain::{format_instant, Cents, Role};
 use crate::service::members::{self as service, MemberInput, StatusChange};
+use crate::store::cursors::Listed;
 use crate::store::members::{self, Member};
 use crate::store::{contributions, funds, ledger};
 
@@ -191,6 +192,8 @@ pub async fn list_members(
         parsed
     });
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Members)
+        .await?;
     let settings = funds::settings(&state.db, &caller.fund_id).await?;
     let rows = members::list(
         &state.db,

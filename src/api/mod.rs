@@ -5,6 +5,7 @@ pub(crate) mod allowances;
 pub(crate) mod cards;
 pub(crate) mod contract;
 pub(crate) mod contributions;
+pub mod door;
 pub mod error;
 pub(crate) mod exports;
 pub mod extract;
@@ -49,8 +50,8 @@ pub struct AppState {
     pub cards: Arc<crate::card_key::CardKey>,
     /// Requests per till (terminal id), when the configuration sets a rate.
     pub till_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
-    /// The web interface's in-memory state (login rate limit).
-    pub web: Arc<crate::web::WebState>,
+    /// Failed logins per email and per client address, for the API and the web alike.
+    pub logins: Arc<crate::service::login::LoginLimiter>,
 }
 
 impl AppState {
@@ -66,13 +67,16 @@ impl AppState {
                 governor::Quota::per_second(rate).allow_burst(burst),
             ))
         });
+        let logins = Arc::new(crate::service::login::LoginLimiter::new(
+            config.login_limits(),
+        ));
         AppState {
             db,
+            logins,
             config: Arc::new(config),
             default_fund,
             cards,
             till_limiter,
-            web: Arc::new(crate::web::WebState::default()),
         }
     }
 
@@ -210,6 +214,8 @@ pub fn app(state: AppState) -> Router {
     })
     .layer(axum::middleware::map_response(no_store_by_default))
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn(door::refuse_nul))
+    .layer(axum::middleware::from_fn(door::close_unread))
     .layer(CatchPanicLayer::custom(|_| -> Response {
         ApiError::internal("a handler panicked").into_response()
     }))

@@ -10,6 +10,8 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::domain::FieldError;
+use crate::store::cursors::{self, Listed};
+use crate::store::Db;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -55,6 +57,25 @@ impl Page {
     /// How many rows to fetch: one more than the page, to know whether another page follows.
     pub fn fetch(&self) -> i64 {
         self.limit + 1
+    }
+
+    /// 422 on `cursor` unless it is a row of this list in the fund: a `next_cursor` is the id
+    /// of a page's last row, so anything else was not handed out by this list.
+    pub async fn check_cursor(
+        &self,
+        db: &Db,
+        fund_id: &str,
+        listed: Listed<'_>,
+    ) -> Result<(), ApiError> {
+        match &self.after {
+            Some(cursor) if !cursors::known(db, fund_id, listed, cursor).await? => {
+                Err(ApiError::invalid(vec![FieldError::new(
+                    "cursor",
+                    "not the next_cursor of a page of this list",
+                )]))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Cuts the fetched rows to the page and gives the cursor of the next one.

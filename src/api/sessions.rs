@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{bearer_token, ApiJson};
+use super::extract::{bearer_token, ApiJson, ClientAddr};
 use super::AppState;
 use crate::auth;
 use crate::domain::{format_instant, now_micros, Role};
+use crate::service::login::{self, LoginError};
 use crate::store::users;
 
 #[derive(Deserialize, ToSchema)]
@@ -36,27 +37,35 @@ pub struct SessionResponse {
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "auth", request_body = SessionRequest,
     responses((status = 201, body = SessionResponse),
               (status = 401, description = "wrong email or password", body = Problem),
+              (status = 429, description = "too_many_attempts: too many failed logins for \
+               this email or from this address; see Retry-After", body = Problem,
+               headers(("Retry-After" = u64, description = "seconds to wait"))),
               (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn create_session(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     body: ApiJson<SessionRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
     let req = body.value;
-    let found = crate::service::users::authenticate(
+    let user = login::sign_in(
         &state.db,
+        &state.logins,
+        client,
         &req.email,
         &req.password,
         req.fund_id.as_deref(),
     )
-    .await?;
-    let Some(user) = found else {
-        return Err(ApiError::new(
+    .await
+    .map_err(|e| match e {
+        LoginError::WrongCredentials => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "wrong email or password",
-        ));
-    };
+        ),
+        LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
+        LoginError::Other(e) => e,
+    })?;
     let token = auth::new_token("cs");
     let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
     users::create_session(&state.db, &user, &auth::token_hash(&token), expires_at).await?;

@@ -16,6 +16,7 @@ use crate::domain::money::format_signed_cents;
 use crate::domain::statement::{parse_camt053, parse_csv};
 use crate::domain::{format_instant, Cents};
 use crate::service::settlements as service;
+use crate::store::cursors::Listed;
 use crate::store::settlements as store;
 use futures_util::FutureExt;
 
@@ -156,7 +157,8 @@ pub struct SettlementPage {
 #[utoipa::path(get, path = "/api/v1/settlements", tag = "month end",
     params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     security(("bearer" = [])),
-    responses((status = 200, body = SettlementPage), (status = 403, body = Problem)))]
+    responses((status = 200, body = SettlementPage), (status = 403, body = Problem),
+              (status = 422, description = "a cursor this list did not hand out", body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn list_settlements(
     State(state): State<AppState>,
@@ -165,6 +167,8 @@ pub async fn list_settlements(
 ) -> ApiResult<Json<SettlementPage>> {
     let page = query.page();
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Settlements)
+        .await?;
     let rows = store::list(
         &state.db,
         &caller.fund_id,
@@ -259,13 +263,19 @@ pub struct ImportView {
 /// recorded as contribution payments (512 / 411). A camt.053 whose opening balance + entries ≠
 /// closing balance is 422 `statement_unbalanced`; an unreadable file is 400
 /// `statement_unreadable`, an invalid one 422 `statement_invalid`; another content type 415.
+/// Bounded before parsing: XML at most 64 levels deep (422 `input_too_deep`), no DTD or
+/// entities (422 `statement_invalid`), at most 1,000,000 nodes or 100,000 lines (413).
 #[utoipa::path(post, path = "/api/v1/bank-statements", tag = "month end",
     request_body(content = String, content_type = "application/xml",
                  description = "camt.053 XML, or CSV sent as text/csv"),
     security(("bearer" = [])),
     responses((status = 200, body = ImportView), (status = 400, body = Problem),
-              (status = 403, body = Problem), (status = 415, body = Problem),
-              (status = 422, description = "statement_unbalanced, statement_invalid",
+              (status = 403, body = Problem),
+              (status = 413, description = "payload_too_large: over 16 MiB, 100,000 lines or \
+               1,000,000 XML nodes", body = Problem),
+              (status = 415, body = Problem),
+              (status = 422, description = "statement_unbalanced, statement_invalid (also a \
+               DTD or entity declaration), input_too_deep (XML nested over 64 levels)",
                body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn import_statement(

@@ -27,6 +27,7 @@ use crate::domain::shop::{
 };
 use crate::domain::{format_instant, FieldError, Role};
 use crate::service;
+use crate::store::cursors::Listed;
 use crate::store::shops::{self, ListFilter, Shop, ShopError, StatusRecord};
 use crate::store::{funds, terminals};
 
@@ -290,6 +291,8 @@ pub async fn list_shops(
         }
     }
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Shops)
+        .await?;
     let mut filter = ListFilter {
         statuses: status.into_iter().collect(),
         category,
@@ -344,6 +347,8 @@ pub async fn review_due(
         }),
     };
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Shops)
+        .await?;
     let filter = ListFilter {
         statuses: vec![ShopStatus::Approved, ShopStatus::Suspended],
         review_due_on: Some(on),
@@ -795,6 +800,12 @@ pub async fn list_terminals(
     let page = query.page();
     query.finish()?;
     let shop = find(&state, &caller, &id).await?;
+    page.check_cursor(
+        &state.db,
+        &caller.fund_id,
+        Listed::Terminals { shop_id: &id },
+    )
+    .await?;
     let rows = terminals::list(
         &state.db,
         &caller.fund_id,

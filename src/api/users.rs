@@ -10,6 +10,7 @@ use super::page::QueryParams;
 use super::AppState;
 use crate::domain::{FieldError, Role};
 use crate::service;
+use crate::store::cursors::Listed;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +134,8 @@ pub async fn list_users(
         },
     };
     query.finish()?;
+    page.check_cursor(&state.db, &caller.fund_id, Listed::Users)
+        .await?;
     let rows = crate::store::users::list(
         &state.db,
         &caller.fund_id,

@@ -1,6 +1,7 @@
 //! Pure rules of a food fund. Nothing in here knows about HTTP or SQL.
 
 pub mod bank;
+pub mod bounds;
 pub mod card;
 pub mod export;
 pub mod household;

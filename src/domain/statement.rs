@@ -9,6 +9,7 @@
 use chrono::NaiveDate;
 use roxmltree::Node;
 
+use super::bounds;
 use super::money::Cents;
 
 /// A parsed statement: its balances when the format has them, and its booked lines.
@@ -45,6 +46,12 @@ pub enum StatementError {
     /// Readable but not a statement we understand (missing element, bad amount, bad date...).
     #[error("{0}")]
     Invalid(String),
+    /// Elements nested deeper than any statement does (refused before parsing).
+    #[error("the XML nests elements more than {max} levels deep; a statement needs about 12")]
+    TooDeep { max: usize },
+    /// More lines or XML nodes than one statement may hold.
+    #[error("{0}")]
+    TooLarge(String),
     /// Opening balance + entries ≠ closing balance.
     #[error(
         "statement {id}: opening balance {} + entries {} = {}, but the closing balance is {}",
@@ -69,8 +76,7 @@ fn invalid(msg: impl Into<String>) -> StatementError {
 /// Reads a camt.053 document. Each `Stmt` must balance: opening (`OPBD`, else `PRCD`) plus its
 /// booked entries equals the closing balance (`CLBD`).
 pub fn parse_camt053(xml: &str) -> Result<Statement, StatementError> {
-    let doc = roxmltree::Document::parse(xml)
-        .map_err(|e| StatementError::Unreadable(format!("the body is not well-formed XML: {e}")))?;
+    let doc = read_xml(xml)?;
     let root = doc.root_element();
     let ns = root.tag_name().namespace().unwrap_or_default();
     let version = ns
@@ -182,7 +188,79 @@ pub fn parse_camt053(xml: &str) -> Result<Statement, StatementError> {
         return Err(invalid("the document holds no statement (Stmt)"));
     }
     statement.bank_id = (!ids.is_empty()).then(|| ids.join(" "));
+    check_lines(&statement)?;
     Ok(statement)
+}
+
+/// Most lines one statement may hold (a month of a fund's account is a few thousand).
+pub const MAX_LINES: usize = 100_000;
+/// Most XML nodes (elements, texts, attributes' owners) of one camt.053: a real 16 MiB
+/// statement has about 600,000; each costs roxmltree some 50 bytes.
+pub const MAX_XML_NODES: u32 = 1_000_000;
+/// Longest CSV record, in characters, and most fields of one (4 are read).
+pub const MAX_CSV_RECORD_CHARS: usize = 4_096;
+pub const MAX_CSV_FIELDS: usize = 16;
+
+/// The XML tree, once the text is known to be shallow and free of any DTD: roxmltree is not
+/// given a document that could exhaust the stack or expand entities, and stops at
+/// [`MAX_XML_NODES`].
+fn read_xml(xml: &str) -> Result<roxmltree::Document<'_>, StatementError> {
+    if xml.contains('\0') {
+        return Err(StatementError::Unreadable(
+            "the body holds a NUL character, which XML does not allow".into(),
+        ));
+    }
+    bounds::xml_scan(xml, bounds::MAX_XML_DEPTH).map_err(|r| match r {
+        bounds::XmlRefusal::TooDeep { max } => StatementError::TooDeep { max },
+        bounds::XmlRefusal::Declaration => invalid(
+            "the XML declares a DTD or entities (<!DOCTYPE …>): a camt.053 statement has none, \
+             and none is read",
+        ),
+    })?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_XML_NODES,
+    };
+    roxmltree::Document::parse_with_options(xml, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => StatementError::TooLarge(format!(
+            "the XML has more than {MAX_XML_NODES} nodes: split the statement"
+        )),
+        e => StatementError::Unreadable(format!("the body is not well-formed XML: {e}")),
+    })
+}
+
+/// Longest text of a line (reference, counterparty, ids): a CSV record's bound, for camt.053
+/// too, where one remittance text could otherwise be the whole 16 MiB.
+pub const MAX_LINE_TEXT_CHARS: usize = MAX_CSV_RECORD_CHARS;
+
+/// Every line's texts are free of NUL (the database refuses it) and bounded, and so is the
+/// number of lines.
+fn check_lines(statement: &Statement) -> Result<(), StatementError> {
+    if statement.lines.len() > MAX_LINES {
+        return Err(StatementError::TooLarge(format!(
+            "the statement has more than {MAX_LINES} lines: split it"
+        )));
+    }
+    for (n, line) in statement.lines.iter().enumerate() {
+        let texts = [
+            Some(&line.reference),
+            line.counterparty.as_ref(),
+            line.bank_ref.as_ref(),
+            line.end_to_end_id.as_ref(),
+        ];
+        for t in texts.into_iter().flatten() {
+            if t.contains('\0') {
+                return Err(invalid(format!("line {} holds a NUL character", n + 1)));
+            }
+            if t.chars().count() > MAX_LINE_TEXT_CHARS {
+                return Err(invalid(format!(
+                    "line {}: a text longer than {MAX_LINE_TEXT_CHARS} characters",
+                    n + 1
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The line of one transaction (`TxDtls`, or the entry itself when it has none).
@@ -329,16 +407,21 @@ pub fn parse_csv(text: &str) -> Result<Statement, StatementError> {
             end_to_end_id: None,
         });
     }
-    Ok(Statement {
+    let statement = Statement {
         format: "csv".into(),
         bank_id: None,
         opening: None,
         closing: None,
         lines,
-    })
+    };
+    check_lines(&statement)?;
+    Ok(statement)
 }
 
 /// Splits CSV text into records (with their 1-based line number) of fields, RFC 4180 quoting.
+/// A record longer than [`MAX_CSV_RECORD_CHARS`] or with more than [`MAX_CSV_FIELDS`] fields
+/// is refused as soon as it is seen, and so is a text of more than [`MAX_LINES`] records: what
+/// is kept stays a small multiple of the statement's size.
 fn split_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, StatementError> {
     let mut records = Vec::new();
     let mut fields = Vec::new();
@@ -346,8 +429,15 @@ fn split_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, StatementError> {
     let mut in_quotes = false;
     let mut line = 1usize;
     let mut start_line = 1usize;
+    let mut record_chars = 0usize;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
+        record_chars += 1;
+        if record_chars > MAX_CSV_RECORD_CHARS {
+            return Err(invalid(format!(
+                "CSV line {start_line}: longer than {MAX_CSV_RECORD_CHARS} characters"
+            )));
+        }
         match c {
             '"' if in_quotes => {
                 if chars.peek() == Some(&'"') {
@@ -361,13 +451,26 @@ fn split_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, StatementError> {
                 field.clear();
                 in_quotes = true;
             }
-            ',' if !in_quotes => fields.push(std::mem::take(&mut field)),
+            ',' if !in_quotes => {
+                fields.push(std::mem::take(&mut field));
+                if fields.len() >= MAX_CSV_FIELDS {
+                    return Err(invalid(format!(
+                        "CSV line {start_line}: more than {MAX_CSV_FIELDS} fields, expected 4"
+                    )));
+                }
+            }
             '\r' if !in_quotes => {}
             '\n' if !in_quotes => {
                 fields.push(std::mem::take(&mut field));
                 records.push((start_line, std::mem::take(&mut fields)));
+                if records.len() > MAX_LINES + 1 {
+                    return Err(StatementError::TooLarge(format!(
+                        "the CSV has more than {MAX_LINES} lines: split it"
+                    )));
+                }
                 line += 1;
                 start_line = line;
+                record_chars = 0;
             }
             c => {
                 if c == '\n' {
@@ -457,6 +560,27 @@ mod tests {
         assert_eq!(s.lines[0].counterparty.as_deref(), Some("Ferme"));
         assert_eq!(s.lines[2].reference, "Cotisation RF47M000042");
         assert_eq!(s.lines[2].counterparty.as_deref(), Some("Awa"));
+    }
+
+    #[test]
+    fn camt_texts_are_bounded() {
+        let long = CAMT02.replace(
+            "Cotisation RF47M000042",
+            &"x".repeat(MAX_LINE_TEXT_CHARS + 1),
+        );
+        assert!(
+            matches!(parse_camt053(&long), Err(StatementError::Invalid(m)) if m.contains("line 3"))
+        );
+        let nul = CAMT02.replace("Cotisation RF47M000042", "Cotisation&#0;");
+        assert!(parse_camt053(&nul).is_err());
+        let deep = CAMT02.replace(
+            "<Id>S1</Id>",
+            &format!("{}{}", "<x>".repeat(70), "</x>".repeat(70)),
+        );
+        assert_eq!(
+            parse_camt053(&deep),
+            Err(StatementError::TooDeep { max: 64 })
+        );
     }
 
     #[test]

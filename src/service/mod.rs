@@ -7,6 +7,7 @@ pub mod corrections;
 pub mod demo;
 pub mod exports;
 pub mod ledger;
+pub mod login;
 pub mod members;
 pub mod redemptions;
 pub mod reports;

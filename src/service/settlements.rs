@@ -178,6 +178,14 @@ pub fn statement_error(e: StatementError) -> ApiError {
     match e {
         StatementError::Unreadable(m) => ApiError::bad_request("statement_unreadable", m),
         StatementError::Invalid(m) => ApiError::unprocessable("statement_invalid", m),
+        e @ StatementError::TooDeep { .. } => {
+            ApiError::unprocessable("input_too_deep", format!("{e}; nothing was imported"))
+        }
+        StatementError::TooLarge(m) => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{m}; nothing was imported"),
+        ),
         e @ StatementError::Unbalanced { .. } => {
             ApiError::unprocessable("statement_unbalanced", format!("{e}; nothing was imported"))
         }

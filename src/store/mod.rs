@@ -11,6 +11,7 @@ pub mod batches;
 pub mod cards;
 pub mod contributions;
 pub mod corrections;
+pub mod cursors;
 pub mod dashboard;
 pub mod exports;
 pub mod funds;

@@ -158,7 +158,12 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
 }
 
 fn parse_json_field(form: &Form, name: &str) -> Result<Value, ApiError> {
-    serde_json::from_str(&form.text(name))
+    let text = form.text(name);
+    if crate::domain::bounds::json_too_deep(text.as_bytes(), crate::domain::bounds::MAX_JSON_DEPTH)
+    {
+        return Err(crate::api::extract::too_deep_json());
+    }
+    serde_json::from_str(&text)
         .map_err(|e| ApiError::field("invalid_field", name, format!("not valid JSON: {e}")))
 }
 

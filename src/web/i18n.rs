@@ -135,8 +135,8 @@ messages! {
     Password => "Mot de passe", "Password";
     SignIn => "Se connecter", "Sign in";
     WrongCredentials => "Adresse e-mail ou mot de passe incorrect.", "Wrong email address or password.";
-    TooManyAttempts => "Trop de tentatives. Attendez une minute avant de réessayer.",
-        "Too many attempts. Wait a minute before trying again.";
+    TooManyAttempts => "Trop de tentatives de connexion. Attendez une minute avant de réessayer : d'ici là, même le bon mot de passe est refusé.",
+        "Too many sign-in attempts. Wait a minute before trying again: until then, even the right password is refused.";
     TillLoginTitle => "Ouvrir une caisse de commerce", "Open a shop's till";
     TillLoginIntro => "Collez une fois la clé de caisse (ct_…) reçue de la caisse alimentaire ; ce navigateur restera connecté comme caisse.",
         "Paste once the till key (ct_…) the fund gave you; this browser then stays signed in as the till.";
@@ -378,7 +378,12 @@ messages! {
         "The statement has an invalid line: nothing was imported.";
     FundIbanMissing => "La caisse n'a pas encore d'IBAN : l'administration doit le saisir dans les règles de la caisse.",
         "The fund has no IBAN yet: an admin must enter it in the fund rules.";
-    StatementTooLarge => "Le relevé dépasse 16 Mio : découpez-le.", "The statement is larger than 16 MiB: split it.";
+    StatementTooLarge => "Le relevé est trop grand (plus de 16 Mio, de 100 000 lignes ou d'un million de nœuds XML) : découpez-le.",
+        "The statement is too large (over 16 MiB, 100,000 lines or a million XML nodes): split it.";
+    InputTooDeep => "Le texte envoyé imbrique beaucoup trop de niveaux (un relevé en a une douzaine) : rien n'a été importé ni enregistré.",
+        "The text sent nests far too many levels (a statement has about twelve): nothing was imported or saved.";
+    FieldHasNul => "Le champ « {} » contient un caractère interdit (NUL) : retirez-le et recommencez.",
+        "The field “{}” holds a forbidden character (NUL): remove it and try again.";
     // Admin
     AdminTitle => "Administration", "Administration";
     Settings => "Règles de la caisse", "Fund rules";

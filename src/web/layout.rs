@@ -149,6 +149,7 @@ pub fn problem_text(web: &Web, e: &ApiError) -> String {
         "statement_unbalanced" => M::StatementUnbalanced,
         "statement_unreadable" => M::StatementUnreadable,
         "statement_invalid" => M::StatementInvalid,
+        "input_too_deep" => M::InputTooDeep,
         "payload_too_large" => M::StatementTooLarge,
         "fund_iban_missing" => M::FundIbanMissing,
         "forbidden" => M::Forbidden,

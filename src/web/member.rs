@@ -13,7 +13,7 @@ use super::call::{self, s};
 use super::i18n::M;
 use super::layout::{csrf_field, inline_svg, notice, page, problem_text, respond};
 use super::session::{Form, Web};
-use crate::api::extract::Caller;
+use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
 use crate::api::{cards, members, shops, AppState};
 use crate::domain::card::STEP_SECONDS;
@@ -187,15 +187,12 @@ async fn create_card(State(state): State<AppState>, form: Form) -> Response {
         Err(r) => return r,
     };
     let member_id = caller.member_id.clone().unwrap_or_default();
-    let answer = match call::body(json!({"kind": "app"})) {
-        Ok(b) => {
-            call::json(
-                cards::create_card(State(state.clone()), caller.clone(), Path(member_id), b).await,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let answer = async {
+        let auth = call::authorized::<AdminTreasurerMember>(&caller)?;
+        let b = call::body(json!({"kind": "app"}));
+        call::json(cards::create_card(State(state.clone()), auth, Path(member_id), b).await).await
+    }
+    .await;
     let flash = match answer {
         Ok(v) => html! {
             (notice(true, web.t(M::CardCreated)))

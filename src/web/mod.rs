@@ -18,8 +18,6 @@ pub mod session;
 pub mod till;
 pub mod treasurer;
 
-use std::num::NonZeroU32;
-
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,28 +26,16 @@ use axum::Router;
 use maud::html;
 use serde::Deserialize;
 
+use crate::api::error::ApiError;
+use crate::api::extract::ClientAddr;
 use crate::api::AppState;
 use crate::auth::{new_token, token_hash};
 use crate::domain::{now_micros, Role};
+use crate::service::login::{self, LoginError};
 use crate::store::{terminals, web_sessions};
 use i18n::M;
 use layout::{csrf_field, notice, page, respond};
 use session::{set_cookie, Form, Web, LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE};
-
-/// State of the web interface kept in memory.
-pub struct WebState {
-    /// Login attempts per email address (whether or not it exists): 5 a minute.
-    login_limiter: governor::DefaultKeyedRateLimiter<String>,
-}
-
-impl Default for WebState {
-    fn default() -> Self {
-        let per_minute = NonZeroU32::new(5).expect("non-zero");
-        WebState {
-            login_limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
-        }
-    }
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -198,19 +184,18 @@ async fn open_session(
 }
 
 /// Email and password. A wrong email and a wrong password answer the same words, in the same
-/// time (a dummy Argon2 check); 5 attempts a minute per email address.
-async fn login(State(state): State<AppState>, form: Form) -> Response {
+/// time (a dummy Argon2 check); failures are limited per email and per client address by the
+/// same limiter as the API's logins (`service::login`).
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    form: Form,
+) -> Response {
     let web = &form.web;
-    let email = crate::store::users::normalize_email(&form.text("email"));
+    let email = form.text("email");
     let password = form.fields.get("password").cloned().unwrap_or_default();
-    if state.web.login_limiter.check_key(&email).is_err() {
-        return respond(
-            StatusCode::TOO_MANY_REQUESTS,
-            login_form(web, Some(web.t(M::TooManyAttempts)), None),
-        );
-    }
-    match crate::service::users::authenticate(&state.db, &email, &password, None).await {
-        Ok(Some(user)) => {
+    match login::sign_in(&state.db, &state.logins, client, &email, &password, None).await {
+        Ok(user) => {
             open_session(
                 &state,
                 web,
@@ -221,11 +206,21 @@ async fn login(State(state): State<AppState>, form: Form) -> Response {
             )
             .await
         }
-        Ok(None) => respond(
+        Err(LoginError::WrongCredentials) => respond(
             StatusCode::UNAUTHORIZED,
             login_form(web, Some(web.t(M::WrongCredentials)), None),
         ),
-        Err(e) => layout::internal_error(web, e.detail),
+        Err(LoginError::TooManyAttempts(wait)) => {
+            let mut r = respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                login_form(web, Some(web.t(M::TooManyAttempts)), None),
+            );
+            let secs = ApiError::too_many_attempts(wait).retry_after.unwrap_or(1);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
+        Err(LoginError::Other(e)) => layout::internal_error(web, e.detail),
     }
 }
 

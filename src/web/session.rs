@@ -242,6 +242,19 @@ impl FromRequest<AppState> for Form {
         if !good {
             return Err(forbidden(&web));
         }
+        // PostgreSQL refuses NUL in text: no field carries one further than here.
+        if let Some(name) = fields
+            .keys()
+            .find(|k| fields[*k].contains('\0') || k.contains('\0'))
+        {
+            let name = name.replace('\0', "\\0");
+            let message = web.lang.f(M::FieldHasNul, &[&name]);
+            return Err(super::layout::error_page(
+                &web,
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                &message,
+            ));
+        }
         Ok(Form { web, fields })
     }
 }

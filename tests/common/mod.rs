@@ -7,6 +7,8 @@
 //! time marks them ignored (`build.rs`), so `cargo test` reports them as skipped; refused in CI.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::sync::Arc;
 
 use caisse::api::{self, AppState};
@@ -162,7 +164,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, api::app(state)).await.unwrap();
+        let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.unwrap();
     });
     Some(TestApp {
         base: format!("http://{addr}"),
