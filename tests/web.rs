@@ -49,6 +49,7 @@ macro_rules! browser_tests {
 }
 
 browser_tests!(
+    browser_login_keeps_the_email_and_says_when_to_wait,
     browser_till_back_and_resubmit_is_no_new_sale,
     browser_member_till_and_treasurer,
     browser_demo_fund_pages,
@@ -358,8 +359,11 @@ async fn login_is_rate_limited_with_one_message(app: TestApp) {
             .await;
         assert_eq!(wrong_password.status, 401, "attempt {i}");
         assert_eq!(wrong_email.status, 401);
+        // The page keeps the email typed; apart from it, both must read the same.
+        assert!(wrong_password.body.contains(&format!("value=\"{email}\"")));
         assert_eq!(
-            wrong_password.body, wrong_email.body,
+            wrong_password.body.replace(&email, "EMAIL"),
+            wrong_email.body.replace(unknown, "EMAIL"),
             "a wrong email and a wrong password must read the same"
         );
         assert!(wrong_password
@@ -383,7 +387,10 @@ async fn login_is_rate_limited_with_one_message(app: TestApp) {
         .await;
     assert_eq!(right.status, 429);
     assert_eq!(unknown_page.status, 429);
-    assert_eq!(right.body, unknown_page.body);
+    assert_eq!(
+        right.body.replace(&email, "EMAIL"),
+        unknown_page.body.replace(unknown, "EMAIL")
+    );
     assert!(right.body.contains("Trop de tentatives"));
     assert!(!a.cookies.contains_key("caisse_sid"));
     // Another address is not held up.
@@ -2063,6 +2070,76 @@ async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
     assert!(found.iter().any(|v| v["id"] == "label"), "{found:?}");
     let v = app.get("/api/v1/ledger/verification", Some(&admin)).await;
     assert_eq!(v.ok(200)["clean"], true);
+    browser.close().await;
+}
+
+/// The login page as a volunteer meets it: a wrong password keeps the email typed and says
+/// so in French; five failures and the page says to wait, even for the right password. axe-core
+/// and screenshots at 360 and 1280 px.
+async fn browser_login_keeps_the_email_and_says_when_to_wait(app: TestApp) {
+    let browser = webdriver::start().await;
+    let tag = match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    };
+    let (email, _) = user(&app, Role::Treasurer, "").await;
+    let base = &app.base;
+    browser.resize(360, 800).await;
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.wait_for("#email").await;
+    assert_accessible(&browser, "the login page, 360 px").await;
+    let attempt = |password: &'static str| {
+        let (browser, email) = (&browser, email.clone());
+        async move {
+            browser.wait_for("#password").await;
+            // The field keeps what was typed before: clear it as a person would.
+            browser
+                .script("document.getElementById('email').value = ''; return 1")
+                .await;
+            browser.type_in("#email", &email).await;
+            browser
+                .type_in("#password", &format!("{password}\u{E007}"))
+                .await;
+            for _ in 0..300 {
+                if browser.count(".notice").await > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            browser.text(".notice").await
+        }
+    };
+    assert_eq!(
+        attempt("not-the-password").await,
+        "Adresse e-mail ou mot de passe incorrect."
+    );
+    assert_eq!(
+        browser.property("#email", "value").await,
+        email.as_str(),
+        "the email typed is kept"
+    );
+    assert_eq!(browser.property("#password", "value").await, "");
+    browser.screenshot(&format!("{tag}-login-wrong-360")).await;
+    assert_accessible(&browser, "the login page after a wrong password, 360 px").await;
+    for _ in 0..4 {
+        attempt("not-the-password").await;
+    }
+    let said = attempt(PASSWORD).await;
+    assert!(
+        said.starts_with("Trop de tentatives de connexion."),
+        "{said}"
+    );
+    assert_eq!(browser.property("#email", "value").await, email.as_str());
+    assert_accessible(&browser, "the login page, too many attempts, 360 px").await;
+    assert_fits_320(&browser, "the login page").await;
+    browser
+        .screenshot(&format!("{tag}-login-limited-360"))
+        .await;
+    browser.resize(1280, 900).await;
+    assert_accessible(&browser, "the login page, too many attempts, 1280 px").await;
+    browser
+        .screenshot(&format!("{tag}-login-limited-1280"))
+        .await;
     browser.close().await;
 }
 

@@ -92,7 +92,13 @@ async fn home(web: Web) -> Response {
     }
 }
 
-fn login_form(web: &Web, error: Option<&str>, till_error: Option<&str>) -> maud::Markup {
+/// The login page; after a refusal it keeps the email that was typed (never the password).
+fn login_form(
+    web: &Web,
+    email: &str,
+    error: Option<&str>,
+    till_error: Option<&str>,
+) -> maud::Markup {
     page(
         web,
         web.t(M::LoginTitle),
@@ -105,7 +111,7 @@ fn login_form(web: &Web, error: Option<&str>, till_error: Option<&str>) -> maud:
                 form method="post" action="/connexion" {
                     (csrf_field(web))
                     label for="email" { (web.t(M::Email)) }
-                    input id="email" name="email" type="email" autocomplete="username" required;
+                    input id="email" name="email" type="email" autocomplete="username" required value=(email);
                     label for="password" { (web.t(M::Password)) }
                     input id="password" name="password" type="password" autocomplete="current-password" required;
                     button type="submit" { (web.t(M::SignIn)) }
@@ -132,7 +138,7 @@ async fn login_page(mut web: Web) -> Response {
         return Redirect::to(home_of(role)).into_response();
     }
     let cookie = web.start_pre();
-    let mut r = respond(StatusCode::OK, login_form(&web, None, None));
+    let mut r = respond(StatusCode::OK, login_form(&web, "", None, None));
     if let Some(c) = cookie {
         if let Ok(v) = HeaderValue::from_str(&c) {
             r.headers_mut().append(header::SET_COOKIE, v);
@@ -208,12 +214,12 @@ async fn login(
         }
         Err(LoginError::WrongCredentials) => respond(
             StatusCode::UNAUTHORIZED,
-            login_form(web, Some(web.t(M::WrongCredentials)), None),
+            login_form(web, &email, Some(web.t(M::WrongCredentials)), None),
         ),
         Err(LoginError::TooManyAttempts(wait)) => {
             let mut r = respond(
                 StatusCode::TOO_MANY_REQUESTS,
-                login_form(web, Some(web.t(M::TooManyAttempts)), None),
+                login_form(web, &email, Some(web.t(M::TooManyAttempts)), None),
             );
             let secs = ApiError::too_many_attempts(wait).retry_after.unwrap_or(1);
             r.headers_mut()
@@ -237,7 +243,7 @@ async fn till_login(State(state): State<AppState>, form: Form) -> Response {
         }
         Ok(_) => respond(
             StatusCode::UNAUTHORIZED,
-            login_form(web, None, Some(web.t(M::WrongTillKey))),
+            login_form(web, "", None, Some(web.t(M::WrongTillKey))),
         ),
         Err(e) => layout::internal_error(web, e),
     }
