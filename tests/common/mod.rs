@@ -375,3 +375,22 @@ impl TestApp {
         r.ok(201)["token"].as_str().unwrap().to_string()
     }
 }
+
+impl TestApp {
+    /// Posts a raw body with its content type (a bank statement: `text/csv`, `application/xml`).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: String,
+    ) -> Reply {
+        let req = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        self.send(req).await
+    }
+}
