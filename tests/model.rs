@@ -36,7 +36,7 @@ both_backends!(money_paths);
 /// The corrections of issue 13 points 1 and 2 (branch `money`): what reversing each kind of
 /// entry does to the tables that mirror it, and a refund after the member left going back to
 /// the pot. Off: only subsidies are reversed, and sales of departed members are not refunded.
-const CORRECTIONS: bool = false;
+const CORRECTIONS: bool = true;
 
 const FULL_CHECK_EVERY: usize = 50;
 const PIN_ATTEMPTS: u32 = 5;

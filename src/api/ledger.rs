@@ -13,6 +13,7 @@ use super::{idempotent, AppState};
 use crate::domain::money::format_signed_cents;
 use crate::domain::Cents;
 use crate::service;
+use crate::service::corrections::ReverseError;
 use crate::store::ledger;
 
 #[derive(Serialize, ToSchema)]
@@ -116,23 +117,37 @@ pub struct PostedView {
     created_at: String,
 }
 
-/// Cancels a journal entry with a reversing entry (admin, treasurer). Entries are never
-/// changed or deleted.
+#[derive(Serialize, ToSchema)]
+pub struct ReversalView {
+    /// The reversing entry's id.
+    entry_id: i64,
+    created_at: String,
+    /// The kind of the entry that was reversed (`redemption`, `refund`, `allowance`...).
+    #[schema(example = "redemption")]
+    reversed_kind: String,
+}
+
+/// Cancels a journal entry with a reversing entry (admin, treasurer), and updates in the same
+/// transaction every table that mirrors it: a reversed sale can no longer be refunded and is
+/// netted at the next settlement, a reversed due or payment stops counting, a reversed payout
+/// makes its settlement line unpaid again. Entries are never changed or deleted.
 #[utoipa::path(post, path = "/api/v1/ledger/entries/{id}/reversal", tag = "accounting",
     params(("id" = i64, Path, description = "the entry's id")),
     request_body = ReversalRequest, security(("bearer" = [])),
-    responses((status = 201, body = PostedView), (status = 404, body = Problem),
-              (status = 409, description = "already reversed", body = Problem),
-              (status = 422, description = "a member balance would go negative", body = Problem)))]
+    responses((status = 201, body = ReversalView), (status = 404, body = Problem),
+              (status = 409, description = "already_reversed, reversal_not_reversible, \
+                redemption_refunded, member_left or entry_not_reversible", body = Problem),
+              (status = 422, description = "insufficient_balance: a member balance would go \
+                negative; validation_failed", body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn reverse_entry(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
     Path(id): Path<i64>,
     body: ApiJson<ReversalRequest>,
-) -> ApiResult<(StatusCode, Json<PostedView>)> {
+) -> ApiResult<(StatusCode, Json<ReversalView>)> {
     let req = body.value;
-    let reason = req.reason.trim();
+    let reason = req.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::field(
             "validation_failed",
@@ -141,16 +156,36 @@ pub async fn reverse_entry(
         ));
     }
     let date = req.date.unwrap_or_else(crate::domain::today);
-    let mut tx = state.db.begin().await?;
-    let posted = ledger::reverse(&mut tx, &caller.fund_id, id, date, reason).await?;
-    tx.commit().await?;
+    let fund = caller.fund_id.clone();
+    let reversed = state
+        .db
+        .write(move |tx| {
+            async move { service::corrections::reverse(tx, &fund, id, date, &reason).await }.boxed()
+        })
+        .await
+        .map_err(reverse_error)?;
     Ok((
         StatusCode::CREATED,
-        Json(PostedView {
-            entry_id: posted.entry_id,
-            created_at: crate::domain::format_instant(posted.created_at),
+        Json(ReversalView {
+            entry_id: reversed.entry_id,
+            created_at: crate::domain::format_instant(reversed.created_at),
+            reversed_kind: reversed.kind,
         }),
     ))
+}
+
+fn reverse_error(e: ReverseError) -> ApiError {
+    let code = e.code();
+    match &e {
+        ReverseError::NotFound(id) => ApiError::not_found(&format!("entry {id}")),
+        ReverseError::InsufficientBalance => ApiError::unprocessable(code, e.to_string()),
+        ReverseError::Store(_) => ApiError::internal(e),
+        ReverseError::AlreadyReversed(_)
+        | ReverseError::IsReversal(_)
+        | ReverseError::RedemptionRefunded(_)
+        | ReverseError::MemberLeft
+        | ReverseError::NotReversible(_) => ApiError::conflict(code, e.to_string()),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -180,7 +180,8 @@ pub struct RefundView {
     request_body = RefundRequest, security(("bearer" = [])),
     responses((status = 201, body = RefundView), (status = 400, body = Problem),
               (status = 404, description = "no such redemption at this shop", body = Problem),
-              (status = 409, body = Problem),
+              (status = 409, description = "idempotency_key_reused; redemption_reversed (the \
+                sale's entry was reversed)", body = Problem),
               (status = 422, description = "refund_exceeds_redemption or amount_invalid", body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn refund(
@@ -219,6 +220,10 @@ pub async fn refund(
                     },
                 )),
                 Err(RefundError::NotFound) => Err(ApiError::not_found("redemption")),
+                Err(RefundError::Reversed) => Err(ApiError::conflict(
+                    "redemption_reversed",
+                    "this sale was reversed by the treasurer: there is nothing left to refund",
+                )),
                 Err(RefundError::TooMuch { left }) => Err(ApiError::field(
                     "refund_exceeds_redemption",
                     "amount",

@@ -32,7 +32,7 @@ pub struct SettlementRequest {
 pub struct SettlementLineView {
     shop_id: String,
     shop_name: String,
-    /// Sales less refunds: what the transfer pays.
+    /// Sales less refunds, less reversed sales, plus reversed refunds: what the transfer pays.
     amount: Cents,
     /// The transfer's EndToEndId (35 characters at most), which the bank statement shows.
     end_to_end_id: String,
@@ -40,6 +40,8 @@ pub struct SettlementLineView {
     status: String,
     redemptions: i64,
     refunds: i64,
+    /// Reversals (by the treasurer) of sales and refunds that this line nets.
+    reversals: i64,
     paid_at: Option<String>,
 }
 
@@ -79,6 +81,7 @@ fn line_view(l: store::SettlementLine) -> ApiResult<SettlementLineView> {
         status: l.status,
         redemptions: l.redemptions,
         refunds: l.refunds,
+        reversals: l.reversals,
         paid_at: l.paid_at.map(format_instant),
     })
 }

@@ -240,7 +240,10 @@ pub async fn change_status(
         m.left_on = Some(today.to_string());
         members::delete_logins(&mut tx, fund_id, &m.id).await?;
         let account = m.allowance_account();
-        let left = ledger::balance_in(&mut tx, fund_id, &account).await?;
+        // The member's row is held (above) and payments, refunds and corrections take it
+        // (shared) before they touch the balance: none is in flight now, and any that comes
+        // next reads the member as left. The balance read here is exactly what is left.
+        let left = ledger::balance_for_update(&mut tx, fund_id, &account).await?;
         if left > 0 {
             let amount = Cents::from_cents(left).map_err(ApiError::internal)?;
             let entry = EntryBuilder::new(

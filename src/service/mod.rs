@@ -3,6 +3,7 @@
 pub mod allowances;
 pub mod cards;
 pub mod contributions;
+pub mod corrections;
 pub mod demo;
 pub mod exports;
 pub mod ledger;

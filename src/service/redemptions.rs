@@ -111,7 +111,9 @@ pub async fn redeem(
         Err(VerifyError::WrongPin { card_id }) => return Err(RedeemError::WrongPin { card_id }),
         Err(VerifyError::Store(e)) => return Err(e.into()),
     };
-    let member = members::get(tx, fund_id, &card.member_id)
+    // Under the lock a leave waits for: a payment that reads the member after the leave
+    // committed sees them left.
+    let member = members::get_for_share(tx, fund_id, &card.member_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("card {} has no member", card.card_id)))?;
     if member.status != MemberStatus::Active {
@@ -173,6 +175,9 @@ pub enum RefundError {
     NotFound,
     #[error("refunds would exceed the redemption: {left} cents left to refund")]
     TooMuch { left: i64 },
+    /// The sale's entry was reversed: nothing is left to refund.
+    #[error("the redemption was reversed")]
+    Reversed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -190,7 +195,9 @@ pub struct Refunded {
 
 /// Gives back part or all of a redemption, by the shop that took it: 401 shop / 467 member.
 /// All refunds together never exceed the redemption. A refund after the redemption was settled
-/// simply lowers what the shop is owed at the next settlement.
+/// simply lowers what the shop is owed at the next settlement. A reversed sale cannot be
+/// refunded. For a member who has left, the refund goes to the common pot (6571), where the
+/// leave sent the balance: a departed member's 467 stays at zero.
 #[tracing::instrument(skip(tx))]
 pub async fn refund(
     tx: &mut Tx,
@@ -207,13 +214,19 @@ pub async fn refund(
         return Err(
             match store::refundable(tx, fund_id, shop_id, redemption_id).await? {
                 None => RefundError::NotFound,
-                Some(left) => RefundError::TooMuch { left },
+                Some((_, true)) => RefundError::Reversed,
+                Some((left, false)) => RefundError::TooMuch { left },
             },
         );
     };
-    let member = members::get(tx, fund_id, &member_id)
+    let member = members::get_for_share(tx, fund_id, &member_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("redemption of unknown member {member_id}")))?;
+    let credited = if member.status == MemberStatus::Left {
+        AccountCode::general(General::AllowancesGranted)
+    } else {
+        member.allowance_account()
+    };
     let id = new_id("ref");
     let entry = EntryBuilder::new(
         Journal::Purchases,
@@ -223,7 +236,7 @@ pub async fn refund(
     )
     .reference(redemption_id.to_string())
     .debit(AccountCode::auxiliary(General::Shops, shop_id), amount)
-    .credit(member.allowance_account(), amount)
+    .credit(credited, amount)
     .build()
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let posted = ledger::post(tx, fund_id, &entry)

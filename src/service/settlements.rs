@@ -80,6 +80,7 @@ pub async fn settle_in(
             amount: n.net(),
             redemptions: n.redemptions,
             refunds: n.refunds,
+            reversals: n.reversals,
             end_to_end_id: new_end_to_end_id(),
             status: "unpaid".into(),
             paid_entry_id: None,

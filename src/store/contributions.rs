@@ -119,11 +119,12 @@ pub async fn dues(
     let row = sqlx::query(
         "SELECT \
            (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM contribution_calls \
-              WHERE fund_id = $1 AND member_id = $2) AS called, \
+              WHERE fund_id = $1 AND member_id = $2 AND reversed_entry_id IS NULL) AS called, \
            (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM contribution_calls \
-              WHERE fund_id = $1 AND member_id = $2 AND period < $3) AS called_before, \
+              WHERE fund_id = $1 AND member_id = $2 AND period < $3 \
+              AND reversed_entry_id IS NULL) AS called_before, \
            (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM contribution_payments \
-              WHERE fund_id = $1 AND member_id = $2) AS paid",
+              WHERE fund_id = $1 AND member_id = $2 AND reversed_entry_id IS NULL) AS paid",
     )
     .bind(fund_id)
     .bind(member_id)
@@ -158,10 +159,12 @@ pub async fn arrears(db: &Db, fund_id: &str, current: Period) -> Result<Vec<Arre
          FROM members m \
          JOIN (SELECT member_id, CAST(SUM(amount) AS BIGINT) AS called, \
                  CAST(SUM(CASE WHEN period < $2 THEN amount ELSE 0 END) AS BIGINT) AS called_before \
-               FROM contribution_calls WHERE fund_id = $1 GROUP BY member_id) c \
+               FROM contribution_calls WHERE fund_id = $1 AND reversed_entry_id IS NULL \
+               GROUP BY member_id) c \
            ON c.member_id = m.id \
          LEFT JOIN (SELECT member_id, CAST(SUM(amount) AS BIGINT) AS paid \
-               FROM contribution_payments WHERE fund_id = $1 GROUP BY member_id) p \
+               FROM contribution_payments WHERE fund_id = $1 AND reversed_entry_id IS NULL \
+               GROUP BY member_id) p \
            ON p.member_id = m.id \
          WHERE m.fund_id = $1 AND COALESCE(c.called_before, 0) > COALESCE(p.paid, 0) \
          ORDER BY COALESCE(c.called_before, 0) - COALESCE(p.paid, 0) DESC, m.number",
@@ -181,7 +184,7 @@ pub async fn arrears(db: &Db, fund_id: &str, current: Period) -> Result<Vec<Arre
         // The oldest period not covered: walk the calls in order against what was paid.
         let calls = sqlx::query(
             "SELECT period, amount FROM contribution_calls WHERE fund_id = $1 AND member_id = $2 \
-             AND period < $3 ORDER BY period",
+             AND period < $3 AND reversed_entry_id IS NULL ORDER BY period",
         )
         .bind(fund_id)
         .bind(&member_id)

@@ -70,7 +70,7 @@ pub async fn spending_per_shop(db: &Db, fund_id: &str) -> Result<Vec<(String, i6
     let rows = sqlx::query(
         "SELECT s.name AS name, CAST(SUM(r.amount - r.refunded) AS BIGINT) AS spent \
          FROM redemptions r JOIN shops s ON s.fund_id = r.fund_id AND s.id = r.shop_id \
-         WHERE r.fund_id = $1 \
+         WHERE r.fund_id = $1 AND r.reversed_entry_id IS NULL \
          GROUP BY s.id, s.name \
          ORDER BY spent DESC, s.name",
     )

@@ -381,6 +381,24 @@ pub async fn balance_in(tx: &mut Tx, fund_id: &str, code: &AccountCode) -> Resul
     Ok(row.try_get("balance")?)
 }
 
+/// The same, locking the account's row until the end of the transaction (PostgreSQL).
+pub async fn balance_for_update(
+    tx: &mut Tx,
+    fund_id: &str,
+    code: &AccountCode,
+) -> Result<i64, StoreError> {
+    let lock = tx.for_update();
+    let row = sqlx::query(&format!(
+        "SELECT balance FROM accounts WHERE fund_id = $1 AND code = $2{lock}"
+    ))
+    .bind(fund_id)
+    .bind(code.as_str())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(row.try_get("balance")?)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrialLine {
     pub account: String,
@@ -431,7 +449,8 @@ impl VerifyReport {
 }
 
 /// Recomputes the hash chain, every entry's balance and every cached account total from the
-/// postings, streaming the journal so memory does not grow with its size.
+/// postings, streaming the journal so memory does not grow with its size; then checks that the
+/// tables mirroring the ledger agree with it (see `corrections::mirror_problems`).
 #[tracing::instrument(skip(db))]
 pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
@@ -664,6 +683,10 @@ pub async fn verify(db: &Db, fund_id: &str) -> Result<VerifyReport, StoreError> 
             "trial balance: total debit {sum_debit} ≠ total credit {sum_credit}"
         ));
     }
+    // The tables that mirror the ledger agree with it (sales, refunds, dues, payouts...).
+    report
+        .problems
+        .extend(super::corrections::mirror_problems(db, fund_id).await?);
     Ok(report)
 }
 

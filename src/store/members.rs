@@ -250,6 +250,30 @@ pub async fn get_for_update(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Reads the member's row under a shared lock until the end of the transaction (PostgreSQL):
+/// what a payment, a refund or a correction takes before it touches the member's allowance
+/// balance. A leave holds the row exclusively while it hands the balance back, so a payment
+/// either commits before the leave reads the balance, or reads the member as left
+/// (`member_inactive`). Same lock order everywhere: member row, then accounts.
+pub async fn get_for_share(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+) -> Result<Option<Member>, StoreError> {
+    let lock = match tx.backend() {
+        super::Backend::Postgres => " FOR SHARE",
+        super::Backend::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM members WHERE fund_id = $1 AND id = $2{lock}"
+    ))
+    .bind(fund_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// Writes back the editable fields of a member.
 pub async fn save(tx: &mut Tx, fund_id: &str, m: &Member) -> Result<(), StoreError> {
     sqlx::query(

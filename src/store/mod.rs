@@ -10,6 +10,7 @@ pub mod bank;
 pub mod batches;
 pub mod cards;
 pub mod contributions;
+pub mod corrections;
 pub mod dashboard;
 pub mod exports;
 pub mod funds;

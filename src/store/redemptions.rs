@@ -64,7 +64,7 @@ pub async fn add_refund(
     let row = sqlx::query(
         "UPDATE redemptions SET refunded = refunded + $4 \
          WHERE fund_id = $1 AND id = $2 AND shop_id = $3 AND refunded + $4 <= amount \
-         RETURNING member_id, amount - refunded AS left_",
+         AND reversed_entry_id IS NULL RETURNING member_id, amount - refunded AS left_",
     )
     .bind(fund_id)
     .bind(id)
@@ -76,15 +76,16 @@ pub async fn add_refund(
         .transpose()
 }
 
-/// What is left to refund of a redemption of this shop (`None` if there is none).
+/// What is left to refund of a redemption of this shop, and whether it was reversed (`None` if
+/// there is none).
 pub async fn refundable(
     tx: &mut Tx,
     fund_id: &str,
     shop_id: &str,
     id: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<(i64, bool)>, StoreError> {
     let row = sqlx::query(
-        "SELECT amount - refunded AS left_ FROM redemptions \
+        "SELECT amount - refunded AS left_, reversed_entry_id FROM redemptions \
          WHERE fund_id = $1 AND id = $2 AND shop_id = $3",
     )
     .bind(fund_id)
@@ -92,9 +93,13 @@ pub async fn refundable(
     .bind(shop_id)
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| r.try_get("left_"))
-        .transpose()
-        .map_err(Into::into)
+    row.map(|r| {
+        Ok((
+            r.try_get("left_")?,
+            r.try_get::<Option<i64>, _>("reversed_entry_id")?.is_some(),
+        ))
+    })
+    .transpose()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -13,11 +13,17 @@ pub struct ShopNet {
     pub redemptions: i64,
     pub refunded: i64,
     pub refunds: i64,
+    /// Reversed sales netted (their amounts, a deduction like a refund).
+    pub reversed_sales: i64,
+    /// Reversed refunds netted (their amounts, owed to the shop again).
+    pub reversed_refunds: i64,
+    /// How many reversals of either kind.
+    pub reversals: i64,
 }
 
 impl ShopNet {
     pub fn net(&self) -> i64 {
-        self.redeemed - self.refunded
+        self.redeemed - self.refunded - self.reversed_sales + self.reversed_refunds
     }
 }
 
@@ -34,10 +40,62 @@ pub async fn lock_fund(tx: &mut Tx, fund_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Claims for `settlement_id` every unsettled redemption and refund created before `cutoff`
-/// (microseconds) of the shops whose net is positive, and answers those shops' figures. Rows of
-/// a shop whose net is zero or less stay unclaimed: the next settlement nets them with what it
-/// sells by then.
+/// What a settlement claims: sales and refunds by their settlement, and the reversals of sales
+/// and refunds by the settlement that nets them (`reversed_at` is when a reversal starts to
+/// count: the row's own instant if no settlement had claimed the row when it was reversed, so
+/// that the two are claimed together and a reversed sale is never paid).
+#[derive(Clone, Copy)]
+enum Source {
+    Sales,
+    Refunds,
+    SaleReversals,
+    RefundReversals,
+}
+
+impl Source {
+    const ALL: [Source; 4] = [
+        Source::Sales,
+        Source::Refunds,
+        Source::SaleReversals,
+        Source::RefundReversals,
+    ];
+
+    /// (table, claim column, instant column).
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Source::Sales => ("redemptions", "settlement_id", "created_at"),
+            Source::Refunds => ("refunds", "settlement_id", "created_at"),
+            Source::SaleReversals => ("redemptions", "reversal_settlement_id", "reversed_at"),
+            Source::RefundReversals => ("refunds", "reversal_settlement_id", "reversed_at"),
+        }
+    }
+
+    fn add(self, net: &mut ShopNet, total: i64, n: i64) {
+        match self {
+            Source::Sales => {
+                net.redeemed += total;
+                net.redemptions += n;
+            }
+            Source::Refunds => {
+                net.refunded += total;
+                net.refunds += n;
+            }
+            Source::SaleReversals => {
+                net.reversed_sales += total;
+                net.reversals += n;
+            }
+            Source::RefundReversals => {
+                net.reversed_refunds += total;
+                net.reversals += n;
+            }
+        }
+    }
+}
+
+/// Claims for `settlement_id` every unsettled redemption and refund, and every reversal of one
+/// not netted yet, created (reversed) before `cutoff` (microseconds), of the shops whose net is
+/// positive, and answers those shops' figures. Rows of a shop whose net is zero or less stay
+/// unclaimed: the next settlement nets them with what it sells by then.
 ///
 /// The claim is a conditional `UPDATE ... WHERE settlement_id IS NULL`: two settlements can
 /// never claim the same row, and a payment committed after this one with an earlier instant is
@@ -53,10 +111,11 @@ pub async fn claim(
         Backend::Postgres => {
             // Claim everything, sum what was claimed, then give back the shops not owed
             // anything: the sums are exactly of the rows this transaction holds.
-            for (table, is_refund) in [("redemptions", false), ("refunds", true)] {
+            for source in Source::ALL {
+                let (table, column, instant) = source.columns();
                 let rows = sqlx::query(&format!(
-                    "WITH c AS (UPDATE {table} SET settlement_id = $1 WHERE fund_id = $2 \
-                     AND settlement_id IS NULL AND created_at < $3 RETURNING shop_id, amount) \
+                    "WITH c AS (UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
+                     AND {column} IS NULL AND {instant} < $3 RETURNING shop_id, amount) \
                      SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
                      CAST(COUNT(*) AS BIGINT) AS n FROM c GROUP BY shop_id"
                 ))
@@ -65,7 +124,7 @@ pub async fn claim(
                 .bind(cutoff)
                 .fetch_all(&mut **tx)
                 .await?;
-                add_rows(&mut nets, &rows, is_refund)?;
+                add_rows(&mut nets, &rows, source)?;
             }
             let release: Vec<&String> = nets
                 .values()
@@ -74,10 +133,11 @@ pub async fn claim(
                 .collect();
             if !release.is_empty() {
                 let list = serde_json::to_string(&release).map_err(StoreError::from_json)?;
-                for table in ["redemptions", "refunds"] {
+                for source in Source::ALL {
+                    let (table, column, _) = source.columns();
                     sqlx::query(&format!(
-                        "UPDATE {table} SET settlement_id = NULL WHERE fund_id = $1 \
-                         AND settlement_id = $2 AND shop_id IN \
+                        "UPDATE {table} SET {column} = NULL WHERE fund_id = $1 \
+                         AND {column} = $2 AND shop_id IN \
                          (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))"
                     ))
                     .bind(fund_id)
@@ -91,17 +151,18 @@ pub async fn claim(
         Backend::Sqlite => {
             // The writer lock (BEGIN IMMEDIATE) is held: read the sums, then claim the same
             // rows of the shops owed something.
-            for (table, is_refund) in [("redemptions", false), ("refunds", true)] {
+            for source in Source::ALL {
+                let (table, column, instant) = source.columns();
                 let rows = sqlx::query(&format!(
                     "SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
                      CAST(COUNT(*) AS BIGINT) AS n FROM {table} WHERE fund_id = $1 \
-                     AND settlement_id IS NULL AND created_at < $2 GROUP BY shop_id"
+                     AND {column} IS NULL AND {instant} < $2 GROUP BY shop_id"
                 ))
                 .bind(fund_id)
                 .bind(cutoff)
                 .fetch_all(&mut **tx)
                 .await?;
-                add_rows(&mut nets, &rows, is_refund)?;
+                add_rows(&mut nets, &rows, source)?;
             }
             let owed: Vec<&String> = nets
                 .values()
@@ -110,10 +171,11 @@ pub async fn claim(
                 .collect();
             if !owed.is_empty() {
                 let list = serde_json::to_string(&owed).map_err(StoreError::from_json)?;
-                for table in ["redemptions", "refunds"] {
+                for source in Source::ALL {
+                    let (table, column, instant) = source.columns();
                     sqlx::query(&format!(
-                        "UPDATE {table} SET settlement_id = $1 WHERE fund_id = $2 \
-                         AND settlement_id IS NULL AND created_at < $3 \
+                        "UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
+                         AND {column} IS NULL AND {instant} < $3 \
                          AND shop_id IN (SELECT value FROM json_each($4))"
                     ))
                     .bind(settlement_id)
@@ -132,7 +194,7 @@ pub async fn claim(
 fn add_rows(
     nets: &mut std::collections::BTreeMap<String, ShopNet>,
     rows: &[sqlx::any::AnyRow],
-    is_refund: bool,
+    source: Source,
 ) -> Result<(), StoreError> {
     for r in rows {
         let shop_id: String = r.try_get("shop_id")?;
@@ -142,13 +204,7 @@ fn add_rows(
             shop_id,
             ..Default::default()
         });
-        if is_refund {
-            e.refunded += total;
-            e.refunds += n;
-        } else {
-            e.redeemed += total;
-            e.redemptions += n;
-        }
+        source.add(e, total, n);
     }
     Ok(())
 }
@@ -171,6 +227,8 @@ pub struct SettlementLine {
     pub amount: i64,
     pub redemptions: i64,
     pub refunds: i64,
+    /// Reversals of sales and refunds this line nets.
+    pub reversals: i64,
     pub end_to_end_id: String,
     pub status: String,
     pub paid_entry_id: Option<i64>,
@@ -196,8 +254,9 @@ pub async fn insert(tx: &mut Tx, fund_id: &str, s: &Settlement) -> Result<(), St
         // With the shop's payment details as they stand now.
         let done = sqlx::query(
             "INSERT INTO settlement_lines (fund_id, settlement_id, shop_id, amount, redemptions, \
-             refunds, end_to_end_id, status, creditor_name, creditor_iban, creditor_bic) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, 'unpaid', s.legal_name, s.iban, s.bic \
+             refunds, end_to_end_id, status, creditor_name, creditor_iban, creditor_bic, \
+             reversals) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'unpaid', s.legal_name, s.iban, s.bic, $8 \
              FROM shops s WHERE s.fund_id = $1 AND s.id = $3",
         )
         .bind(fund_id)
@@ -207,6 +266,7 @@ pub async fn insert(tx: &mut Tx, fund_id: &str, s: &Settlement) -> Result<(), St
         .bind(l.redemptions)
         .bind(l.refunds)
         .bind(&l.end_to_end_id)
+        .bind(l.reversals)
         .execute(&mut **tx)
         .await
         .map_err(|e| StoreError::on_unique(e, "a settlement line with this EndToEndId"))?;
@@ -221,7 +281,7 @@ pub async fn insert(tx: &mut Tx, fund_id: &str, s: &Settlement) -> Result<(), St
 }
 
 const LINE_COLUMNS: &str = "l.settlement_id, l.shop_id, s.name AS shop_name, l.amount, \
-     l.redemptions, l.refunds, l.end_to_end_id, l.status, l.paid_entry_id, l.bank_line_id, \
+     l.redemptions, l.refunds, l.reversals, l.end_to_end_id, l.status, l.paid_entry_id, l.bank_line_id, \
      l.paid_at";
 
 fn line_from(r: &sqlx::any::AnyRow) -> Result<SettlementLine, StoreError> {
@@ -232,6 +292,7 @@ fn line_from(r: &sqlx::any::AnyRow) -> Result<SettlementLine, StoreError> {
         amount: r.try_get("amount")?,
         redemptions: r.try_get("redemptions")?,
         refunds: r.try_get("refunds")?,
+        reversals: r.try_get("reversals")?,
         end_to_end_id: r.try_get("end_to_end_id")?,
         status: r.try_get("status")?,
         paid_entry_id: r.try_get("paid_entry_id")?,

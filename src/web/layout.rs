@@ -143,6 +143,7 @@ pub fn problem_text(web: &Web, e: &ApiError) -> String {
         "amount_invalid" => M::DeclineAmountInvalid,
         "rate_limited" => M::DeclineRateLimited,
         "refund_exceeds_redemption" => M::RefundTooMuch,
+        "redemption_reversed" => M::RefundSaleReversed,
         "nothing_to_settle" => M::NothingToSettle,
         "cutoff_in_future" => M::CutoffInFuture,
         "statement_unbalanced" => M::StatementUnbalanced,

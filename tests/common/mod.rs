@@ -394,3 +394,145 @@ impl TestApp {
         self.send(req).await
     }
 }
+
+/// The PIN of the printed cards made by [`TestApp::printed_card`].
+pub const CARD_PIN: &str = "4821";
+
+/// Typed helpers for the money paths (sales, refunds, corrections, settlements), shared by the
+/// test files.
+impl TestApp {
+    /// A printed card for `member` (PIN [`CARD_PIN`]); answers its QR payload.
+    pub async fn printed_card(&self, staff: &str, member: &str) -> String {
+        let r = self
+            .post(
+                &format!("/api/v1/members/{member}/cards"),
+                Some(staff),
+                serde_json::json!({"kind": "printed", "pin": CARD_PIN}),
+            )
+            .await;
+        r.ok(201)["qr_payload"].as_str().unwrap().to_string()
+    }
+
+    /// Issues the allowances of `period`.
+    pub async fn issue(&self, treasurer: &str, period: &str) -> Value {
+        self.post(
+            "/api/v1/allowances/issuances",
+            Some(treasurer),
+            serde_json::json!({"period": period}),
+        )
+        .await
+        .ok(200)
+        .clone()
+    }
+
+    /// A payment at `till` with a printed card (a fresh idempotency key).
+    pub async fn redeem_printed(&self, till: &str, card: &str, amount: &str) -> Reply {
+        self.post_idem(
+            "/api/v1/redemptions",
+            till,
+            &caisse::domain::new_id("k"),
+            serde_json::json!({"token": card, "amount": amount, "pin": CARD_PIN}),
+        )
+        .await
+    }
+
+    /// The same, which must be approved; answers the redemption id.
+    pub async fn sale(&self, till: &str, card: &str, amount: &str) -> String {
+        let r = self.redeem_printed(till, card, amount).await;
+        r.ok(201)["id"].as_str().unwrap().to_string()
+    }
+
+    /// A refund of `redemption` at `till` (a fresh idempotency key).
+    pub async fn refund(&self, till: &str, redemption: &str, amount: &str) -> Reply {
+        self.post_idem(
+            &format!("/api/v1/redemptions/{redemption}/refunds"),
+            till,
+            &caisse::domain::new_id("k"),
+            serde_json::json!({"amount": amount}),
+        )
+        .await
+    }
+
+    /// `POST /ledger/entries/{entry}/reversal`.
+    pub async fn reverse(&self, treasurer: &str, entry: i64, reason: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/ledger/entries/{entry}/reversal"),
+            Some(treasurer),
+            serde_json::json!({"reason": reason}),
+        )
+        .await
+    }
+
+    /// A settlement of everything before now.
+    pub async fn settle_now(&self, treasurer: &str) -> Reply {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        self.post(
+            "/api/v1/settlements",
+            Some(treasurer),
+            serde_json::json!({"cutoff": now}),
+        )
+        .await
+    }
+
+    /// The journal entry a mirror row points at: `entry_id` of the row of `table` where
+    /// `column` = `value` (white-box: the API does not show it for every kind).
+    pub async fn entry_of(&self, table: &str, column: &str, value: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!(
+            "SELECT entry_id FROM {table} WHERE fund_id = $1 AND {column} = $2"
+        ))
+        .bind(&self.fund_id)
+        .bind(value)
+        .fetch_one(self.db.pool())
+        .await
+        .unwrap_or_else(|e| panic!("no {table} row with {column} = {value}: {e}"))
+        .try_get("entry_id")
+        .unwrap()
+    }
+
+    /// A member's ledger account suffix (`M000042`).
+    pub async fn account_ref(&self, member: &str) -> String {
+        caisse::store::members::find(&self.db, &self.fund_id, member)
+            .await
+            .unwrap()
+            .expect("member")
+            .account_ref
+    }
+
+    /// An account's balance in cents, in its normal sense (0 for an account never opened).
+    pub async fn balance_of(&self, code: &str) -> i64 {
+        let code = caisse::domain::ledger::AccountCode::parse(code).expect("account code");
+        caisse::store::ledger::balance(&self.db, &self.fund_id, &code)
+            .await
+            .unwrap_or(0)
+    }
+
+    /// A member's allowance balance (467), in cents.
+    pub async fn allowance_balance(&self, member: &str) -> i64 {
+        let r = self.account_ref(member).await;
+        self.balance_of(&format!("467.{r}")).await
+    }
+
+    /// What `caisse ledger verify` finds wrong (empty: clean).
+    pub async fn verify_problems(&self) -> Vec<String> {
+        caisse::store::ledger::verify(&self.db, &self.fund_id)
+            .await
+            .expect("verify runs")
+            .problems
+    }
+
+    /// Asserts that `ledger verify` is clean.
+    #[track_caller]
+    pub fn assert_clean(problems: &[String]) {
+        assert!(problems.is_empty(), "ledger verify: {problems:#?}");
+    }
+
+    /// Runs a statement on the test database behind the service's back (to break a mirror).
+    pub async fn sql(&self, statement: &str) {
+        sqlx::query(statement)
+            .bind(&self.fund_id)
+            .execute(self.db.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
