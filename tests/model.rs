@@ -464,6 +464,8 @@ struct Sim {
     touched: Vec<usize>,
     /// Per operation: steps that posted something, steps that did not.
     stats: BTreeMap<String, (u32, u32)>,
+    /// Outcomes of the refunds, reversals (by kind) and matches by hand: what the run covered.
+    outcomes: BTreeMap<String, u32>,
     done: bool,
 }
 
@@ -504,6 +506,7 @@ async fn money_paths(app: TestApp) {
         sim.m.bank.len()
     );
     eprintln!("(steps that posted, steps that did not): {:?}", sim.stats);
+    eprintln!("outcomes: {:#?}", sim.outcomes);
     sim.done = true;
 }
 
@@ -558,6 +561,7 @@ impl Sim {
             last_payment: None,
             touched: Vec::new(),
             stats: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
             done: false,
         };
         sim.last_seq = sim.max_entry().await;
@@ -600,6 +604,11 @@ impl Sim {
         } else {
             pick % self.m.members.len()
         }
+    }
+
+    fn count(&mut self, what: &str, refusal: Option<(u16, &str)>) {
+        let key = format!("{what}: {}", refusal.map_or("done", |r| r.1));
+        *self.outcomes.entry(key).or_default() += 1;
     }
 
     fn note(&mut self, text: String) {
@@ -1479,6 +1488,7 @@ impl Sim {
         } else {
             None
         };
+        self.count("refund", refusal);
         self.note(format!(
             "refund {} of sale {s} (left {}) at shop {till_shop}: {refusal:?}",
             eur(amount),
@@ -1518,13 +1528,19 @@ impl Sim {
     async fn reverse(&mut self) {
         let pick: usize = self.rng.gen();
         let variant = self.rng.gen_range(0..100);
-        let candidates: Vec<i64> = self
-            .m
-            .entries
-            .iter()
-            .filter(|(_, e)| CORRECTIONS || (e.kind == "subsidy"))
-            .map(|(id, _)| *id)
-            .collect();
+        let kind_pick: usize = self.rng.gen();
+        // A kind first, then one of its entries: each kind is tried as often as the others.
+        let mut by_kind: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for (id, e) in &self.m.entries {
+            if CORRECTIONS || e.kind == "subsidy" {
+                by_kind.entry(e.kind.as_str()).or_default().push(*id);
+            }
+        }
+        let candidates: Vec<i64> = by_kind
+            .values()
+            .nth(kind_pick % by_kind.len().max(1))
+            .cloned()
+            .unwrap_or_default();
         let path = |id: i64| format!("/api/v1/ledger/entries/{id}/reversal");
         let body = json!({"reason": format!("Correction {}", self.step)});
         if variant < 4 || candidates.is_empty() {
@@ -1538,6 +1554,7 @@ impl Sim {
         let id = candidates[pick % candidates.len()];
         let e = self.m.entries[&id].clone();
         let (refusal, expected) = self.reversal_of(id, &e);
+        self.count(&format!("reverse {}", e.kind), refusal);
         self.note(format!(
             "reverse entry {id} ({} {:?}): {refusal:?}",
             e.kind, e.origin
@@ -1894,7 +1911,7 @@ impl Sim {
     async fn import_camt(&mut self) {
         let unpaid = self.unpaid();
         let rolls: Vec<u32> = unpaid.iter().map(|_| self.rng.gen_range(0..100)).collect();
-        let stray = self.rng.gen_bool(0.3);
+        let stray = self.rng.gen_bool(0.6);
         let stray_pick: usize = self.rng.gen();
         let stray_id: String = (0..26)
             .map(|_| {
@@ -2040,8 +2057,10 @@ impl Sim {
             };
             (json!({"member_id": member}), None)
         } else {
-            let l = match (same.is_empty(), variant % 3) {
-                (false, 0 | 1) => Some(same[other % same.len()]),
+            // The unpaid line of its amount, another unpaid one, or one paid already.
+            let l = match (same.is_empty(), unpaid.is_empty(), variant % 4) {
+                (false, _, 0 | 1) => Some(same[other % same.len()]),
+                (_, false, 0..=2) => Some(unpaid[other % unpaid.len()]),
                 _ if !self.m.lines.is_empty() => Some(other % self.m.lines.len()),
                 _ => None,
             };
@@ -2072,6 +2091,14 @@ impl Sim {
         } else {
             None
         };
+        self.count(
+            if by_member {
+                "match by member"
+            } else {
+                "match by e2e"
+            },
+            refusal,
+        );
         self.note(format!(
             "match bank line {b} ({}) with {body}: {refusal:?}",
             eur(line_amount)
