@@ -16,6 +16,8 @@
 //! the last operations and the model's state); `CAISSE_MODEL_STEPS` sets the length (default
 //! 1500 per backend). All random choices are drawn from the seed; only the 30-second TOTP step
 //! is the clock's, and the model never lets it decide what happens.
+// Amounts in cents are written euros_cents: 150_00 is 150.00 €.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
 
