@@ -1147,6 +1147,16 @@ impl Sim {
             return Some(i);
         }
         if mm.status != Status::Active {
+            // Only an active member gets a card.
+            let r = self
+                .app
+                .post(
+                    &format!("/api/v1/members/{}/cards", mm.id),
+                    Some(&self.treasurer),
+                    json!({"kind": "app"}),
+                )
+                .await;
+            r.problem(409, "member_not_active");
             return None;
         }
         let r = self
