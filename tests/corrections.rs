@@ -100,6 +100,8 @@ async fn a_reversed_sale_is_neither_refunded_nor_paid(app: TestApp) {
     assert_eq!(r.body["reversed_kind"], "redemption");
     assert_eq!(app.allowance_balance(&s.member).await, 15_000);
     assert_eq!(shop_balance(&app, &s.shop).await, 0);
+    let list = app.get("/api/v1/redemptions", Some(&s.till)).await;
+    assert_eq!(list.ok(200)["items"][0]["reversed"], true, "{}", list.body);
 
     // Not refundable, not reversible twice, and the reversal is not reversible.
     app.refund(&s.till, &sale, "5.00")
@@ -538,55 +540,66 @@ async fn a_refund_after_leaving_goes_back_to_the_pot(app: TestApp) {
     TestApp::assert_clean(&app.verify_problems().await);
 }
 
-/// Fifty payments from one member at once and a leave among them, three times: the leave
-/// succeeds, every payment is approved or `member_inactive` (never `insufficient_balance`),
-/// and what is handed back to the pot is exactly what was left.
+/// Fifty payments from one member at once (fifty app cards, so that nothing but the member
+/// serialises them) and a leave among them, three times: the leave succeeds, every payment is
+/// approved or `member_inactive` (never `insufficient_balance`), and what is handed back to the
+/// pot is exactly what was left.
 async fn a_leave_racing_payments_hands_back_exactly_what_is_left(app: TestApp) {
-    let app = std::sync::Arc::new(app);
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let app = Arc::new(app);
     let t = app.login(Role::Treasurer).await;
     let (_, till) = app.terminal_login().await;
+    let mut refused_in_all = 0;
     for round in 0..3 {
         let member = app.new_member(&format!("Adhérente {round}")).await;
         app.issue(&t, &format!("2026-{:02}", 9 + round)).await;
-        let card = app.printed_card(&t, &member).await;
+        let mut cards = Vec::new();
+        for _ in 0..50 {
+            cards.push(app.app_card(&t, &member).await);
+        }
         let start = app.allowance_balance(&member).await;
         assert_eq!(start, 15_000);
-        let mut payments = Vec::new();
-        for i in 0..50 {
-            let (a, till, card) = (app.clone(), till.clone(), card.clone());
-            payments.push(tokio::spawn(async move {
-                if i >= 25 {
-                    tokio::task::yield_now().await;
-                }
-                let r = a.redeem_printed(&till, &card, "1.00").await;
+        let done = Arc::new(AtomicUsize::new(0));
+        let pay = |card: &(String, Vec<u8>)| {
+            let token = common::app_token(&card.0, &card.1);
+            let (a, till, done) = (app.clone(), till.clone(), done.clone());
+            tokio::spawn(async move {
+                let r = a.redeem_printed(&till, &token, "1.00").await;
+                done.fetch_add(1, Ordering::SeqCst);
                 (r.status.as_u16(), r.body["code"].as_str().map(String::from))
-            }));
-            if i == 25 {
-                let (a, t, member) = (app.clone(), t.clone(), member.clone());
-                payments.push(tokio::spawn(async move {
-                    let r = a
-                        .post(
-                            &format!("/api/v1/members/{member}/leave"),
-                            Some(&t),
-                            json!({}),
-                        )
-                        .await;
-                    (
-                        r.status.as_u16() + 10_000,
-                        r.body["code"].as_str().map(String::from),
-                    )
-                }));
-            }
+            })
+        };
+        // Thirty payments; once a few are through (the others in flight), the leave, then
+        // twenty more payments.
+        let mut tasks: Vec<_> = cards[..30].iter().map(pay).collect();
+        while done.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        let leave = {
+            let (a, t, member) = (app.clone(), t.clone(), member.clone());
+            tokio::spawn(async move {
+                a.post(
+                    &format!("/api/v1/members/{member}/leave"),
+                    Some(&t),
+                    json!({}),
+                )
+                .await
+            })
+        };
+        // (A moment for the leave to reach the server: some payments come after it.)
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        tasks.extend(cards[30..].iter().map(pay));
         let mut approved = 0;
-        for p in payments {
-            match p.await.unwrap() {
+        for task in tasks {
+            match task.await.unwrap() {
                 (201, _) => approved += 1,
-                (10_200, _) => {}
-                (422, Some(code)) if code == "member_inactive" => {}
+                (422, Some(code)) if code == "member_inactive" => refused_in_all += 1,
                 other => panic!("round {round}: unexpected answer {other:?}"),
             }
         }
+        let left = leave.await.unwrap();
+        assert_eq!(left.ok(200)["status"], "left", "round {round}");
         let r = app.account_ref(&member).await;
         let handed_back: i64 = {
             use sqlx::Row;
@@ -610,6 +623,8 @@ async fn a_leave_racing_payments_hands_back_exactly_what_is_left(app: TestApp) {
             "round {round}: {approved} approved, {handed_back} handed back"
         );
     }
+    // The leave came in the middle (it waits for the first payments).
+    assert!(refused_in_all > 0, "no payment came after a leave");
     TestApp::assert_clean(&app.verify_problems().await);
 }
 
@@ -679,4 +694,88 @@ async fn verify_catches_a_broken_mirror(app: TestApp) {
         TestApp::assert_clean(&app.verify_problems().await);
     }
     assert!(!refund.is_empty());
+}
+
+both_backends!(
+    entries_reversed_before_the_migration_are_mirrored_by_it,
+    a_refund_racing_the_reversal_of_its_sale_credits_once,
+);
+
+/// Reversals made before migration 0012 changed only the journal; the migration marks their
+/// rows, so that verify is clean and a reversed sale is neither refunded nor paid. (Run here on
+/// rows reversed the old way: the store's bare reversal, then the migration's backfill part.)
+async fn entries_reversed_before_the_migration_are_mirrored_by_it(app: TestApp) {
+    let s = setup(&app).await;
+    let sale = app.sale(&s.till, &s.card, "30.00").await;
+    let other = app.sale(&s.till, &s.card, "20.00").await;
+    let refund = app.refund(&s.till, &other, "5.00").await;
+    let refund = refund.ok(201)["id"].as_str().unwrap().to_string();
+    let bare = |entry: i64| {
+        let db = app.db.clone();
+        let fund = app.fund_id.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let day = caisse::domain::today();
+            caisse::store::ledger::reverse(&mut tx, &fund, entry, day, "Annulation ancienne")
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    bare(sale_entry(&app, &sale).await).await;
+    bare(refund_entry(&app, &refund).await).await;
+    assert!(
+        !app.verify_problems().await.is_empty(),
+        "the old way leaves mirrors behind"
+    );
+
+    let file = match app.backend {
+        caisse::store::Backend::Sqlite => include_str!("../migrations/sqlite/0012_corrections.sql"),
+        caisse::store::Backend::Postgres => {
+            include_str!("../migrations/postgres/0012_corrections.sql")
+        }
+    };
+    let backfill = &file[file
+        .find("-- Entries reversed before this migration")
+        .unwrap()..];
+    sqlx::raw_sql(backfill)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    TestApp::assert_clean(&app.verify_problems().await);
+    app.refund(&s.till, &sale, "1.00")
+        .await
+        .problem(409, "redemption_reversed");
+    assert_eq!(refunded(&app, &s.t, &other).await, "0.00");
+    // 20.00 sold, the 30.00 sale and the refund reversed: the shop is owed 20.00.
+    let settlement = app.settle_now(&s.t).await.ok(201).clone();
+    assert_eq!(line(&settlement, &s.shop), ("20.00".into(), 2));
+}
+
+/// A till refunding a sale while the treasurer reverses it, ten times: exactly one of the two
+/// goes through, and the member is credited back once.
+async fn a_refund_racing_the_reversal_of_its_sale_credits_once(app: TestApp) {
+    let s = setup(&app).await;
+    let app = std::sync::Arc::new(app);
+    for round in 0..10 {
+        let sale = app.sale(&s.till, &s.card, "3.00").await;
+        let entry = sale_entry(&app, &sale).await;
+        let (a, till, id) = (app.clone(), s.till.clone(), sale.clone());
+        let refund = tokio::spawn(async move { a.refund(&till, &id, "3.00").await });
+        let (a, t) = (app.clone(), s.t.clone());
+        let reversal = tokio::spawn(async move { a.reverse(&t, entry, "Annulée").await });
+        let (refund, reversal) = (refund.await.unwrap(), reversal.await.unwrap());
+        match (refund.status.as_u16(), reversal.status.as_u16()) {
+            (201, 409) => assert_eq!(reversal.body["code"], "redemption_refunded"),
+            (409, 201) => assert_eq!(refund.body["code"], "redemption_reversed"),
+            other => panic!("round {round}: {other:?} {} {}", refund.body, reversal.body),
+        }
+        assert_eq!(
+            app.allowance_balance(&s.member).await,
+            15_000,
+            "round {round}"
+        );
+    }
+    assert_eq!(shop_balance(&app, &s.shop).await, 0);
+    TestApp::assert_clean(&app.verify_problems().await);
 }

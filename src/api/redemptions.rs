@@ -246,6 +246,8 @@ pub struct RedemptionItem {
     shop_id: String,
     amount: Cents,
     refunded: Cents,
+    /// The treasurer reversed this sale: it is not paid to the shop and cannot be refunded.
+    reversed: bool,
     created_at: String,
 }
 
@@ -330,6 +332,7 @@ pub async fn list(
                 Ok(RedemptionItem {
                     amount: c(r.amount)?,
                     refunded: c(r.refunded)?,
+                    reversed: r.reversed,
                     id: r.id,
                     shop_id: r.shop_id,
                     created_at: format_instant(r.created_at),

@@ -129,16 +129,16 @@ pub async fn reverse(
         "allowance_cap_return" => return Err(ReverseError::NotReversible(head.kind)),
         "allowance_return" => return Err(ReverseError::MemberLeft),
         "contribution_call" => r.mirrored(tx, Mirror::ContributionCalls).await?,
+        // Rows before accounts, in the order a bank import takes them (settlement line, bank
+        // line, then the postings), so that the two never wait on each other in a cycle.
         "contribution_payment" => {
-            let posted = r.mirrored(tx, Mirror::ContributionPayments).await?;
             store::unmatch_bank_lines(tx, fund_id, entry_id).await?;
-            posted
+            r.mirrored(tx, Mirror::ContributionPayments).await?
         }
         "shop_payout" => {
-            let posted = r.post(tx, None).await?;
             store::unpay_line(tx, fund_id, entry_id).await?;
             store::unmatch_bank_lines(tx, fund_id, entry_id).await?;
-            posted
+            r.post(tx, None).await?
         }
         _ => r.post(tx, None).await?,
     };
@@ -313,9 +313,9 @@ impl Reversal<'_> {
         Ok(posted)
     }
 
-    /// The member, under the shared lock a leave waits for (see `members::get_for_share`).
+    /// The member, under the lock a leave takes (see `members::get_for_payment`).
     async fn member(&self, tx: &mut Tx, id: &str) -> Result<Member, ReverseError> {
-        members::get_for_share(tx, self.fund_id, id)
+        members::get_for_payment(tx, self.fund_id, id)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("entry of unknown member {id}")).into())
     }

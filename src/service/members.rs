@@ -7,7 +7,8 @@ use crate::domain::member::MemberStatus;
 use crate::domain::settings::{ContributionScale, FundSettings};
 use crate::domain::{Cents, FieldError};
 use crate::store::members::{self, Member, NewMember};
-use crate::store::{funds, ledger, Db};
+use crate::store::{funds, ledger, Db, Tx};
+use futures_util::FutureExt;
 
 /// What the API accepts for a member, before validation.
 #[derive(Clone, Debug, Default)]
@@ -201,14 +202,27 @@ pub enum StatusChange {
 /// Suspends, reactivates, or records that a member leaves. Leaving erases name, email, phone
 /// and income, deletes the member's logins, and gives any allowance left back to the common
 /// pot (467 → 6571); dues still owed stay on 411. The ledger keeps the member number.
+///
+/// Through `Db::write`, like the payments it must be ordered with: on SQLite a leave queues
+/// with them and commits in turn.
 pub async fn change_status(
     db: &Db,
     fund_id: &str,
     id: &str,
     change: StatusChange,
 ) -> Result<Member, ApiError> {
-    let mut tx = db.begin().await?;
-    let mut m = members::get_for_update(&mut tx, fund_id, id)
+    let (fund_id, id) = (fund_id.to_string(), id.to_string());
+    db.write(move |tx| async move { change_status_in(tx, &fund_id, &id, change).await }.boxed())
+        .await
+}
+
+async fn change_status_in(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+    change: StatusChange,
+) -> Result<Member, ApiError> {
+    let mut m = members::get_for_update(tx, fund_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     let (allowed_from, to) = match change {
@@ -238,12 +252,12 @@ pub async fn change_status(
         m.monthly_income = None;
         m.chosen_contribution = None;
         m.left_on = Some(today.to_string());
-        members::delete_logins(&mut tx, fund_id, &m.id).await?;
+        members::delete_logins(tx, fund_id, &m.id).await?;
         let account = m.allowance_account();
         // The member's row is held (above) and payments, refunds and corrections take it
-        // (shared) before they touch the balance: none is in flight now, and any that comes
+        // before they touch the balance: none is in flight now, and any that comes
         // next reads the member as left. The balance read here is exactly what is left.
-        let left = ledger::balance_for_update(&mut tx, fund_id, &account).await?;
+        let left = ledger::balance_for_update(tx, fund_id, &account).await?;
         if left > 0 {
             let amount = Cents::from_cents(left).map_err(ApiError::internal)?;
             let entry = EntryBuilder::new(
@@ -259,10 +273,9 @@ pub async fn change_status(
             .credit(AccountCode::general(General::AllowancesGranted), amount)
             .build()
             .map_err(ApiError::internal)?;
-            ledger::post(&mut tx, fund_id, &entry).await?;
+            ledger::post(tx, fund_id, &entry).await?;
         }
     }
-    members::save(&mut tx, fund_id, &m).await?;
-    tx.commit().await?;
+    members::save(tx, fund_id, &m).await?;
     Ok(m)
 }

@@ -113,7 +113,7 @@ pub async fn redeem(
     };
     // Under the lock a leave waits for: a payment that reads the member after the leave
     // committed sees them left.
-    let member = members::get_for_share(tx, fund_id, &card.member_id)
+    let member = members::get_for_payment(tx, fund_id, &card.member_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("card {} has no member", card.card_id)))?;
     if member.status != MemberStatus::Active {
@@ -219,7 +219,7 @@ pub async fn refund(
             },
         );
     };
-    let member = members::get_for_share(tx, fund_id, &member_id)
+    let member = members::get_for_payment(tx, fund_id, &member_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("redemption of unknown member {member_id}")))?;
     let credited = if member.status == MemberStatus::Left {

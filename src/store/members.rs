@@ -250,18 +250,23 @@ pub async fn get_for_update(
     row.as_ref().map(from_row).transpose()
 }
 
-/// Reads the member's row under a shared lock until the end of the transaction (PostgreSQL):
-/// what a payment, a refund or a correction takes before it touches the member's allowance
-/// balance. A leave holds the row exclusively while it hands the balance back, so a payment
-/// either commits before the leave reads the balance, or reads the member as left
-/// (`member_inactive`). Same lock order everywhere: member row, then accounts.
-pub async fn get_for_share(
+/// Reads and locks the member's row until the end of the transaction (PostgreSQL): what a
+/// payment, a refund or a correction does before it touches the member's allowance balance.
+/// A leave holds the row while it hands the balance back, so a payment either commits before
+/// the leave reads the balance, or reads the member as left (`member_inactive`). Same lock
+/// order everywhere: member row, then accounts.
+///
+/// `FOR NO KEY UPDATE` rather than `FOR SHARE`: shared locks let a stream of payments starve a
+/// waiting leave (each new payment joins the share holders ahead of it); exclusive ones queue
+/// in order, and payments of one member were serialised on their 467 row anyway. It does not
+/// conflict with the key-share locks of foreign keys (a contribution payment's insert).
+pub async fn get_for_payment(
     tx: &mut Tx,
     fund_id: &str,
     id: &str,
 ) -> Result<Option<Member>, StoreError> {
     let lock = match tx.backend() {
-        super::Backend::Postgres => " FOR SHARE",
+        super::Backend::Postgres => " FOR NO KEY UPDATE",
         super::Backend::Sqlite => "",
     };
     let row = sqlx::query(&format!(

@@ -182,6 +182,8 @@ pub struct RedemptionRow {
     pub shop_id: String,
     pub amount: i64,
     pub refunded: i64,
+    /// The treasurer reversed the sale's entry.
+    pub reversed: bool,
     pub created_at: i64,
 }
 
@@ -231,7 +233,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<RedemptionRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, shop_id, amount, refunded, created_at FROM redemptions \
+        "SELECT id, shop_id, amount, refunded, reversed_entry_id, created_at FROM redemptions \
          WHERE fund_id = $1 AND ($2 IS NULL OR shop_id = $2) AND created_at >= $3 \
          AND created_at < $4 \
          AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) \
@@ -253,6 +255,7 @@ pub async fn list(
                 shop_id: r.try_get("shop_id")?,
                 amount: r.try_get("amount")?,
                 refunded: r.try_get("refunded")?,
+                reversed: r.try_get::<Option<i64>, _>("reversed_entry_id")?.is_some(),
                 created_at: r.try_get("created_at")?,
             })
         })

@@ -248,6 +248,7 @@ messages! {
     DeclineOther => "Le paiement n'a pas pu être fait.", "The payment could not be made.";
     RefundTooMuch => "Ce remboursement dépasse ce qui reste remboursable sur la vente.",
         "This refund is more than what is left to refund on the sale.";
+    SaleReversed => "Annulée par la trésorerie", "Reversed by the treasurer";
     RefundSaleReversed => "Cette vente a été annulée par la trésorerie : il n'y a plus rien à rembourser.",
         "This sale was reversed by the treasurer: there is nothing left to refund.";
     // Committee

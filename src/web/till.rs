@@ -51,7 +51,13 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
     };
     let l = web.lang;
     let cents = |v: &Value, k: &str| super::i18n::parse_cents(s(v, k)).unwrap_or(0);
-    let total: i64 = sales.iter().map(|r| cents(r, "amount")).sum();
+    // A sale the treasurer reversed is not a sale any more.
+    let reversed = |r: &Value| r["reversed"].as_bool().unwrap_or(false);
+    let total: i64 = sales
+        .iter()
+        .filter(|r| !reversed(r))
+        .map(|r| cents(r, "amount"))
+        .sum();
     let refunded: i64 = sales.iter().map(|r| cents(r, "refunded")).sum();
     let body = html! {
         @if let Some(o) = outcome { (o) }
@@ -110,7 +116,9 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
                                     td class="num" { (l.money_str(s(r, "amount"))) }
                                     td class="num" { (l.money_str(s(r, "refunded"))) }
                                     td {
-                                        @if cents(r, "refunded") < cents(r, "amount") {
+                                        @if reversed(r) {
+                                            (web.t(M::SaleReversed))
+                                        } @else if cents(r, "refunded") < cents(r, "amount") {
                                             form.inline method="post" action=(format!("/caisse/remboursement/{id}")) {
                                                 (csrf_field(web))
                                                 input type="hidden" name="idem" value=(super::form_key());

@@ -536,3 +536,27 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 }
+
+impl TestApp {
+    /// An app card for `member`: (card id, its TOTP secret).
+    pub async fn app_card(&self, staff: &str, member: &str) -> (String, Vec<u8>) {
+        let r = self
+            .post(
+                &format!("/api/v1/members/{member}/cards"),
+                Some(staff),
+                serde_json::json!({"kind": "app"}),
+            )
+            .await;
+        let r = r.ok(201);
+        let secret = caisse::domain::card::secret_from_base32(r["secret"].as_str().unwrap())
+            .expect("base32 secret");
+        (r["card_id"].as_str().unwrap().to_string(), secret)
+    }
+}
+
+/// The QR payload an app card shows now.
+pub fn app_token(card_id: &str, secret: &[u8]) -> String {
+    let now = caisse::domain::now_micros() / 1_000_000;
+    let code = caisse::domain::card::totp(secret, caisse::domain::card::step_at(now));
+    format!("caisse1:{card_id}:{code}")
+}
