@@ -123,6 +123,7 @@ impl Sim {
                         i["shop_id"].as_str().unwrap().to_string(),
                         cents(&i["amount"]),
                         cents(&i["refunded"]),
+                        i["reversed"] == true,
                     ),
                 );
             }
@@ -131,20 +132,25 @@ impl Sim {
                 None => break,
             }
         }
-        let want: BTreeMap<String, (String, i64, i64)> = self
+        let want: BTreeMap<String, (String, i64, i64, bool)> = self
             .m
             .sales
             .iter()
             .map(|s| {
                 (
                     s.id.clone(),
-                    (self.m.shops[s.shop].id.clone(), s.amount, s.refunded),
+                    (
+                        self.m.shops[s.shop].id.clone(),
+                        s.amount,
+                        s.refunded,
+                        s.reversed.is_some(),
+                    ),
                 )
             })
             .collect();
         assert_eq!(
             got, want,
-            "sales (shop, amount, refunded): the server's, then the model's"
+            "sales (shop, amount, refunded, reversed): the server's, then the model's"
         );
     }
 
