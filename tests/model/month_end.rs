@@ -25,7 +25,7 @@ impl Sim {
             r.problem(422, "cutoff_in_future");
             return self.nothing_posted().await;
         }
-        let owed: Vec<(usize, (i64, i64, i64))> = (0..self.m.shops.len())
+        let owed: Vec<(usize, (i64, i64, i64, i64))> = (0..self.m.shops.len())
             .map(|i| (i, self.m.unsettled(i)))
             .filter(|(_, n)| variant > 14 && n.0 > 0)
             .collect();
@@ -37,7 +37,7 @@ impl Sim {
         let b = r.ok(201).clone();
         let lines = b["lines"].as_array().unwrap();
         assert_eq!(lines.len(), owed.len(), "{b}");
-        for (shop, (net, sales, refunds)) in owed {
+        for (shop, (net, sales, refunds, reversals)) in owed {
             let l = lines
                 .iter()
                 .find(|l| l["shop_id"] == self.m.shops[shop].id)
@@ -45,6 +45,7 @@ impl Sim {
             assert_eq!(cents(&l["amount"]), net, "{l}");
             assert_eq!(l["redemptions"].as_i64(), Some(sales), "{l}");
             assert_eq!(l["refunds"].as_i64(), Some(refunds), "{l}");
+            assert_eq!(l["reversals"].as_i64(), Some(reversals), "{l}");
             assert_eq!(l["status"], "unpaid");
             self.m.lines.push(Line {
                 shop,

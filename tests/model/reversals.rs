@@ -45,6 +45,7 @@ impl Sim {
         let b = r.ok(201).clone();
         let ids = self.commit(expected).await;
         assert_eq!(b["entry_id"].as_i64(), ids.last().copied(), "{b}");
+        assert_eq!(b["reversed_kind"], e.kind.as_str(), "{b}");
         self.reversed(&e.origin);
     }
 

@@ -228,8 +228,9 @@ impl Model {
             .sum()
     }
     /// What a shop is owed and not yet settled: its rows a settlement would claim.
-    pub(crate) fn unsettled(&self, shop: usize) -> (i64, i64, i64) {
-        let (mut net, mut sales, mut refunds) = (0, 0, 0);
+    /// (net, sales, refunds, reversals) a settlement would claim for this shop.
+    pub(crate) fn unsettled(&self, shop: usize) -> (i64, i64, i64, i64) {
+        let (mut net, mut sales, mut refunds, mut reversals) = (0, 0, 0, 0);
         for s in self.sales.iter().filter(|s| s.shop == shop) {
             if !s.claimed {
                 net += s.amount;
@@ -237,6 +238,7 @@ impl Model {
             }
             if s.reversed == Some(Rev::Pending) {
                 net -= s.amount;
+                reversals += 1;
             }
         }
         for r in self.refunds.iter() {
@@ -249,9 +251,10 @@ impl Model {
             }
             if r.reversed == Some(Rev::Pending) {
                 net += r.amount;
+                reversals += 1;
             }
         }
-        (net, sales, refunds)
+        (net, sales, refunds, reversals)
     }
     pub(crate) fn unpaid_lines(&self, shop: usize) -> i64 {
         self.lines
