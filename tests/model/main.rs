@@ -26,6 +26,7 @@ mod common;
 mod journal;
 mod members;
 mod month_end;
+mod races;
 mod reversals;
 mod state;
 mod till;
@@ -52,7 +53,9 @@ const CORRECTIONS: bool = true;
 
 const FULL_CHECK_EVERY: usize = 50;
 const PIN_ATTEMPTS: u32 = 5;
-const MAX_MEMBERS: usize = 24;
+/// Members who have not left, and members in all: departures make room for newcomers.
+const MAX_STAYING: usize = 16;
+const MAX_MEMBERS: usize = 80;
 const FIRST_PERSON: i64 = 150_00;
 const ADDITIONAL_ADULT: i64 = 75_00;
 const CHILD: i64 = 45_00;
@@ -104,6 +107,7 @@ enum Op {
     Suspend,
     Reactivate,
     Leave,
+    LeaveWhilePaying,
     Join,
     Patch,
     Settle,
@@ -129,6 +133,7 @@ const WEIGHTS: &[(Op, u32)] = &[
     (Op::Suspend, 2),
     (Op::Reactivate, 2),
     (Op::Leave, 1),
+    (Op::LeaveWhilePaying, 1),
     (Op::Join, 2),
     (Op::Patch, 1),
     (Op::Settle, 5),
@@ -337,8 +342,15 @@ impl Sim {
             Op::Suspend => self.status_change("suspend").await,
             Op::Reactivate => self.status_change("reactivate").await,
             Op::Leave => self.status_change("leave").await,
+            Op::LeaveWhilePaying => self.leave_while_paying().await,
             Op::Join => {
-                if self.m.members.len() < MAX_MEMBERS {
+                let staying = self
+                    .m
+                    .members
+                    .iter()
+                    .filter(|m| m.status != Status::Left)
+                    .count();
+                if staying < MAX_STAYING && self.m.members.len() < MAX_MEMBERS {
                     self.join().await
                 }
             }
