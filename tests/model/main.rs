@@ -14,7 +14,7 @@
 //!
 //! `CAISSE_MODEL_SEED=N` replays a run (the seed is printed on failure, with the failing step,
 //! the last operations and the model's state); `CAISSE_MODEL_STEPS` sets the length (default
-//! 1500 per backend). All random choices are drawn from the seed; the clock only decides, by
+//! 2000 per backend). All random choices are drawn from the seed; the clock only decides, by
 //! its 30-second TOTP steps, when a member needs a new app card, never what a step does to
 //! the money.
 // Amounts in cents are written euros_cents: 150_00 is 150.00 €.
@@ -182,7 +182,7 @@ impl Drop for Sim {
 
 async fn money_paths(app: TestApp) {
     let seed = env_u64("CAISSE_MODEL_SEED").unwrap_or_else(rand::random);
-    let steps = env_u64("CAISSE_MODEL_STEPS").unwrap_or(1500) as usize;
+    let steps = env_u64("CAISSE_MODEL_STEPS").unwrap_or(2000) as usize;
     eprintln!(
         "model test on {:?}: CAISSE_MODEL_SEED={seed} CAISSE_MODEL_STEPS={steps}",
         app.backend
