@@ -232,7 +232,44 @@ impl Sim {
     }
 
     /// At the end: each settlement's lines say paid or unpaid as the model does.
+    /// A member's history (allowance and contribution movements) adds up to the accounts.
+    pub(crate) async fn check_history(&self, m: usize) {
+        let mm = &self.m.members[m];
+        let (mut allowance, mut dues) = (0, 0);
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                None => format!("/api/v1/members/{}/transactions?limit=200", mm.id),
+                Some(c) => format!(
+                    "/api/v1/members/{}/transactions?limit=200&cursor={c}",
+                    mm.id
+                ),
+            };
+            let r = self.app.get(&path, Some(&self.treasurer)).await;
+            let page = r.ok(200);
+            for i in page["items"].as_array().unwrap() {
+                match i["account"].as_str() {
+                    Some("allowance") => allowance += cents(&i["amount"]),
+                    Some("contribution") => dues += cents(&i["amount"]),
+                    other => panic!("a movement on {other:?}: {i}"),
+                }
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            (allowance, dues),
+            (self.m.balance(m), self.m.signed(&mm.a411())),
+            "member {m}'s history (allowance, dues): the server's, then the model's"
+        );
+    }
+
     pub(crate) async fn final_check(&self) {
+        for m in 0..self.m.members.len() {
+            self.check_history(m).await;
+        }
         let mut by_settlement: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         let r = self
             .app
