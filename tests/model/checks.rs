@@ -46,6 +46,7 @@ impl Sim {
         self.check_sales().await;
         self.check_reconciliation().await;
         self.check_ledger().await;
+        self.check_summary().await;
     }
 
     pub(crate) async fn check_arrears(&self) {
@@ -232,6 +233,54 @@ impl Sim {
     }
 
     /// At the end: each settlement's lines say paid or unpaid as the model does.
+    /// The treasurer's summary over every entry: flows by kind, net of reversals (a reversal
+    /// counts under the kind it cancels), and the balances of 401, 467 and 512.
+    pub(crate) async fn check_summary(&self) {
+        let r = self
+            .app
+            .get(
+                "/api/v1/reports/summary?to=2099-12-31",
+                Some(&self.treasurer),
+            )
+            .await;
+        let b = r.ok(200);
+        let mut flows: BTreeMap<&str, i64> = BTreeMap::new();
+        for e in self.m.entries.values() {
+            let amount: i64 = e.postings.iter().map(|p| p.1).sum();
+            let (kind, amount) = match &e.origin {
+                Origin::Reversal(of) => (self.m.entries[of].kind.as_str(), -amount),
+                _ => (e.kind.as_str(), amount),
+            };
+            let (field, amount) = match kind {
+                "contribution_call" => ("contributions_called", amount),
+                "contribution_payment" => ("contributions_received", amount),
+                "allowance" => ("allowances_issued", amount),
+                "allowance_cap_return" => ("allowances_issued", -amount),
+                "allowance_return" => ("allowances_returned", amount),
+                "redemption" => ("redeemed", amount),
+                "refund" => ("refunded", amount),
+                "shop_payout" => ("paid_to_shops", amount),
+                "subsidy" => ("subsidies_received", amount),
+                other => panic!("an entry of kind {other}"),
+            };
+            *flows.entry(field).or_default() += amount;
+        }
+        let total = |prefix: &str| -> i64 {
+            self.m
+                .accounts
+                .iter()
+                .filter(|(code, _)| code.starts_with(prefix))
+                .map(|(_, (d, c))| c - d)
+                .sum()
+        };
+        flows.insert("owed_to_shops", total("401."));
+        flows.insert("outstanding_allowance_balances", total("467."));
+        flows.insert("bank_balance", self.m.signed("512"));
+        for (field, want) in flows {
+            assert_eq!(cents(&b[field]), want, "summary {field}: {b}");
+        }
+    }
+
     /// A member's history (allowance and contribution movements) adds up to the accounts.
     pub(crate) async fn check_history(&self, m: usize) {
         let mm = &self.m.members[m];
