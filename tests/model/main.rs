@@ -163,6 +163,8 @@ struct Sim {
     next_issue: usize,
     next_call: usize,
     last_sale: Option<(String, String, Value, Value)>,
+    /// (till, path, key, body, answer) of the last refund.
+    last_refund: Option<(String, String, String, Value, Value)>,
     last_payment: Option<(String, Value, Value)>,
     touched: Vec<usize>,
     /// Per operation: steps that posted something, steps that did not.
@@ -261,6 +263,7 @@ impl Sim {
             next_issue: 0,
             next_call: 0,
             last_sale: None,
+            last_refund: None,
             last_payment: None,
             touched: Vec::new(),
             stats: BTreeMap::new(),

@@ -13,14 +13,22 @@ impl Sim {
                 .to_utc(),
             _ => now,
         };
-        let r = self
-            .app
-            .post(
-                "/api/v1/settlements",
-                Some(&self.treasurer),
-                json!({"cutoff": cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}),
-            )
-            .await;
+        // Sometimes with an Idempotency-Key, and then retried: the same settlement comes back.
+        let body = json!({"cutoff": cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)});
+        let key = (15..40).contains(&variant).then(|| self.key());
+        let path = "/api/v1/settlements";
+        let r = match &key {
+            Some(k) => {
+                self.app
+                    .post_idem(path, &self.treasurer, k, body.clone())
+                    .await
+            }
+            None => {
+                self.app
+                    .post(path, Some(&self.treasurer), body.clone())
+                    .await
+            }
+        };
         if variant <= 7 {
             r.problem(422, "cutoff_in_future");
             return self.nothing_posted().await;
@@ -35,6 +43,11 @@ impl Sim {
             return self.nothing_posted().await;
         }
         let b = r.ok(201).clone();
+        if let Some(k) = &key {
+            let again = self.app.post_idem(path, &self.treasurer, k, body).await;
+            assert_eq!(again.ok(201), &b);
+            assert_eq!(again.headers["idempotent-replayed"], "true");
+        }
         let lines = b["lines"].as_array().unwrap();
         assert_eq!(lines.len(), owed.len(), "{b}");
         for (shop, (net, sales, refunds, reversals)) in owed {

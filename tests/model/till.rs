@@ -299,23 +299,34 @@ impl Sim {
         }
     }
 
+    /// The last sale or refund again under its key: the same body replays the first answer
+    /// and moves nothing, another body is refused.
     pub(crate) async fn replay_sale(&mut self) {
         let other = self.rng.gen_bool(0.3);
-        let Some((till, key, body, answer)) = self.last_sale.clone() else {
+        let refund = self.rng.gen_bool(0.4);
+        let last = match (refund, &self.last_refund, &self.last_sale) {
+            (true, Some(r), _) => Some(r.clone()),
+            (_, _, Some((till, key, body, answer))) => Some((
+                till.clone(),
+                "/api/v1/redemptions".to_string(),
+                key.clone(),
+                body.clone(),
+                answer.clone(),
+            )),
+            _ => None,
+        };
+        let Some((till, path, key, body, answer)) = last else {
             return self.nothing_posted().await;
         };
         if other {
             let mut changed = body.clone();
             changed["amount"] = json!(eur(cents(&body["amount"]) + 1));
             self.app
-                .post_idem("/api/v1/redemptions", &till, &key, changed)
+                .post_idem(&path, &till, &key, changed)
                 .await
                 .problem(409, "idempotency_key_reused");
         } else {
-            let r = self
-                .app
-                .post_idem("/api/v1/redemptions", &till, &key, body)
-                .await;
+            let r = self.app.post_idem(&path, &till, &key, body).await;
             assert_eq!(r.ok(201), &answer);
             assert_eq!(r.headers["idempotent-replayed"], "true");
         }
@@ -395,6 +406,13 @@ impl Sim {
         }
         let b = r.ok(201).clone();
         assert_eq!(cents(&b["refundable"]), left - amount, "{b}");
+        self.last_refund = Some((
+            till,
+            format!("/api/v1/redemptions/{sale_id}/refunds"),
+            key,
+            json!({"amount": eur(amount)}),
+            b.clone(),
+        ));
         self.m.sales[s].refunded += amount;
         let f = self.m.refunds.len();
         self.m.refunds.push(RefundRow {
