@@ -80,6 +80,7 @@ impl Sim {
             if let Some(orig) = e.reverses {
                 self.m.entries.get_mut(&orig).unwrap().reversed_by = Some(*id);
             }
+            self.m.order.push(*id);
             self.m.entries.insert(
                 *id,
                 Entry {

@@ -9,7 +9,8 @@ impl Sim {
         let kind_pick: usize = self.rng.gen();
         // A kind first, then one of its entries: each kind is tried as often as the others.
         let mut by_kind: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-        for (id, e) in &self.m.entries {
+        for id in &self.m.order {
+            let e = &self.m.entries[id];
             if CORRECTIONS || e.kind == "subsidy" {
                 by_kind.entry(e.kind.as_str()).or_default().push(*id);
             }

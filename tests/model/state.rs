@@ -189,6 +189,10 @@ pub(crate) struct Model {
     /// Account code → (debit total, credit total).
     pub(crate) accounts: BTreeMap<String, (i64, i64)>,
     pub(crate) entries: BTreeMap<i64, Entry>,
+    /// Entry ids in the order the model expected them: ids themselves are not (PostgreSQL's
+    /// connections each take ids 1,000 at a time), and a pick by position must not depend on
+    /// which connection wrote.
+    pub(crate) order: Vec<i64>,
     pub(crate) members: Vec<Member>,
     pub(crate) shops: Vec<Shop>,
     pub(crate) sales: Vec<Sale>,
