@@ -285,6 +285,15 @@ impl Sim {
             r.problem(422, "member_not_found");
             return self.nothing_posted().await;
         }
+        if roll < 19 {
+            // Paid next week: not yet.
+            let later = caisse::domain::today() + chrono::Days::new(7);
+            body["paid_on"] = json!(later.to_string());
+            let r = self.app.post_idem(path, &self.treasurer, &key, body).await;
+            r.problem(422, "validation_failed");
+            assert_eq!(r.fields(), ["paid_on"]);
+            return self.nothing_posted().await;
+        }
         let r = self
             .app
             .post_idem(path, &self.treasurer, &key, body.clone())

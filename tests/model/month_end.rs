@@ -493,7 +493,18 @@ impl Sim {
 
     pub(crate) async fn subsidy(&mut self) {
         let amount = self.rng.gen_range(1..5_000) * 100;
+        let zero = self.rng.gen_bool(0.05);
         let key = self.key();
+        if zero {
+            let body = json!({"amount": "0.00", "received_on": caisse::domain::today().to_string(),
+                              "label": "Subvention nulle"});
+            let r = self
+                .app
+                .post_idem("/api/v1/subsidies", &self.treasurer, &key, body)
+                .await;
+            r.problem(422, "amount_invalid");
+            return self.nothing_posted().await;
+        }
         let r = self
             .app
             .post_idem(

@@ -22,6 +22,17 @@ impl Sim {
             .unwrap_or_default();
         let path = |id: i64| format!("/api/v1/ledger/entries/{id}/reversal");
         let body = json!({"reason": format!("Correction {}", self.step)});
+        if (4..7).contains(&variant) && !candidates.is_empty() {
+            // No reason given: refused before anything is looked at.
+            let id = candidates[pick % candidates.len()];
+            let r = self
+                .app
+                .post(&path(id), Some(&self.treasurer), json!({"reason": "  "}))
+                .await;
+            r.problem(422, "validation_failed");
+            assert_eq!(r.fields(), ["reason"]);
+            return self.nothing_posted().await;
+        }
         if variant < 4 || candidates.is_empty() {
             let r = self
                 .app
