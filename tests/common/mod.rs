@@ -403,6 +403,25 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Posts a raw body with its content type (a bank statement: `text/csv`, `application/xml`).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: String,
+    ) -> Reply {
+        let req = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        self.send(req).await
+    }
+}
+
 /// The PIN of the printed cards made by [`TestApp::printed_card`].
 pub const CARD_PIN: &str = "4821";
 
