@@ -24,6 +24,14 @@ both_backends!(
     treasurer_month_end_through_the_forms,
 );
 
+/// The backend's name, for the screenshots' file names.
+fn backend_tag(app: &TestApp) -> &'static str {
+    match app.backend {
+        caisse::store::Backend::Sqlite => "sqlite",
+        caisse::store::Backend::Postgres => "postgres",
+    }
+}
+
 // The tests that drive chromium: on both backends, reported as ignored (never as passed) when
 // the machine chose to skip the browser at build time (`build.rs`).
 macro_rules! browser_tests {
@@ -1780,10 +1788,7 @@ async fn assert_fits_320(browser: &webdriver::Driver, what: &str) {
 
 async fn browser_member_till_and_treasurer(app: TestApp) {
     let browser = webdriver::start().await;
-    let tag = match app.backend {
-        caisse::store::Backend::Sqlite => "sqlite",
-        caisse::store::Backend::Postgres => "postgres",
-    };
+    let tag = backend_tag(&app);
     let shot = |name: &str| format!("{tag}-{name}");
     let (member_email, member_id) = user(&app, Role::Member, "Camille Durand").await;
     let member_id = member_id.unwrap();
@@ -1917,10 +1922,7 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
 /// 360 and 1280 px.
 async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
     let browser = webdriver::start().await;
-    let tag = match app.backend {
-        caisse::store::Backend::Sqlite => "sqlite",
-        caisse::store::Backend::Postgres => "postgres",
-    };
+    let tag = backend_tag(&app);
     let (_, member) = user(&app, Role::Member, "Camille Printed").await;
     let member = member.unwrap();
     issue_allowances(&app).await;
@@ -2078,10 +2080,7 @@ async fn browser_till_back_and_resubmit_is_no_new_sale(app: TestApp) {
 /// and screenshots at 360 and 1280 px.
 async fn browser_login_keeps_the_email_and_says_when_to_wait(app: TestApp) {
     let browser = webdriver::start().await;
-    let tag = match app.backend {
-        caisse::store::Backend::Sqlite => "sqlite",
-        caisse::store::Backend::Postgres => "postgres",
-    };
+    let tag = backend_tag(&app);
     let (email, _) = user(&app, Role::Treasurer, "").await;
     let base = &app.base;
     browser.resize(360, 800).await;
@@ -2147,10 +2146,7 @@ async fn browser_login_keeps_the_email_and_says_when_to_wait(app: TestApp) {
 /// README shows, with months of history.
 async fn browser_demo_fund_pages(app: TestApp) {
     let browser = webdriver::start().await;
-    let tag = match app.backend {
-        caisse::store::Backend::Sqlite => "sqlite",
-        caisse::store::Backend::Postgres => "postgres",
-    };
+    let tag = backend_tag(&app);
     caisse::service::demo::fill(
         &app.db,
         &app.fund_id,
