@@ -7,6 +7,7 @@ pub mod demo;
 pub mod exports;
 pub mod ledger;
 pub mod members;
+pub mod pins;
 pub mod redemptions;
 pub mod reports;
 pub mod settlements;
