@@ -675,6 +675,8 @@ pub struct TillRun {
     pub p99_ms: f64,
     /// SQLite: payments per commit of the group-commit writer during the phase.
     pub per_commit: Option<f64>,
+    /// A till had no unused code left before the end: the phase was cut short.
+    pub ran_out: bool,
 }
 
 /// One till's cards: (card id, secret) and which code of each it used last. A PIN till's
@@ -721,8 +723,7 @@ async fn redeem_bench(
     duration: Duration,
     cards_per_terminal: usize,
 ) -> anyhow::Result<(TillRun, TillRun)> {
-    let (db, fund, base, mut tills) =
-        till_setup(scratch, terminals, 0, cards_per_terminal).await?;
+    let (db, fund, base, mut tills) = till_setup(scratch, terminals, 0, cards_per_terminal).await?;
     let per_commit = |before: Option<(u64, u64)>, after: Option<(u64, u64)>| match (before, after) {
         (Some((c0, j0)), Some((c1, j1))) if c1 > c0 => Some((j1 - j0) as f64 / (c1 - c0) as f64),
         _ => None,
@@ -759,6 +760,13 @@ impl PinMix {
     fn print(&self, terminals: usize, pin_tills: usize, backend: Backend) {
         let app_tills = terminals - pin_tills;
         let line = |what: &str, r: &TillRun| {
+            if r.ran_out {
+                println!(
+                    "{what}: not measured, the tills ran out of unused codes; give more \
+                     --cards-per-terminal"
+                );
+                return;
+            }
             println!(
                 "{what}: {:.0} payments/s ({} approved, {} declined in {:.1} s), latency p50 \
                  {:.2} ms, p99 {:.2} ms",
@@ -774,10 +782,7 @@ impl PinMix {
             "caisse redeem, {app_tills} app-card tills and {pin_tills} PIN tills over HTTP ({})",
             backend.name()
         );
-        line(
-            &format!("app cards alone ({app_tills} tills)"),
-            &self.alone,
-        );
+        line(&format!("app cards alone ({app_tills} tills)"), &self.alone);
         line(
             &format!("app cards beside {pin_tills} PIN tills"),
             &self.mixed_app,
@@ -786,7 +791,7 @@ impl PinMix {
             &format!("printed cards + PIN ({pin_tills} tills)"),
             &self.mixed_pin,
         );
-        if self.alone.per_second > 0.0 {
+        if self.alone.per_second > 0.0 && !self.alone.ran_out && !self.mixed_app.ran_out {
             println!(
                 "ratio app cards with PIN tills / alone: {:.2}",
                 self.mixed_app.per_second / self.alone.per_second
@@ -1001,9 +1006,10 @@ async fn till_phase(
         let base = base.to_string();
         handles.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
-            let (mut latencies, mut declined) = (Vec::new(), 0u64);
+            let (mut latencies, mut declined, mut ran_out) = (Vec::new(), 0u64, false);
             while started.elapsed() < duration {
                 let Some(token) = till.next_token() else {
+                    ran_out = true;
                     break;
                 };
                 let t = Instant::now();
@@ -1033,15 +1039,16 @@ async fn till_phase(
                     }
                 }
             }
-            anyhow::Ok((till, latencies, declined))
+            anyhow::Ok((till, latencies, declined, ran_out))
         }));
     }
-    let (mut all, mut declined) = (Vec::new(), 0);
+    let (mut all, mut declined, mut ran_out) = (Vec::new(), 0, false);
     for (slot, h) in tills.iter_mut().zip(handles) {
-        let (till, latencies, d) = h.await??;
+        let (till, latencies, d, out) = h.await??;
         *slot = till;
         all.extend(latencies);
         declined += d;
+        ran_out |= out;
     }
     let elapsed = started.elapsed();
     all.sort();
@@ -1058,6 +1065,7 @@ async fn till_phase(
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         per_commit: None,
+        ran_out,
     })
 }
 

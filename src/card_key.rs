@@ -169,7 +169,10 @@ mod tests {
         assert_ne!(mac, key.pin_mac("fund:card_2", "4821"));
         assert_ne!(mac, key.pin_mac("fund:card_1", "4822"));
         assert_ne!(mac, key.pin_mac("fund:card_14821", ""));
-        assert_ne!(mac, CardKey::from_bytes(&[8; 32]).pin_mac("fund:card_1", "4821"));
+        assert_ne!(
+            mac,
+            CardKey::from_bytes(&[8; 32]).pin_mac("fund:card_1", "4821")
+        );
         // The PIN key is a sub-key, not the sealing key itself.
         assert_ne!(key.pin_key, [7; 32]);
     }

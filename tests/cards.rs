@@ -50,8 +50,14 @@ async fn verify(
         .await
         .unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    let verified =
-        cards::verify_token(&mut tx, &app.card_key, &app.fund_id, token, proof.as_ref(), now);
+    let verified = cards::verify_token(
+        &mut tx,
+        &app.card_key,
+        &app.fund_id,
+        token,
+        proof.as_ref(),
+        now,
+    );
     match verified.await {
         Ok(card) => {
             tx.commit().await.unwrap();
@@ -257,7 +263,10 @@ async fn secret_is_shown_once_and_sealed_at_rest(app: TestApp) {
             .await
             .unwrap();
     // The PIN is kept only as its keyed MAC (tests/pins.rs checks the key and the card bind it).
-    assert!(hash.starts_with("pinmac1:") && !hash.contains("918273"), "{hash}");
+    assert!(
+        hash.starts_with("pinmac1:") && !hash.contains("918273"),
+        "{hash}"
+    );
     assert_eq!(hash.len(), "pinmac1:".len() + 64);
 }
 

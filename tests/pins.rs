@@ -118,7 +118,11 @@ async fn an_old_argon2_pin_pays_and_is_rewritten(app: TestApp) {
         .post_idem("/api/v1/redemptions", &till, "old-1", payment(&token, PIN))
         .await;
     assert_eq!(r.ok(201)["remaining_balance"], "149.00");
-    assert_eq!(stored_pin(&app, &card).await, mac, "rewritten by the payment");
+    assert_eq!(
+        stored_pin(&app, &card).await,
+        mac,
+        "rewritten by the payment"
+    );
     // And it keeps paying, now on the MAC.
     let r = app
         .post_idem("/api/v1/redemptions", &till, "old-2", payment(&token, PIN))
@@ -169,7 +173,11 @@ async fn wrong_pins_count_and_lock_on_both_forms(app: TestApp) {
         pay(k(3), PIN).await.problem(422, "card_locked");
         assert_eq!(wrong_pins(&app, &card).await, 3);
         let r = app
-            .post(&format!("/api/v1/cards/{card}/unlock"), Some(&admin), json!({}))
+            .post(
+                &format!("/api/v1/cards/{card}/unlock"),
+                Some(&admin),
+                json!({}),
+            )
             .await;
         assert_eq!(r.ok(200)["wrong_pins"], 0);
         pay(k(4), "9999").await.problem(422, "pin_wrong");
@@ -288,7 +296,10 @@ async fn a_slow_pin_check_does_not_hold_up_other_tills(app: TestApp) {
         let b = r.ok(201);
         let card = b["card_id"].as_str().unwrap();
         let secret = secret_from_base32(b["secret"].as_str().unwrap()).unwrap();
-        let token = app_payload(card, &totp(&secret, step_at(chrono::Utc::now().timestamp())));
+        let token = app_payload(
+            card,
+            &totp(&secret, step_at(chrono::Utc::now().timestamp())),
+        );
         app.post_idem(
             "/api/v1/redemptions",
             &till,

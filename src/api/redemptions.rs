@@ -13,8 +13,8 @@ use super::extract::{ApiJson, Authorized, Caller, IdempotencyKey, TerminalOnly};
 use super::page::QueryParams;
 use super::{idempotent, AppState};
 use crate::domain::{format_instant, now_micros, Cents, FieldError, Role};
-use crate::service::{cards, pins};
 use crate::service::redemptions::{self as service, RedeemError, RefundError};
+use crate::service::{cards, pins};
 use crate::store::redemptions as store;
 
 #[derive(Deserialize, ToSchema)]

@@ -92,7 +92,9 @@ pub async fn prove(
             if c.kind == CardKind::Printed
                 && c.revoked_at.is_none()
                 && c.locked_at.is_none()
-                && c.pin_hash.as_deref().is_some_and(|h| !h.starts_with(MAC_PREFIX)) =>
+                && c.pin_hash
+                    .as_deref()
+                    .is_some_and(|h| !h.starts_with(MAC_PREFIX)) =>
         {
             let hash = c.pin_hash.unwrap_or_default();
             let right = verify_legacy(pin, &hash).await?;
@@ -111,7 +113,9 @@ pub async fn prove(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Checked {
     /// The PIN is right; `rewrite` is the MAC form to store in place of an Argon2 hash.
-    Right { rewrite: Option<String> },
+    Right {
+        rewrite: Option<String>,
+    },
     Wrong,
 }
 
@@ -177,7 +181,8 @@ fn verify_argon2(pin: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;
     };
-    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
+    let (Ok(algorithm), Ok(params)) =
+        (Algorithm::try_from(hash.algorithm), Params::try_from(&hash))
     else {
         return false;
     };
