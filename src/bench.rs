@@ -255,8 +255,13 @@ async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, D
 
 /// The process's peak resident memory so far, in MiB (Linux), from /proc/self/status.
 fn peak_rss_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+/// A memory figure of /proc/self/status (`VmHWM:` peak, `VmRSS:` now), in MiB.
+fn proc_status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -752,8 +757,10 @@ struct PinMix {
     alone: TillRun,
     mixed_app: TillRun,
     mixed_pin: TillRun,
-    /// Peak resident memory of this process (server and load driver) over the two phases.
+    /// Peak resident memory of this process (server and load driver) over the two phases,
+    /// and what was resident when they began (what the seeding left).
     peak_rss_mib: Option<f64>,
+    start_rss_mib: Option<f64>,
 }
 
 impl PinMix {
@@ -800,7 +807,8 @@ impl PinMix {
         match self.peak_rss_mib {
             Some(mib) => println!(
                 "peak resident memory over both phases: {mib:.0} MiB (this process: the server \
-                 and its load driver)"
+                 and its load driver; {:.0} MiB resident when they began, after the seeding)",
+                self.start_rss_mib.unwrap_or(0.0)
             ),
             None => println!("peak resident memory: not measured (no /proc on this system)"),
         }
@@ -821,6 +829,7 @@ async fn pin_mix_bench(
     let (app, pin) = tills.split_at_mut(terminals - pin_tills);
     // The seeding's memory is not the payments': start the peak afresh (Linux).
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let start_rss_mib = proc_status_mib("VmRSS:");
     let alone = till_phase(&base, app, duration, None).await?;
     let (mixed_app, mixed_pin) = tokio::try_join!(
         till_phase(&base, app, duration, None),
@@ -835,6 +844,7 @@ async fn pin_mix_bench(
         mixed_app,
         mixed_pin,
         peak_rss_mib,
+        start_rss_mib,
     })
 }
 
