@@ -8,6 +8,7 @@ use caisse::domain::card::{secret_from_base32, step_at, totp};
 use caisse::domain::now_micros;
 use caisse::domain::Role;
 use caisse::service::cards::{self, VerifiedCard, VerifyError};
+use caisse::service::pins;
 use caisse::store::funds;
 use common::TestApp;
 use serde_json::{json, Value};
@@ -45,8 +46,19 @@ async fn verify(
     pin: Option<&str>,
     now: i64,
 ) -> Result<VerifiedCard, &'static str> {
+    let proof = pins::prove(&app.db, &app.card_key, &app.fund_id, token, pin)
+        .await
+        .unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    match cards::verify_token(&mut tx, &app.card_key, &app.fund_id, token, pin, now).await {
+    let verified = cards::verify_token(
+        &mut tx,
+        &app.card_key,
+        &app.fund_id,
+        token,
+        proof.as_ref(),
+        now,
+    );
+    match verified.await {
         Ok(card) => {
             tx.commit().await.unwrap();
             Ok(card)
@@ -250,7 +262,12 @@ async fn secret_is_shown_once_and_sealed_at_rest(app: TestApp) {
             .fetch_one(app.db.pool())
             .await
             .unwrap();
-    assert!(hash.starts_with("$argon2id$") && !hash.contains("918273"));
+    // The PIN is kept only as its keyed MAC (tests/pins.rs checks the key and the card bind it).
+    assert!(
+        hash.starts_with("pinmac1:") && !hash.contains("918273"),
+        "{hash}"
+    );
+    assert_eq!(hash.len(), "pinmac1:".len() + 64);
 }
 
 async fn revocation(app: TestApp) {

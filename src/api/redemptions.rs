@@ -13,8 +13,8 @@ use super::extract::{ApiJson, Authorized, Caller, IdempotencyKey, TerminalOnly};
 use super::page::QueryParams;
 use super::{idempotent, AppState};
 use crate::domain::{format_instant, now_micros, Cents, FieldError, Role};
-use crate::service::cards;
 use crate::service::redemptions::{self as service, RedeemError, RefundError};
+use crate::service::{cards, pins};
 use crate::store::redemptions as store;
 
 #[derive(Deserialize, ToSchema)]
@@ -81,7 +81,17 @@ pub async fn redeem(
         caller.id.clone(),
         state.cards.clone(),
     );
-    let (token, pin, amount) = (req.token, req.pin, req.amount);
+    // A printed card's PIN is checked here, before the payment takes the write path; the
+    // transaction only compares the proof with the stored PIN.
+    let pin = pins::prove(
+        &state.db,
+        &state.cards,
+        &caller.fund_id,
+        &req.token,
+        req.pin.as_deref(),
+    )
+    .await?;
+    let (token, amount) = (req.token, req.amount);
     let (shop_in, refusal_in) = (shop.clone(), refusal.clone());
     let answer = idempotent::run(
         &state.db,
@@ -98,7 +108,7 @@ pub async fn redeem(
                     &shop_in,
                     &terminal,
                     &token,
-                    pin.as_deref(),
+                    pin.as_ref(),
                     amount,
                 )
                 .await

@@ -12,13 +12,16 @@
 //! its own, locks the card at the fund's `pin_attempts`, and says which decline to answer
 //! (`pin_wrong`, or `card_locked` for the attempt that locked it):
 //!
-//! A printed card's PIN is checked with Argon2id (tens of milliseconds) on a blocking thread
-//! while the transaction holds the card's row (and, on SQLite, the writer slot): a second use
-//! of the same card waits for the first, so two tills cannot both pass on one code or PIN.
+//! A printed card's PIN is proven before the transaction ([`pins::prove`]: a keyed MAC, and
+//! for a card still holding an old Argon2 hash, that check, once, outside the writer); inside
+//! the transaction, which holds the card's row (and, on SQLite, the writer slot), the proof is
+//! only compared with the stored form, in constant time. A second use of the same card waits
+//! for the first, so two tills cannot both pass on one code or PIN.
 //!
 //! ```text
+//! let proof = pins::prove(db, &key, fund, token, pin).await?;
 //! let mut tx = db.begin().await?;
-//! let card = match cards::verify_token(&mut tx, &key, fund, token, pin, now_micros()).await {
+//! let card = match cards::verify_token(&mut tx, &key, fund, token, proof.as_ref(), now_micros()).await {
 //!     Ok(card) => card,
 //!     Err(VerifyError::Declined(d)) => return Err(d.into()),
 //!     Err(VerifyError::WrongPin { card_id }) => {
@@ -32,11 +35,11 @@
 use futures_util::FutureExt;
 
 use crate::api::error::ApiError;
-use crate::auth;
 use crate::card_key::CardKey;
 use crate::domain::card::{self, CardKind, Decline, Token};
 use crate::domain::member::MemberStatus;
 use crate::domain::{new_id, now_micros};
+use crate::service::pins::{self, Checked, PinProof};
 use crate::store::cards::{self as store, Card, NewCard};
 use crate::store::{funds, members, Db, StoreError, Tx};
 
@@ -53,12 +56,6 @@ pub struct IssuedCard {
 /// What a card's secret is bound to when sealed.
 pub(crate) fn seal_context(fund_id: &str, card_id: &str) -> String {
     format!("{fund_id}:{card_id}")
-}
-
-async fn hash_pin(pin: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || auth::hash_password(&pin))
-        .await
-        .map_err(ApiError::internal)
 }
 
 /// Issues a card to an active member. A printed card needs a PIN of 4 to 6 digits; an app card
@@ -96,7 +93,7 @@ pub async fn issue(
         }
         (CardKind::Printed, Some(pin)) => {
             card::check_pin(&pin).map_err(|m| ApiError::field("pin_invalid", "pin", m))?;
-            (None, None, Some(hash_pin(pin).await?))
+            (None, None, Some(pins::stored_form(key, fund_id, &id, &pin)))
         }
     };
     let mut tx = db.begin().await?;
@@ -219,15 +216,16 @@ impl From<sqlx::Error> for VerifyError {
 ///
 /// App cards: the code of the current 30-second step or of the one before is accepted, once
 /// (the step is recorded in `tx`); older codes are `token_expired`, a code that matches no
-/// recent step `token_invalid`, a spent one `token_reused`. Printed cards: no PIN is
-/// `pin_required`; the PIN is checked with Argon2id off the async runtime.
+/// recent step `token_invalid`, a spent one `token_reused`. Printed cards: no PIN (no proof
+/// from [`pins::prove`]) is `pin_required`; the proof is compared with the stored PIN, and an
+/// old Argon2 hash it verified is replaced by the MAC form in `tx`.
 #[tracing::instrument(skip(tx, key, token, pin))]
 pub async fn verify_token(
     tx: &mut Tx,
     key: &CardKey,
     fund_id: &str,
     token: &str,
-    pin: Option<&str>,
+    pin: Option<&PinProof>,
     now: i64,
 ) -> Result<VerifiedCard, VerifyError> {
     use VerifyError::Declined as D;
@@ -262,16 +260,18 @@ pub async fn verify_token(
             }
         }
         Token::Printed { .. } => {
-            let pin = pin.ok_or(D(Decline::PinRequired))?.to_string();
-            let hash = card
+            let proof = pin.ok_or(D(Decline::PinRequired))?;
+            let stored = card
                 .pin_hash
-                .clone()
+                .as_deref()
                 .ok_or_else(|| StoreError::Corrupt(format!("card {} has no PIN", card.id)))?;
-            let right = tokio::task::spawn_blocking(move || auth::verify_password(&pin, &hash))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("PIN check failed: {e}")))?;
-            if !right {
-                return Err(VerifyError::WrongPin { card_id: card.id });
+            match pins::check(proof, &card.id, stored)? {
+                Checked::Wrong => return Err(VerifyError::WrongPin { card_id: card.id }),
+                Checked::Right { rewrite } => {
+                    if let Some(mac) = rewrite {
+                        store::replace_pin_hash(tx, fund_id, &card.id, stored, &mac).await?;
+                    }
+                }
             }
             store::reset_wrong_pins(tx, fund_id, &card.id).await?;
         }

@@ -9,6 +9,7 @@ pub mod exports;
 pub mod ledger;
 pub mod login;
 pub mod members;
+pub mod pins;
 pub mod redemptions;
 pub mod reports;
 pub mod settlements;

@@ -12,6 +12,7 @@ use crate::domain::member::MemberStatus;
 use crate::domain::shop::ShopStatus;
 use crate::domain::{new_id, now_micros, Cents};
 use crate::service::cards::{self, VerifyError};
+use crate::service::pins::PinProof;
 use crate::store::ledger::{self, LedgerError};
 use crate::store::redemptions::{self as store, NewRedemption};
 use crate::store::{members, StoreError, Tx};
@@ -82,7 +83,8 @@ fn declined(decline: RedeemDecline, card_id: Option<&str>) -> RedeemError {
     }
 }
 
-/// Takes a payment at a shop's till, in the caller's transaction.
+/// Takes a payment at a shop's till, in the caller's transaction. A printed card's PIN comes
+/// as the proof [`crate::service::pins::prove`] made before the transaction.
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip(tx, key, token, pin))]
 pub async fn redeem(
@@ -92,7 +94,7 @@ pub async fn redeem(
     shop_id: &str,
     terminal_id: &str,
     token: &str,
-    pin: Option<&str>,
+    pin: Option<&PinProof>,
     amount: Cents,
 ) -> Result<Approved, RedeemError> {
     let now = now_micros();

@@ -13,7 +13,8 @@ pub struct Card {
     pub kind: CardKind,
     /// Sealed with the card key (app cards).
     pub secret_enc: Option<String>,
-    /// Argon2id PHC string (printed cards).
+    /// Printed cards: `pinmac1:` + the PIN's keyed MAC, or, for cards whose PIN has not been
+    /// used since, the Argon2id PHC string they were issued with (see `service::pins`).
     pub pin_hash: Option<String>,
     pub wrong_pins: i64,
     pub locked_at: Option<i64>,
@@ -171,6 +172,25 @@ pub async fn reset_wrong_pins(tx: &mut Tx, fund_id: &str, id: &str) -> Result<()
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Replaces a card's stored PIN by another form of the same PIN (an Argon2 hash by its MAC),
+/// only if it is still `old`.
+pub async fn replace_pin_hash(
+    tx: &mut Tx,
+    fund_id: &str,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE cards SET pin_hash = $4 WHERE fund_id = $1 AND id = $2 AND pin_hash = $3")
+        .bind(fund_id)
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -179,6 +179,25 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     })
 }
 
+impl TestApp {
+    /// A second server on the same database and fund, with another card key: what a server
+    /// started with the wrong key file would answer. Returns its base URL.
+    pub async fn serve_with_key(&self, key: CardKey) -> String {
+        let config = Config {
+            database_url: self.database_url.clone(),
+            till_rate_per_second: 0,
+            ..Config::default()
+        };
+        let state = AppState::new(self.db.clone(), config, self.fund_id.clone(), Arc::new(key));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, api::app(state)).await.unwrap();
+        });
+        format!("http://{addr}")
+    }
+}
+
 /// Removes the test database when the test ends.
 pub enum DbGuard {
     Sqlite(String),
