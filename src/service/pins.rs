@@ -87,11 +87,13 @@ pub async fn prove(
     };
     let mac = key.pin_mac(&seal_context(fund_id, &card_id), pin);
     // A plain read, no lock: the transaction checks again that the hash is still this one.
+    // A locked or revoked card is checked too: it may be unlocked before the transaction
+    // reads it, and a proof that does not match the stored hash would then be an error. A
+    // card's PIN never changes once issued, so the only change in between is another payment
+    // rewriting it to the MAC form, which the transaction's MAC comparison handles.
     let legacy = match store::find(db, fund_id, &card_id).await? {
         Some(c)
             if c.kind == CardKind::Printed
-                && c.revoked_at.is_none()
-                && c.locked_at.is_none()
                 && c.pin_hash
                     .as_deref()
                     .is_some_and(|h| !h.starts_with(MAC_PREFIX)) =>
@@ -121,7 +123,9 @@ pub enum Checked {
 
 /// Checks the proof against the card's stored PIN, inside the payment's transaction: a
 /// constant-time comparison, nothing slow. An Argon2 hash other than the one [`prove`]
-/// verified (changed in between by an older server) is an error the till retries.
+/// verified cannot happen with this server (a PIN is fixed at issuance, and `prove` checks
+/// every Argon2 card, locked or not); only another program writing the column could cause it,
+/// and that is reported as the corruption it is.
 pub fn check(proof: &PinProof, card_id: &str, stored: &str) -> Result<Checked, StoreError> {
     if proof.card_id != card_id {
         return Err(StoreError::Corrupt(format!(
