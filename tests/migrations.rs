@@ -236,6 +236,6 @@ fn sqlite_and_postgres_migrations_differ_only_where_listed() {
         tables(&ops(&lite_guarded, &["DELETE"]))
     );
     // PostgreSQL chains entries at commit by a deferred trigger; SQLite chains them in the
-    // writing transaction itself (src/store/ledger.rs), so it has no such trigger.
+    // writing transaction itself (src/store/ledger/post.rs), so it has no such trigger.
     assert!(pg_chained, "PostgreSQL's chaining trigger is gone");
 }
