@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::{Db, StoreError, Tx};
-use crate::domain::ledger::{AccountCode, EntryError, General, Posting};
+use crate::domain::ledger::{AccountCode, EntryContent, EntryError, General, NewEntry, Posting};
 use crate::domain::{now_micros, Cents};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,43 @@ pub struct PostedEntry {
     pub created_at: i64,
     /// Each touched account's balance after the entry, in its normal sense.
     pub balances: BTreeMap<AccountCode, i64>,
+}
+
+/// An entry as it is stored and hashed: its date as text, its lines as (account, debit cents,
+/// credit cents), and the content hash over them. One function for [`post`] and [`Bulk`], so
+/// both write what `verify` recomputes.
+struct Hashed {
+    date: String,
+    lines: Vec<(String, i64, i64)>,
+    content_hash: String,
+}
+
+impl Hashed {
+    fn of(fund_id: &str, entry: &NewEntry, created_at: i64) -> Hashed {
+        let date = entry.date().format("%Y-%m-%d").to_string();
+        let lines: Vec<(String, i64, i64)> = entry
+            .postings()
+            .iter()
+            .map(|p| (p.account.to_string(), p.debit.cents(), p.credit.cents()))
+            .collect();
+        let content_hash = EntryContent {
+            fund_id,
+            journal: entry.journal().code(),
+            kind: entry.kind(),
+            entry_date: &date,
+            label: entry.label(),
+            reference: entry.reference(),
+            reverses: entry.reverses(),
+            created_at,
+            postings: &lines,
+        }
+        .hash();
+        Hashed {
+            date,
+            lines,
+            content_hash,
+        }
+    }
 }
 
 /// Creates an account if it does not exist yet.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::{postings, LedgerError, PostedEntry};
-use crate::domain::ledger::{chain_hash, AccountCode, EntryContent, NewEntry};
+use super::{postings, Hashed, LedgerError, PostedEntry};
+use crate::domain::ledger::{chain_hash, AccountCode, NewEntry};
 use crate::domain::now_micros;
 use crate::store::{Backend, Tx};
 
@@ -17,6 +17,38 @@ pub async fn post(
     fund_id: &str,
     entry: &NewEntry,
 ) -> Result<PostedEntry, LedgerError> {
+    let balances = move_balances(tx, fund_id, entry).await?;
+    let created_at = now_micros();
+    let hashed = Hashed::of(fund_id, entry, created_at);
+    let entry_id = insert_entry(tx, fund_id, entry, &hashed, created_at).await?;
+    if tx.backend() == Backend::Sqlite {
+        let sql = format!(
+            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
+             SELECT $1, column1, $2, column2, column3, column4 FROM (VALUES {})",
+            posting_values(3, hashed.lines.len())
+        );
+        let mut q = sqlx::query(&sql).bind(entry_id).bind(fund_id);
+        for (account, debit, credit) in &hashed.lines {
+            q = q.bind(account).bind(*debit).bind(*credit);
+        }
+        q.execute(&mut **tx).await?;
+        chain_inline(tx, fund_id, entry_id, &hashed.content_hash).await?;
+    }
+    Ok(PostedEntry {
+        entry_id,
+        created_at,
+        balances,
+    })
+}
+
+/// Moves each account's cached totals, in account order, by a conditional update: an
+/// allowance balance that would go below zero matches no row and fails the entry. Answers
+/// the balances after the entry.
+async fn move_balances(
+    tx: &mut Tx,
+    fund_id: &str,
+    entry: &NewEntry,
+) -> Result<BTreeMap<AccountCode, i64>, LedgerError> {
     let mut balances = BTreeMap::new();
     for (account, (debit, credit)) in entry.movements() {
         let row = sqlx::query(
@@ -39,28 +71,18 @@ pub async fn post(
             None => return Err(missing_or_short(tx, fund_id, account).await),
         }
     }
+    Ok(balances)
+}
 
-    let created_at = now_micros();
-    let date = entry.date().format("%Y-%m-%d").to_string();
-    let lines: Vec<(String, i64, i64)> = entry
-        .postings()
-        .iter()
-        .map(|p| (p.account.to_string(), p.debit.cents(), p.credit.cents()))
-        .collect();
-    let content_hash = EntryContent {
-        fund_id,
-        journal: entry.journal().code(),
-        kind: entry.kind(),
-        entry_date: &date,
-        label: entry.label(),
-        reference: entry.reference(),
-        reverses: entry.reverses(),
-        created_at,
-        postings: &lines,
-    }
-    .hash();
-
-    // The entry and its postings in one statement where the dialect allows it.
+/// Inserts the entry, and on PostgreSQL its postings in the same statement; answers its id.
+/// A second reversal of one entry breaks the unique index on `reverses_id`.
+async fn insert_entry(
+    tx: &mut Tx,
+    fund_id: &str,
+    entry: &NewEntry,
+    hashed: &Hashed,
+    created_at: i64,
+) -> Result<i64, LedgerError> {
     let insert_entry = "INSERT INTO journal_entries (fund_id, journal, kind, entry_date, label, \
          reference, reverses_id, created_at, content_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
@@ -71,7 +93,7 @@ pub async fn post(
                SELECT e.id, v.column1, $1, v.column2, v.column3, v.column4 \
                FROM e, (VALUES {}) AS v) \
              SELECT id FROM e",
-            posting_values(10, lines.len())
+            posting_values(10, hashed.lines.len())
         ),
         Backend::Sqlite => insert_entry.to_string(),
     };
@@ -79,19 +101,18 @@ pub async fn post(
         .bind(fund_id)
         .bind(entry.journal().code())
         .bind(entry.kind())
-        .bind(&date)
+        .bind(&hashed.date)
         .bind(entry.label())
         .bind(entry.reference())
         .bind(entry.reverses())
         .bind(created_at)
-        .bind(&content_hash);
+        .bind(&hashed.content_hash);
     if tx.backend() == Backend::Postgres {
-        for (account, debit, credit) in &lines {
+        for (account, debit, credit) in &hashed.lines {
             q = q.bind(account).bind(*debit).bind(*credit);
         }
     }
-    let entry_id: i64 = q
-        .fetch_one(&mut **tx)
+    Ok(q.fetch_one(&mut **tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -99,27 +120,7 @@ pub async fn post(
             }
             _ => LedgerError::from(e),
         })?
-        .try_get("id")?;
-
-    if tx.backend() == Backend::Sqlite {
-        let sql = format!(
-            "INSERT INTO postings (entry_id, line, fund_id, account, debit, credit) \
-             SELECT $1, column1, $2, column2, column3, column4 FROM (VALUES {})",
-            posting_values(3, lines.len())
-        );
-        let mut q = sqlx::query(&sql).bind(entry_id).bind(fund_id);
-        for (account, debit, credit) in &lines {
-            q = q.bind(account).bind(*debit).bind(*credit);
-        }
-        q.execute(&mut **tx).await?;
-        chain_inline(tx, fund_id, entry_id, &content_hash).await?;
-    }
-
-    Ok(PostedEntry {
-        entry_id,
-        created_at,
-        balances,
-    })
+        .try_get("id")?)
 }
 
 /// `(1, $first, $first+1, $first+2), (2, ...)`: line number, account, debit, credit of each
