@@ -4,12 +4,13 @@ use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
-use crate::domain::settings::AllowanceSettings;
+use crate::domain::settings::{AllowanceSettings, FundSettings};
 use crate::domain::Cents;
+use crate::service::chunked::{self, ChunkedBatch};
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
-use crate::store::batches::{self, Batch};
+use crate::store::batches::Batch;
 use crate::store::ledger::Bulk;
-use crate::store::{funds, Db, Tx};
+use crate::store::{Db, Tx};
 use chrono::NaiveDate;
 
 /// Members credited per chunk: bounded memory whatever the size of the fund.
@@ -53,80 +54,29 @@ pub async fn issue_in_chunks(
     max_chunks: Option<usize>,
     progress: Option<Progress<'_>>,
 ) -> Result<Option<IssuanceFigures>, ApiError> {
-    let settings = funds::settings(db, fund_id).await?;
-    let rules_json = serde_json::to_string(&settings.allowance).map_err(ApiError::internal)?;
-    let mut tx = db.begin().await?;
-    batches::claim(&mut tx, Batch::Issuance, fund_id, period, &rules_json).await?;
-    let total_members = allowances::count_active(&mut tx, fund_id).await?.max(0) as u64;
-    tx.commit().await?;
-    let date = period.first_day();
-    let labels = Labels {
-        credit: format!("Allocation {period}"),
-        cap: format!("Plafond de solde : retour à la caisse ({period})"),
+    let job = Issuance {
+        fund_id,
+        period,
+        date: period.first_day(),
+        labels: Labels {
+            credit: format!("Allocation {period}"),
+            cap: format!("Plafond de solde : retour à la caisse ({period})"),
+        },
+        total_members: 0,
+        progress,
     };
-    let mut done = 0u64;
-    let mut chunks = 0usize;
-    loop {
-        if max_chunks.is_some_and(|max| chunks >= max) {
-            return Ok(None);
-        }
-        chunks += 1;
-        let mut tx = db.begin().await?;
-        let state = batches::lock(&mut tx, Batch::Issuance, fund_id, period)
-            .await?
-            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
-        if state.completed {
-            tx.rollback().await?;
-            return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
-        }
-        // The rules the issuance started with (kept with every period it did not finish).
-        let rules: AllowanceSettings = state
-            .settings
-            .as_deref()
-            .map(serde_json::from_str)
-            .ok_or_else(|| ApiError::internal("unfinished issuance without its rules"))?
-            .map_err(ApiError::internal)?;
-        let page = allowances::eligible_page(
-            &mut tx,
-            fund_id,
-            &state.resume_after,
-            state.claimed_at,
-            chunk,
-        )
-        .await?;
-        let Some(last) = page.last() else {
-            batches::complete(&mut tx, Batch::Issuance, fund_id, period).await?;
-            tx.commit().await?;
-            return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
-        };
-        let last = last.member_id.clone();
-        let mut figures = IssuanceFigures::from_columns(&state.figures);
-        credit_chunk(
-            &mut tx,
-            fund_id,
-            period,
-            date,
-            &rules,
-            &labels,
-            &page,
-            &mut figures,
-        )
-        .await?;
-        batches::advance(
-            &mut tx,
-            Batch::Issuance,
-            fund_id,
-            period,
-            &figures.columns(),
-            &last,
-        )
-        .await?;
-        tx.commit().await?;
-        done += page.len() as u64;
-        if let Some(report) = progress {
-            report(done.min(total_members), total_members);
-        }
-    }
+    chunked::run(db, fund_id, period, job, chunk, max_chunks).await
+}
+
+/// One run of an issuance, for the chunk driver.
+struct Issuance<'a> {
+    fund_id: &'a str,
+    period: Period,
+    date: NaiveDate,
+    labels: Labels,
+    /// Active members when the run started, for the progress bar.
+    total_members: u64,
+    progress: Option<Progress<'a>>,
 }
 
 struct Labels {
@@ -134,18 +84,67 @@ struct Labels {
     cap: String,
 }
 
+impl ChunkedBatch for Issuance<'_> {
+    const BATCH: Batch = Batch::Issuance;
+    const WITHOUT_RULES: &'static str = "unfinished issuance without its rules";
+    type Rules = AllowanceSettings;
+    type Member = Eligible;
+    type Figures = IssuanceFigures;
+
+    fn rules(settings: &FundSettings) -> &AllowanceSettings {
+        &settings.allowance
+    }
+    fn figures(columns: &[i64]) -> IssuanceFigures {
+        IssuanceFigures::from_columns(columns)
+    }
+    fn columns(figures: &IssuanceFigures) -> Vec<i64> {
+        figures.columns().to_vec()
+    }
+    fn member_id(member: &Eligible) -> &str {
+        &member.member_id
+    }
+
+    async fn claimed(&mut self, tx: &mut Tx) -> Result<(), ApiError> {
+        self.total_members = allowances::count_active(tx, self.fund_id).await?.max(0) as u64;
+        Ok(())
+    }
+
+    async fn page(
+        &self,
+        tx: &mut Tx,
+        after: &str,
+        claimed_at: i64,
+        limit: i64,
+    ) -> Result<Vec<Eligible>, ApiError> {
+        Ok(allowances::eligible_page(tx, self.fund_id, after, claimed_at, limit).await?)
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        rules: &AllowanceSettings,
+        page: &[Eligible],
+        figures: &mut IssuanceFigures,
+    ) -> Result<(), ApiError> {
+        credit_chunk(tx, self, rules, page, figures).await
+    }
+
+    fn progress(&self, done: u64) {
+        if let Some(report) = self.progress {
+            report(done.min(self.total_members), self.total_members);
+        }
+    }
+}
+
 /// Credits one chunk of members in the caller's transaction and adds them to `figures`.
-#[allow(clippy::too_many_arguments)]
 async fn credit_chunk(
     tx: &mut Tx,
-    fund_id: &str,
-    period: Period,
-    date: NaiveDate,
+    job: &Issuance<'_>,
     rules: &AllowanceSettings,
-    labels: &Labels,
     page: &[Eligible],
     figures: &mut IssuanceFigures,
 ) -> Result<(), ApiError> {
+    let (fund_id, period, date, labels) = (job.fund_id, job.period, job.date, &job.labels);
     let pot = AccountCode::general(General::AllowancesGranted);
     let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
     let mut rows = Vec::with_capacity(page.len());

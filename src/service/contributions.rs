@@ -7,13 +7,14 @@ use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::{MemberStatus, Period};
-use crate::domain::settings::{AllowanceSettings, ContributionScale};
+use crate::domain::settings::{AllowanceSettings, ContributionScale, FundSettings};
 use crate::domain::{new_id, Cents};
-use crate::store::batches::{self, Batch};
+use crate::service::chunked::{self, ChunkedBatch};
+use crate::store::batches::Batch;
 use crate::store::contributions::{self, Payment, PeriodFigures};
 use crate::store::ledger::{self, Bulk};
 use crate::store::members;
-use crate::store::{funds, Db, Tx};
+use crate::store::{Db, Tx};
 
 /// Members read and called per chunk: bounded memory whatever the size of the fund.
 const CHUNK: i64 = 10_000;
@@ -41,68 +42,84 @@ pub async fn call_in_chunks(
     chunk: i64,
     max_chunks: Option<usize>,
 ) -> Result<Option<PeriodFigures>, ApiError> {
-    let settings = funds::settings(db, fund_id).await?;
-    let scale_json =
-        serde_json::to_string(&settings.contribution_scale).map_err(ApiError::internal)?;
-    let mut tx = db.begin().await?;
-    batches::claim(&mut tx, Batch::Call, fund_id, period, &scale_json).await?;
-    tx.commit().await?;
-    let date = period.first_day();
-    let label = format!("Cotisation {period}");
-    let mut chunks = 0usize;
-    loop {
-        if max_chunks.is_some_and(|max| chunks >= max) {
-            return Ok(None);
-        }
-        chunks += 1;
-        let mut tx = db.begin().await?;
-        let state = batches::lock(&mut tx, Batch::Call, fund_id, period)
-            .await?
-            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
-        if state.completed {
-            tx.rollback().await?;
-            return Ok(Some(PeriodFigures::from_columns(&state.figures)));
-        }
-        // The scale the call started with (kept with every period it did not finish).
-        let scale: ContributionScale = state
-            .settings
-            .as_deref()
-            .map(serde_json::from_str)
-            .ok_or_else(|| ApiError::internal("unfinished call without its scale"))?
-            .map_err(ApiError::internal)?;
-        let page = members::active_page(
-            &mut tx,
-            fund_id,
-            &state.resume_after,
-            state.claimed_at,
-            chunk,
-        )
-        .await?;
-        let Some(last) = page.last() else {
-            batches::complete(&mut tx, Batch::Call, fund_id, period).await?;
-            tx.commit().await?;
-            return Ok(Some(PeriodFigures::from_columns(&state.figures)));
-        };
-        let last = last.id.clone();
-        let mut figures = PeriodFigures::from_columns(&state.figures);
+    let job = Call {
+        fund_id,
+        period,
+        date: period.first_day(),
+        label: format!("Cotisation {period}"),
+    };
+    chunked::run(db, fund_id, period, job, chunk, max_chunks).await
+}
+
+/// One run of a contribution call, for the chunk driver.
+struct Call<'a> {
+    fund_id: &'a str,
+    period: Period,
+    date: NaiveDate,
+    label: String,
+}
+
+impl ChunkedBatch for Call<'_> {
+    const BATCH: Batch = Batch::Call;
+    const WITHOUT_RULES: &'static str = "unfinished call without its scale";
+    type Rules = ContributionScale;
+    type Member = members::Member;
+    type Figures = PeriodFigures;
+
+    fn rules(settings: &FundSettings) -> &ContributionScale {
+        &settings.contribution_scale
+    }
+    fn figures(columns: &[i64]) -> PeriodFigures {
+        PeriodFigures::from_columns(columns)
+    }
+    fn columns(figures: &PeriodFigures) -> Vec<i64> {
+        figures.columns().to_vec()
+    }
+    fn member_id(member: &members::Member) -> &str {
+        &member.id
+    }
+
+    async fn page(
+        &self,
+        tx: &mut Tx,
+        after: &str,
+        claimed_at: i64,
+        limit: i64,
+    ) -> Result<Vec<members::Member>, ApiError> {
+        Ok(members::active_page(tx, self.fund_id, after, claimed_at, limit).await?)
+    }
+
+    /// One entry per member owing something (411 member / 756) and a call row for each.
+    async fn write(
+        &self,
+        tx: &mut Tx,
+        scale: &ContributionScale,
+        page: &[members::Member],
+        figures: &mut PeriodFigures,
+    ) -> Result<(), ApiError> {
         let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
         let mut amounts = Vec::with_capacity(page.len());
-        for m in &page {
+        for m in page {
             let amount = scale.contribution(m.household, m.monthly_income, m.chosen_contribution);
             amounts.push(amount);
             if !amount.is_zero() {
                 entries.push(
-                    EntryBuilder::new(Journal::Contributions, "contribution_call", date, &label)
-                        .reference(format!("{period}-{}", m.account_ref))
-                        .debit(m.contribution_account(), amount)
-                        .credit(AccountCode::general(General::Contributions), amount)
-                        .build()
-                        .map_err(ApiError::internal)?,
+                    EntryBuilder::new(
+                        Journal::Contributions,
+                        "contribution_call",
+                        self.date,
+                        &self.label,
+                    )
+                    .reference(format!("{}-{}", self.period, m.account_ref))
+                    .debit(m.contribution_account(), amount)
+                    .credit(AccountCode::general(General::Contributions), amount)
+                    .build()
+                    .map_err(ApiError::internal)?,
                 );
             }
         }
-        let mut bulk = Bulk::begin(&mut tx, fund_id).await?;
-        let mut ids = bulk.add(&mut tx, &entries).await?.into_iter();
+        let mut bulk = Bulk::begin(tx, self.fund_id).await?;
+        let mut ids = bulk.add(tx, &entries).await?.into_iter();
         let calls: Vec<(String, i64, Option<i64>)> = page
             .iter()
             .zip(&amounts)
@@ -111,20 +128,11 @@ pub async fn call_in_chunks(
                 (m.id.clone(), a.cents(), entry)
             })
             .collect();
-        contributions::insert_calls(&mut tx, fund_id, period, &calls).await?;
-        bulk.finish(&mut tx).await?;
+        contributions::insert_calls(tx, self.fund_id, self.period, &calls).await?;
+        bulk.finish(tx).await?;
         figures.members_called += page.len() as i64;
         figures.total += amounts.iter().map(|a| a.cents()).sum::<i64>();
-        batches::advance(
-            &mut tx,
-            Batch::Call,
-            fund_id,
-            period,
-            &figures.columns(),
-            &last,
-        )
-        .await?;
-        tx.commit().await?;
+        Ok(())
     }
 }
 

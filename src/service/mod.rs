@@ -2,6 +2,7 @@
 
 pub mod allowances;
 pub mod cards;
+mod chunked;
 pub mod contributions;
 pub mod corrections;
 pub mod demo;

@@ -140,20 +140,7 @@ pub async fn create_many(
             joined_on: m.joined_on.clone(),
             left_on: None,
         };
-        rows.push(serde_json::json!([
-            member.id,
-            number,
-            member.account_ref,
-            member.payment_reference,
-            member.full_name,
-            member.email,
-            member.phone,
-            member.household.adults(),
-            member.household.children(),
-            member.monthly_income.map(Cents::cents),
-            member.chosen_contribution.map(Cents::cents),
-            member.joined_on,
-        ]));
+        rows.push(insert_row(&member));
         accounts.push(member.contribution_account());
         accounts.push(member.allowance_account());
         created.push(member);
@@ -186,6 +173,24 @@ pub async fn create_many(
     .map_err(|e| StoreError::on_unique(e, "a member with this number"))?;
     ledger::open_accounts(tx, fund_id, &accounts, "Adhérent").await?;
     Ok(created)
+}
+
+/// A new member as the JSON row [`create_many`] inserts, in its column order.
+fn insert_row(member: &Member) -> serde_json::Value {
+    serde_json::json!([
+        member.id,
+        member.number,
+        member.account_ref,
+        member.payment_reference,
+        member.full_name,
+        member.email,
+        member.phone,
+        member.household.adults(),
+        member.household.children(),
+        member.monthly_income.map(Cents::cents),
+        member.chosen_contribution.map(Cents::cents),
+        member.joined_on,
+    ])
 }
 
 /// The member a treasurer names by number (`42`) or payment reference (`RF47M000042`, any

@@ -106,89 +106,109 @@ pub async fn claim(
     settlement_id: &str,
     cutoff: i64,
 ) -> Result<Vec<ShopNet>, StoreError> {
-    let mut nets: std::collections::BTreeMap<String, ShopNet> = Default::default();
+    let mut nets = Nets::new();
     match tx.backend() {
-        Backend::Postgres => {
-            // Claim everything, sum what was claimed, then give back the shops not owed
-            // anything: the sums are exactly of the rows this transaction holds.
-            for source in Source::ALL {
-                let (table, column, instant) = source.columns();
-                let rows = sqlx::query(&format!(
-                    "WITH c AS (UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
-                     AND {column} IS NULL AND {instant} < $3 RETURNING shop_id, amount) \
-                     SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
-                     CAST(COUNT(*) AS BIGINT) AS n FROM c GROUP BY shop_id"
-                ))
-                .bind(settlement_id)
-                .bind(fund_id)
-                .bind(cutoff)
-                .fetch_all(&mut **tx)
-                .await?;
-                add_rows(&mut nets, &rows, source)?;
-            }
-            let release: Vec<&String> = nets
-                .values()
-                .filter(|n| n.net() <= 0)
-                .map(|n| &n.shop_id)
-                .collect();
-            if !release.is_empty() {
-                let list = serde_json::to_string(&release).map_err(StoreError::from_json)?;
-                for source in Source::ALL {
-                    let (table, column, _) = source.columns();
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET {column} = NULL WHERE fund_id = $1 \
-                         AND {column} = $2 AND shop_id IN \
-                         (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))"
-                    ))
-                    .bind(fund_id)
-                    .bind(settlement_id)
-                    .bind(&list)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            }
-        }
-        Backend::Sqlite => {
-            // The writer lock (BEGIN IMMEDIATE) is held: read the sums, then claim the same
-            // rows of the shops owed something.
-            for source in Source::ALL {
-                let (table, column, instant) = source.columns();
-                let rows = sqlx::query(&format!(
-                    "SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
-                     CAST(COUNT(*) AS BIGINT) AS n FROM {table} WHERE fund_id = $1 \
-                     AND {column} IS NULL AND {instant} < $2 GROUP BY shop_id"
-                ))
-                .bind(fund_id)
-                .bind(cutoff)
-                .fetch_all(&mut **tx)
-                .await?;
-                add_rows(&mut nets, &rows, source)?;
-            }
-            let owed: Vec<&String> = nets
-                .values()
-                .filter(|n| n.net() > 0)
-                .map(|n| &n.shop_id)
-                .collect();
-            if !owed.is_empty() {
-                let list = serde_json::to_string(&owed).map_err(StoreError::from_json)?;
-                for source in Source::ALL {
-                    let (table, column, instant) = source.columns();
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
-                         AND {column} IS NULL AND {instant} < $3 \
-                         AND shop_id IN (SELECT value FROM json_each($4))"
-                    ))
-                    .bind(settlement_id)
-                    .bind(fund_id)
-                    .bind(cutoff)
-                    .bind(&list)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            }
-        }
+        Backend::Postgres => claim_postgres(tx, &mut nets, fund_id, settlement_id, cutoff).await?,
+        Backend::Sqlite => claim_sqlite(tx, &mut nets, fund_id, settlement_id, cutoff).await?,
     }
     Ok(nets.into_values().filter(|n| n.net() > 0).collect())
+}
+
+type Nets = std::collections::BTreeMap<String, ShopNet>;
+
+/// PostgreSQL: claim everything, sum what was claimed, then give back the shops not owed
+/// anything: the sums are exactly of the rows this transaction holds.
+async fn claim_postgres(
+    tx: &mut Tx,
+    nets: &mut Nets,
+    fund_id: &str,
+    settlement_id: &str,
+    cutoff: i64,
+) -> Result<(), StoreError> {
+    for source in Source::ALL {
+        let (table, column, instant) = source.columns();
+        let rows = sqlx::query(&format!(
+            "WITH c AS (UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
+             AND {column} IS NULL AND {instant} < $3 RETURNING shop_id, amount) \
+             SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
+             CAST(COUNT(*) AS BIGINT) AS n FROM c GROUP BY shop_id"
+        ))
+        .bind(settlement_id)
+        .bind(fund_id)
+        .bind(cutoff)
+        .fetch_all(&mut **tx)
+        .await?;
+        add_rows(nets, &rows, source)?;
+    }
+    let release: Vec<&String> = nets
+        .values()
+        .filter(|n| n.net() <= 0)
+        .map(|n| &n.shop_id)
+        .collect();
+    if !release.is_empty() {
+        let list = serde_json::to_string(&release).map_err(StoreError::from_json)?;
+        for source in Source::ALL {
+            let (table, column, _) = source.columns();
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = NULL WHERE fund_id = $1 \
+                 AND {column} = $2 AND shop_id IN \
+                 (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))"
+            ))
+            .bind(fund_id)
+            .bind(settlement_id)
+            .bind(&list)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// SQLite: the writer lock (BEGIN IMMEDIATE) is held: read the sums, then claim the same rows
+/// of the shops owed something.
+async fn claim_sqlite(
+    tx: &mut Tx,
+    nets: &mut Nets,
+    fund_id: &str,
+    settlement_id: &str,
+    cutoff: i64,
+) -> Result<(), StoreError> {
+    for source in Source::ALL {
+        let (table, column, instant) = source.columns();
+        let rows = sqlx::query(&format!(
+            "SELECT shop_id, CAST(SUM(amount) AS BIGINT) AS total, \
+             CAST(COUNT(*) AS BIGINT) AS n FROM {table} WHERE fund_id = $1 \
+             AND {column} IS NULL AND {instant} < $2 GROUP BY shop_id"
+        ))
+        .bind(fund_id)
+        .bind(cutoff)
+        .fetch_all(&mut **tx)
+        .await?;
+        add_rows(nets, &rows, source)?;
+    }
+    let owed: Vec<&String> = nets
+        .values()
+        .filter(|n| n.net() > 0)
+        .map(|n| &n.shop_id)
+        .collect();
+    if !owed.is_empty() {
+        let list = serde_json::to_string(&owed).map_err(StoreError::from_json)?;
+        for source in Source::ALL {
+            let (table, column, instant) = source.columns();
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = $1 WHERE fund_id = $2 \
+                 AND {column} IS NULL AND {instant} < $3 \
+                 AND shop_id IN (SELECT value FROM json_each($4))"
+            ))
+            .bind(settlement_id)
+            .bind(fund_id)
+            .bind(cutoff)
+            .bind(&list)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 fn add_rows(

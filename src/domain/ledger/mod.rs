@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::money::Cents;
 
+pub mod verify;
+
 /// General accounts used by a fund (French *plan comptable associatif*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum General {
