@@ -5,14 +5,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::FieldError;
+use crate::domain::{ErrorCode, FieldError};
 use crate::store::ledger::LedgerError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// Seconds to wait, sent as `Retry-After` (429).
@@ -34,7 +34,7 @@ pub struct Problem {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -51,7 +51,7 @@ impl ApiError {
             retry_after: Some(secs.max(1)),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!(
                     "too many failed logins for this email address or from this address; \
                      every attempt, even with the right password, is refused for {} s",
@@ -61,18 +61,18 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, detail)
     }
 
     pub fn forbidden() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "your role does not allow this",
         )
     }
@@ -80,16 +80,16 @@ impl ApiError {
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, code, detail)
     }
 
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
@@ -102,14 +102,14 @@ impl ApiError {
             .join("; ");
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             detail,
             errors,
             retry_after: None,
         }
     }
 
-    pub fn field(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    pub fn field(code: ErrorCode, field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -125,14 +125,14 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "something went wrong on our side; nothing was changed",
         )
     }
 
     pub fn problem(&self) -> Problem {
         Problem {
-            kind: format!("https://caisse.example/problems/{}", self.code),
+            kind: format!("https://caisse.example/problems/{}", self.code.as_str()),
             title: self
                 .status
                 .canonical_reason()
@@ -140,7 +140,7 @@ impl ApiError {
                 .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_string(),
+            code: self.code.as_str().to_string(),
             errors: self.errors.clone(),
         }
     }
@@ -174,7 +174,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => {
-                ApiError::conflict("already_exists", format!("{what} already exists"))
+                ApiError::conflict(ErrorCode::AlreadyExists, format!("{what} already exists"))
             }
             StoreError::NotFound => ApiError::not_found("resource"),
             other => ApiError::internal(other),
@@ -199,10 +199,10 @@ impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::InsufficientBalance(_) => {
-                ApiError::unprocessable("insufficient_balance", "the balance is not enough")
+                ApiError::unprocessable(ErrorCode::InsufficientBalance, "the balance is not enough")
             }
             LedgerError::AlreadyReversed(id) => ApiError::conflict(
-                "already_reversed",
+                ErrorCode::AlreadyReversed,
                 format!("entry {id} was already reversed"),
             ),
             LedgerError::EntryNotFound(id) => ApiError::not_found(&format!("entry {id}")),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, IdempotencyKey};
+use crate::domain::ErrorCode;
 use crate::store::idempotency::{self, Claim};
 use crate::store::{Db, Tx};
 
@@ -39,7 +40,7 @@ where
                     Ok(json_response(status, body, true))
                 }
                 Claim::Mismatch => Err(ApiError::conflict(
-                    "idempotency_key_reused",
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with another request",
                 )),
                 Claim::New => {

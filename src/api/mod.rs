@@ -37,6 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
+use crate::domain::ErrorCode;
 use crate::store::Db;
 use error::ApiError;
 
@@ -88,7 +89,7 @@ impl AppState {
         limiter.check_key(&terminal_id.to_string()).map_err(|_| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "this till sends too many requests; wait a moment and retry with the same \
                  Idempotency-Key",
             )
@@ -208,7 +209,7 @@ pub fn app(state: AppState) -> Router {
     .method_not_allowed_fallback(|| async {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not take that method",
         )
     })

@@ -9,6 +9,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{bearer_token, ApiJson, ClientAddr};
 use super::AppState;
 use crate::auth;
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, now_micros, Role};
 use crate::service::login::{self, LoginError};
 use crate::store::users;
@@ -60,7 +61,7 @@ pub async fn create_session(
     .map_err(|e| match e {
         LoginError::WrongCredentials => ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "wrong email or password",
         ),
         LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
@@ -93,7 +94,7 @@ pub async fn delete_session(
     // no longer works. Revoking it is an administrator's act (it takes the till offline).
     if caller.role == Role::Terminal {
         return Err(ApiError::conflict(
-            "terminal_key_not_a_session",
+            ErrorCode::TerminalKeyNotASession,
             "a till's API key is not a session and stays valid: an administrator revokes it \
              with POST /api/v1/shops/{id}/terminals/{terminal_id}/revoke",
         ));

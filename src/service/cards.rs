@@ -36,6 +36,7 @@ use crate::auth;
 use crate::card_key::CardKey;
 use crate::domain::card::{self, CardKind, Decline, Token};
 use crate::domain::member::MemberStatus;
+use crate::domain::ErrorCode;
 use crate::domain::{new_id, now_micros};
 use crate::store::cards::{self as store, Card, NewCard};
 use crate::store::{funds, members, Db, StoreError, Tx};
@@ -82,20 +83,20 @@ pub async fn issue(
         }
         (CardKind::App, Some(_)) => {
             return Err(ApiError::field(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "pin",
                 "only a printed card has a PIN",
             ))
         }
         (CardKind::Printed, None) => {
             return Err(ApiError::field(
-                "missing_field",
+                ErrorCode::MissingField,
                 "pin",
                 "a printed card needs a PIN of 4 to 6 digits",
             ))
         }
         (CardKind::Printed, Some(pin)) => {
-            card::check_pin(&pin).map_err(|m| ApiError::field("pin_invalid", "pin", m))?;
+            card::check_pin(&pin).map_err(|m| ApiError::field(ErrorCode::PinInvalid, "pin", m))?;
             (None, None, Some(hash_pin(pin).await?))
         }
     };
@@ -106,7 +107,7 @@ pub async fn issue(
         .ok_or_else(|| ApiError::not_found("member"))?;
     if member.status != MemberStatus::Active {
         return Err(ApiError::conflict(
-            "member_not_active",
+            ErrorCode::MemberNotActive,
             "only an active member can be given a card",
         ));
     }

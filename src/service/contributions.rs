@@ -8,6 +8,7 @@ use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
+use crate::domain::ErrorCode;
 use crate::domain::{new_id, Cents};
 use crate::store::batches::{self, Batch};
 use crate::store::contributions::{self, Payment, PeriodFigures};
@@ -143,7 +144,7 @@ pub async fn record_payment(
 ) -> Result<Payment, ApiError> {
     let member = members::get(tx, fund_id, member_id)
         .await?
-        .ok_or_else(|| ApiError::field("member_not_found", "member_id", "no such member"))?;
+        .ok_or_else(|| ApiError::field(ErrorCode::MemberNotFound, "member_id", "no such member"))?;
     let label = match method {
         "transfer" => "virement",
         "cash" => "espèces",

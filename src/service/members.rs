@@ -5,6 +5,7 @@ use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::MemberStatus;
 use crate::domain::settings::{ContributionScale, FundSettings};
+use crate::domain::ErrorCode;
 use crate::domain::{Cents, FieldError};
 use crate::store::members::{self, Member, NewMember};
 use crate::store::{funds, ledger, Db, Tx};
@@ -148,7 +149,11 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
         left_on: None,
     };
     if input.full_name.is_none() {
-        return Err(ApiError::field("missing_field", "full_name", "is required"));
+        return Err(ApiError::field(
+            ErrorCode::MissingField,
+            "full_name",
+            "is required",
+        ));
     }
     apply(&mut draft, input, &settings.contribution_scale)?;
     let new = NewMember {
@@ -182,7 +187,7 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found("member"))?;
     if m.status == MemberStatus::Left {
         return Err(ApiError::conflict(
-            "member_left",
+            ErrorCode::MemberLeft,
             "this member has left the fund; their record is closed",
         ));
     }
@@ -235,7 +240,7 @@ async fn change_status_in(
     };
     if !allowed_from.contains(&m.status) {
         return Err(ApiError::conflict(
-            "invalid_status_change",
+            ErrorCode::InvalidStatusChange,
             format!(
                 "a member who is {} cannot be {}",
                 m.status.as_str(),

@@ -15,6 +15,7 @@ use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::find_payment_references;
 use crate::domain::sepa::{CreditTransfer, Debtor, Transfer};
 use crate::domain::statement::{Line, Statement, StatementError};
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, new_id, now_micros, Cents};
 use crate::store::settlements::{self as store, Settlement, SettlementLine};
 use crate::store::{bank, funds, ledger, Db, Tx};
@@ -54,7 +55,7 @@ pub async fn settle_in(
     let now = now_micros();
     if cutoff > now {
         return Err(ApiError::field(
-            "cutoff_in_future",
+            ErrorCode::CutoffInFuture,
             "cutoff",
             "must not be later than now: sales after now are not known yet",
         ));
@@ -64,7 +65,7 @@ pub async fn settle_in(
     let nets = store::claim(tx, fund_id, &id, cutoff).await?;
     if nets.is_empty() {
         return Err(ApiError::unprocessable(
-            "nothing_to_settle",
+            ErrorCode::NothingToSettle,
             format!(
                 "no shop is owed anything for sales before {}",
                 format_instant(cutoff)
@@ -108,7 +109,7 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiEr
     let iban = crate::domain::bank::normalize_iban(&settings.iban);
     if iban.is_empty() || crate::domain::bank::validate_iban(&iban).is_err() {
         return Err(ApiError::unprocessable(
-            "fund_iban_missing",
+            ErrorCode::FundIbanMissing,
             "the fund has no valid IBAN in its settings (PUT /api/v1/settings): the transfer \
              file needs the account to pay from",
         ));
@@ -176,19 +177,21 @@ pub struct ImportOutcome {
 /// 400 for a body that cannot be read, 422 for a statement that is not valid or not balanced.
 pub fn statement_error(e: StatementError) -> ApiError {
     match e {
-        StatementError::Unreadable(m) => ApiError::bad_request("statement_unreadable", m),
-        StatementError::Invalid(m) => ApiError::unprocessable("statement_invalid", m),
-        e @ StatementError::TooDeep { .. } => {
-            ApiError::unprocessable("input_too_deep", format!("{e}; nothing was imported"))
-        }
+        StatementError::Unreadable(m) => ApiError::bad_request(ErrorCode::StatementUnreadable, m),
+        StatementError::Invalid(m) => ApiError::unprocessable(ErrorCode::StatementInvalid, m),
+        e @ StatementError::TooDeep { .. } => ApiError::unprocessable(
+            ErrorCode::InputTooDeep,
+            format!("{e}; nothing was imported"),
+        ),
         StatementError::TooLarge(m) => ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("{m}; nothing was imported"),
         ),
-        e @ StatementError::Unbalanced { .. } => {
-            ApiError::unprocessable("statement_unbalanced", format!("{e}; nothing was imported"))
-        }
+        e @ StatementError::Unbalanced { .. } => ApiError::unprocessable(
+            ErrorCode::StatementUnbalanced,
+            format!("{e}; nothing was imported"),
+        ),
     }
 }
 
@@ -505,7 +508,7 @@ async fn match_line_in(
         .ok_or_else(|| ApiError::not_found("bank line"))?;
     if let Some((kind, id, _)) = matched {
         return Err(ApiError::conflict(
-            "bank_line_already_matched",
+            ErrorCode::BankLineAlreadyMatched,
             format!("this bank line is already matched ({kind} {id})"),
         ));
     }
@@ -517,7 +520,7 @@ async fn match_line_in(
         ManualMatch::Payout(e2e) => {
             if line.amount >= 0 {
                 return Err(ApiError::field(
-                    "wrong_direction",
+                    ErrorCode::WrongDirection,
                     "end_to_end_id",
                     "this line is a credit: a payout to a shop is a debit",
                 ));
@@ -536,14 +539,14 @@ async fn match_line_in(
                 Paid::Yes => {}
                 Paid::NoSuchLine => {
                     return Err(ApiError::field(
-                        "settlement_line_not_found",
+                        ErrorCode::SettlementLineNotFound,
                         "end_to_end_id",
                         "no unpaid settlement line has this EndToEndId",
                     ))
                 }
                 Paid::OtherAmount(owed) => {
                     return Err(ApiError::field(
-                        "amount_mismatch",
+                        ErrorCode::AmountMismatch,
                         "end_to_end_id",
                         format!(
                             "this settlement line is for {}, the bank line for {}",
@@ -557,7 +560,7 @@ async fn match_line_in(
         ManualMatch::Contribution(member_id) => {
             if line.amount <= 0 {
                 return Err(ApiError::field(
-                    "wrong_direction",
+                    ErrorCode::WrongDirection,
                     "member_id",
                     "this line is a debit: a contribution is a credit",
                 ));

@@ -7,7 +7,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use super::i18n::M;
 use super::session::Web;
 use crate::api::error::ApiError;
-use crate::domain::Role;
+use crate::domain::{ErrorCode, Role};
 
 /// A hidden CSRF field for a form of this page.
 pub fn csrf_field(web: &Web) -> Markup {
@@ -130,30 +130,30 @@ pub fn internal_error(web: &Web, cause: impl std::fmt::Display) -> Response {
 /// What to tell a person about a refused request, in their language where we know the code.
 pub fn problem_text(web: &Web, e: &ApiError) -> String {
     let m = match e.code {
-        "token_invalid" => M::DeclineTokenInvalid,
-        "token_expired" => M::DeclineTokenExpired,
-        "token_reused" => M::DeclineTokenReused,
-        "card_revoked" => M::DeclineCardRevoked,
-        "card_locked" => M::DeclineCardLocked,
-        "pin_required" => M::DeclinePinRequired,
-        "pin_wrong" => M::DeclinePinWrong,
-        "member_inactive" => M::DeclineMemberInactive,
-        "shop_not_approved" => M::DeclineShopNotApproved,
-        "insufficient_balance" => M::DeclineInsufficientBalance,
-        "amount_invalid" => M::DeclineAmountInvalid,
-        "rate_limited" => M::DeclineRateLimited,
-        "refund_exceeds_redemption" => M::RefundTooMuch,
-        "redemption_reversed" => M::RefundSaleReversed,
-        "nothing_to_settle" => M::NothingToSettle,
-        "cutoff_in_future" => M::CutoffInFuture,
-        "statement_unbalanced" => M::StatementUnbalanced,
-        "statement_unreadable" => M::StatementUnreadable,
-        "statement_invalid" => M::StatementInvalid,
-        "input_too_deep" => M::InputTooDeep,
-        "payload_too_large" => M::StatementTooLarge,
-        "fund_iban_missing" => M::FundIbanMissing,
-        "forbidden" => M::Forbidden,
-        "internal_error" => M::InternalError,
+        ErrorCode::TokenInvalid => M::DeclineTokenInvalid,
+        ErrorCode::TokenExpired => M::DeclineTokenExpired,
+        ErrorCode::TokenReused => M::DeclineTokenReused,
+        ErrorCode::CardRevoked => M::DeclineCardRevoked,
+        ErrorCode::CardLocked => M::DeclineCardLocked,
+        ErrorCode::PinRequired => M::DeclinePinRequired,
+        ErrorCode::PinWrong => M::DeclinePinWrong,
+        ErrorCode::MemberInactive => M::DeclineMemberInactive,
+        ErrorCode::ShopNotApproved => M::DeclineShopNotApproved,
+        ErrorCode::InsufficientBalance => M::DeclineInsufficientBalance,
+        ErrorCode::AmountInvalid => M::DeclineAmountInvalid,
+        ErrorCode::RateLimited => M::DeclineRateLimited,
+        ErrorCode::RefundExceedsRedemption => M::RefundTooMuch,
+        ErrorCode::RedemptionReversed => M::RefundSaleReversed,
+        ErrorCode::NothingToSettle => M::NothingToSettle,
+        ErrorCode::CutoffInFuture => M::CutoffInFuture,
+        ErrorCode::StatementUnbalanced => M::StatementUnbalanced,
+        ErrorCode::StatementUnreadable => M::StatementUnreadable,
+        ErrorCode::StatementInvalid => M::StatementInvalid,
+        ErrorCode::InputTooDeep => M::InputTooDeep,
+        ErrorCode::PayloadTooLarge => M::StatementTooLarge,
+        ErrorCode::FundIbanMissing => M::FundIbanMissing,
+        ErrorCode::Forbidden => M::Forbidden,
+        ErrorCode::InternalError => M::InternalError,
         // Validation messages come from the rules themselves (in English): shown as they are.
         _ => return e.detail.clone(),
     };

@@ -164,7 +164,7 @@ pub async fn fill(
             .timestamp_micros();
         match settle::settle(db, fund_id, cutoff, treasurer).await {
             Ok(s) => settlements.push(s),
-            Err(e) if e.code == "nothing_to_settle" => {}
+            Err(e) if e.code == crate::domain::ErrorCode::NothingToSettle => {}
             Err(e) => anyhow::bail!("demo settlement: {}", e.detail),
         }
     }
