@@ -6,8 +6,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::i18n::M;
 use super::session::Web;
-use crate::api::error::ApiError;
-use crate::domain::{ErrorCode, Role};
+use crate::domain::Role;
 
 /// A hidden CSRF field for a form of this page.
 pub fn csrf_field(web: &Web) -> Markup {
@@ -125,39 +124,6 @@ pub fn internal_error(web: &Web, cause: impl std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         web.t(M::InternalError),
     )
-}
-
-/// What to tell a person about a refused request, in their language where we know the code.
-pub fn problem_text(web: &Web, e: &ApiError) -> String {
-    let m = match e.code {
-        ErrorCode::TokenInvalid => M::DeclineTokenInvalid,
-        ErrorCode::TokenExpired => M::DeclineTokenExpired,
-        ErrorCode::TokenReused => M::DeclineTokenReused,
-        ErrorCode::CardRevoked => M::DeclineCardRevoked,
-        ErrorCode::CardLocked => M::DeclineCardLocked,
-        ErrorCode::PinRequired => M::DeclinePinRequired,
-        ErrorCode::PinWrong => M::DeclinePinWrong,
-        ErrorCode::MemberInactive => M::DeclineMemberInactive,
-        ErrorCode::ShopNotApproved => M::DeclineShopNotApproved,
-        ErrorCode::InsufficientBalance => M::DeclineInsufficientBalance,
-        ErrorCode::AmountInvalid => M::DeclineAmountInvalid,
-        ErrorCode::RateLimited => M::DeclineRateLimited,
-        ErrorCode::RefundExceedsRedemption => M::RefundTooMuch,
-        ErrorCode::RedemptionReversed => M::RefundSaleReversed,
-        ErrorCode::NothingToSettle => M::NothingToSettle,
-        ErrorCode::CutoffInFuture => M::CutoffInFuture,
-        ErrorCode::StatementUnbalanced => M::StatementUnbalanced,
-        ErrorCode::StatementUnreadable => M::StatementUnreadable,
-        ErrorCode::StatementInvalid => M::StatementInvalid,
-        ErrorCode::InputTooDeep => M::InputTooDeep,
-        ErrorCode::PayloadTooLarge => M::StatementTooLarge,
-        ErrorCode::FundIbanMissing => M::FundIbanMissing,
-        ErrorCode::Forbidden => M::Forbidden,
-        ErrorCode::InternalError => M::InternalError,
-        // Validation messages come from the rules themselves (in English): shown as they are.
-        _ => return e.detail.clone(),
-    };
-    web.t(m).to_string()
 }
 
 /// A notice box: good news or a problem.

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod i18n;
 pub mod layout;
 pub mod member;
+pub mod problem;
 pub mod session;
 pub mod till;
 pub mod treasurer;
