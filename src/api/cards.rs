@@ -127,7 +127,6 @@ pub async fn create_card(
     let b = body?.value;
     if caller.role == Role::Member && b.kind != CardKind::App {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "a printed card is issued by the fund's staff",
         ));
@@ -243,7 +242,9 @@ pub async fn card_qr(
 ) -> ApiResult<Response> {
     let card = visible_card(&state, &caller, &card_id, &[Role::Admin]).await?;
     if card.revoked_at.is_some() {
-        return Err(ApiError::conflict(
+        // 409, not the 422 of a decline: the card itself is in the wrong state.
+        return Err(ApiError::with_status(
+            StatusCode::CONFLICT,
             ErrorCode::CardRevoked,
             "the card was revoked",
         ));

@@ -33,7 +33,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             let essence = ct.split(';').next().unwrap_or_default().trim();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     ErrorCode::UnsupportedMediaType,
                     "send the body as application/json",
                 ));
@@ -48,13 +47,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 pub fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            "the request body is too large",
-        )
+        ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     } else {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::BodyUnreadable,
             "the request body could not be read",
         )
@@ -67,7 +62,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         return Err(too_deep_json());
     }
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {e}"),
         )
@@ -83,7 +78,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
     }
     // Every request body of the API is an object; serde would read an array as a tuple.
     if !raw.is_object() {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::InvalidBody,
             "the body must be a JSON object",
         ));
@@ -116,7 +111,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
 
 /// 422 `input_too_deep`: the body nests deeper than [`bounds::MAX_JSON_DEPTH`].
 pub fn too_deep_json() -> ApiError {
-    ApiError::unprocessable(
+    ApiError::new(
         ErrorCode::InputTooDeep,
         format!(
             "the JSON nests arrays and objects more than {} levels deep",
@@ -291,20 +286,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .headers
             .get("idempotency-key")
             .ok_or_else(|| {
-                ApiError::bad_request(
+                ApiError::new(
                     ErrorCode::IdempotencyKeyMissing,
                     "this route needs an Idempotency-Key header",
                 )
             })?
             .to_str()
             .map_err(|_| {
-                ApiError::bad_request(
+                ApiError::new(
                     ErrorCode::IdempotencyKeyInvalid,
                     "Idempotency-Key must be ASCII",
                 )
             })?;
         if value.is_empty() || value.len() > 255 {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::IdempotencyKeyInvalid,
                 "Idempotency-Key must be 1 to 255 characters",
             ));

@@ -39,7 +39,7 @@ where
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                     Ok(json_response(status, body, true))
                 }
-                Claim::Mismatch => Err(ApiError::conflict(
+                Claim::Mismatch => Err(ApiError::new(
                     ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with another request",
                 )),

@@ -181,13 +181,13 @@ fn reverse_error(e: ReverseError) -> ApiError {
     let code = e.code();
     match &e {
         ReverseError::NotFound(id) => ApiError::not_found(&format!("entry {id}")),
-        ReverseError::InsufficientBalance => ApiError::unprocessable(code, e.to_string()),
+        ReverseError::InsufficientBalance => ApiError::new(code, e.to_string()),
         ReverseError::Store(_) => ApiError::internal(e),
         ReverseError::AlreadyReversed(_)
         | ReverseError::IsReversal(_)
         | ReverseError::RedemptionRefunded(_)
         | ReverseError::MemberLeft
-        | ReverseError::NotReversible(_) => ApiError::conflict(code, e.to_string()),
+        | ReverseError::NotReversible(_) => ApiError::new(code, e.to_string()),
     }
 }
 

@@ -25,7 +25,6 @@ pub(crate) mod users;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -88,7 +87,6 @@ impl AppState {
         };
         limiter.check_key(&terminal_id.to_string()).map_err(|_| {
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::RateLimited,
                 "this till sends too many requests; wait a moment and retry with the same \
                  Idempotency-Key",
@@ -208,7 +206,6 @@ pub fn app(state: AppState) -> Router {
     .fallback(|| async { ApiError::not_found("route") })
     .method_not_allowed_fallback(|| async {
         ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::MethodNotAllowed,
             "this route does not take that method",
         )

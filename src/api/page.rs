@@ -29,7 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let Query(pairs) =
             Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
-                ApiError::bad_request(ErrorCode::MalformedQuery, "the query string is malformed")
+                ApiError::new(ErrorCode::MalformedQuery, "the query string is malformed")
             })?;
         let mut params = BTreeMap::new();
         let mut errors = Vec::new();

@@ -116,8 +116,7 @@ pub async fn redeem(
                     )),
                     Err(RedeemError::Store(e)) => Err(e.into()),
                     Err(other) => {
-                        let placeholder =
-                            ApiError::unprocessable(ErrorCode::InternalError, "declined");
+                        let placeholder = ApiError::new(ErrorCode::InternalError, "declined");
                         *refusal_in.lock().expect("refusal cell") = Some(other);
                         Err(placeholder)
                     }
@@ -155,7 +154,7 @@ pub async fn redeem(
     {
         tracing::warn!(error = %e, "could not record a decline");
     }
-    Err(ApiError::unprocessable(decline_code, message))
+    Err(ApiError::new(decline_code, message))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -222,7 +221,7 @@ pub async fn refund(
                     },
                 )),
                 Err(RefundError::NotFound) => Err(ApiError::not_found("redemption")),
-                Err(RefundError::Reversed) => Err(ApiError::conflict(
+                Err(RefundError::Reversed) => Err(ApiError::new(
                     ErrorCode::RedemptionReversed,
                     "this sale was reversed by the treasurer: there is nothing left to refund",
                 )),

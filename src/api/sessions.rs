@@ -59,11 +59,9 @@ pub async fn create_session(
     )
     .await
     .map_err(|e| match e {
-        LoginError::WrongCredentials => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidCredentials,
-            "wrong email or password",
-        ),
+        LoginError::WrongCredentials => {
+            ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password")
+        }
         LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
         LoginError::Other(e) => e,
     })?;
@@ -93,7 +91,7 @@ pub async fn delete_session(
     // A till's API key is not a session: answering 204 would let the till believe the key
     // no longer works. Revoking it is an administrator's act (it takes the till offline).
     if caller.role == Role::Terminal {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
             ErrorCode::TerminalKeyNotASession,
             "a till's API key is not a session and stays valid: an administrator revokes it \
              with POST /api/v1/shops/{id}/terminals/{terminal_id}/revoke",

@@ -295,7 +295,6 @@ pub async fn import_statement(
     let is_csv = essence == "text/csv";
     if !is_xml && !is_csv {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::UnsupportedMediaType,
             "send a camt.053 statement as application/xml or a CSV as text/csv",
         ));
@@ -305,13 +304,12 @@ pub async fn import_statement(
         .await
         .map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
                 "a statement may be at most 16 MiB: split it",
             )
         })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::StatementUnreadable,
             "the statement must be UTF-8 text",
         )

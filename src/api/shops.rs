@@ -37,7 +37,7 @@ impl From<ShopError> for ApiError {
         match e {
             ShopError::NotFound => ApiError::not_found("shop"),
             e @ ShopError::WrongStatus { .. } => {
-                ApiError::conflict(ErrorCode::WrongStatus, e.to_string())
+                ApiError::new(ErrorCode::WrongStatus, e.to_string())
             }
             ShopError::Store(s) => s.into(),
         }

@@ -21,7 +21,6 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.db.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "health check: database does not answer");
         ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DatabaseUnavailable,
             "the database does not answer",
         )

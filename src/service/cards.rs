@@ -106,7 +106,7 @@ pub async fn issue(
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     if member.status != MemberStatus::Active {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
             ErrorCode::MemberNotActive,
             "only an active member can be given a card",
         ));

@@ -186,7 +186,7 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     if m.status == MemberStatus::Left {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
             ErrorCode::MemberLeft,
             "this member has left the fund; their record is closed",
         ));
@@ -239,7 +239,7 @@ async fn change_status_in(
         ),
     };
     if !allowed_from.contains(&m.status) {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
             ErrorCode::InvalidStatusChange,
             format!(
                 "a member who is {} cannot be {}",

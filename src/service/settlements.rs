@@ -64,7 +64,7 @@ pub async fn settle_in(
     let id = new_id("stl");
     let nets = store::claim(tx, fund_id, &id, cutoff).await?;
     if nets.is_empty() {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::NothingToSettle,
             format!(
                 "no shop is owed anything for sales before {}",
@@ -108,7 +108,7 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiEr
     let settings = funds::settings(db, fund_id).await?;
     let iban = crate::domain::bank::normalize_iban(&settings.iban);
     if iban.is_empty() || crate::domain::bank::validate_iban(&iban).is_err() {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::FundIbanMissing,
             "the fund has no valid IBAN in its settings (PUT /api/v1/settings): the transfer \
              file needs the account to pay from",
@@ -177,18 +177,17 @@ pub struct ImportOutcome {
 /// 400 for a body that cannot be read, 422 for a statement that is not valid or not balanced.
 pub fn statement_error(e: StatementError) -> ApiError {
     match e {
-        StatementError::Unreadable(m) => ApiError::bad_request(ErrorCode::StatementUnreadable, m),
-        StatementError::Invalid(m) => ApiError::unprocessable(ErrorCode::StatementInvalid, m),
-        e @ StatementError::TooDeep { .. } => ApiError::unprocessable(
+        StatementError::Unreadable(m) => ApiError::new(ErrorCode::StatementUnreadable, m),
+        StatementError::Invalid(m) => ApiError::new(ErrorCode::StatementInvalid, m),
+        e @ StatementError::TooDeep { .. } => ApiError::new(
             ErrorCode::InputTooDeep,
             format!("{e}; nothing was imported"),
         ),
         StatementError::TooLarge(m) => ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("{m}; nothing was imported"),
         ),
-        e @ StatementError::Unbalanced { .. } => ApiError::unprocessable(
+        e @ StatementError::Unbalanced { .. } => ApiError::new(
             ErrorCode::StatementUnbalanced,
             format!("{e}; nothing was imported"),
         ),
@@ -507,7 +506,7 @@ async fn match_line_in(
         .await?
         .ok_or_else(|| ApiError::not_found("bank line"))?;
     if let Some((kind, id, _)) = matched {
-        return Err(ApiError::conflict(
+        return Err(ApiError::new(
             ErrorCode::BankLineAlreadyMatched,
             format!("this bank line is already matched ({kind} {id})"),
         ));
