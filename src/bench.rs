@@ -204,7 +204,7 @@ async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, D
     let figures =
         crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
     let call = started.elapsed();
     anyhow::ensure!(
         figures.members_called == n as i64,
@@ -238,7 +238,7 @@ async fn issue_bench(scratch: &Scratch, n: usize) -> anyhow::Result<()> {
     let figures =
         crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     let after = peak_rss_mib();
     anyhow::ensure!(
@@ -342,7 +342,7 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
     let started = Instant::now();
     let s = crate::service::settlements::settle(&db, &fund, now, "bench")
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     anyhow::ensure!(
         s.lines.len() == shops,
@@ -353,7 +353,7 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
     let started = Instant::now();
     let xml = crate::service::settlements::sepa_file(&db, &fund, &s.id)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let sepa = started.elapsed();
     println!(
         "caisse settle: {n} redemptions and {} refunds across {shops} shops settled in {:.2} s \
@@ -686,7 +686,7 @@ async fn redeem_bench(
     let (db, fund, _) = load_members(scratch, terminals * cards_per_terminal).await?;
     crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let key_path = std::env::temp_dir().join(format!("caisse-bench-{}.key", std::process::id()));
     let key = Arc::new(crate::card_key::CardKey::load_or_create(&key_path)?);
     let _ = std::fs::remove_file(&key_path);
@@ -714,7 +714,7 @@ async fn redeem_bench(
         None,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let client = reqwest::Client::new();
     let session: serde_json::Value = client
         .post(format!("{base}/api/v1/sessions"))

@@ -262,4 +262,30 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+/// A service's refusal, answered with its code's status.
+impl From<crate::service::error::ServiceError> for ApiError {
+    fn from(e: crate::service::error::ServiceError) -> Self {
+        use crate::service::error::ServiceError;
+        match e {
+            ServiceError::Refused {
+                code,
+                detail,
+                errors,
+            } => ApiError {
+                errors,
+                ..ApiError::new(code, detail)
+            },
+            ServiceError::Store(s) => s.into(),
+            ServiceError::Ledger(l) => l.into(),
+            ServiceError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<crate::service::cards::IssueError> for ApiError {
+    fn from(e: crate::service::cards::IssueError) -> Self {
+        crate::service::error::ServiceError::from(e).into()
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -63,7 +63,7 @@ pub async fn create_session(
             ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password")
         }
         LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
-        LoginError::Other(e) => e,
+        LoginError::Other(e) => e.into(),
     })?;
     let token = auth::new_token("cs");
     let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;

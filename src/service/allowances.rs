@@ -1,11 +1,11 @@
 //! Monthly allowance issuance.
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
 use crate::domain::settings::AllowanceSettings;
 use crate::domain::Cents;
+use crate::service::error::ServiceError;
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
 use crate::store::batches::{self, Batch};
 use crate::store::ledger::Bulk;
@@ -37,9 +37,9 @@ pub async fn issue(
     fund_id: &str,
     period: Period,
     progress: Option<Progress<'_>>,
-) -> Result<IssuanceFigures, ApiError> {
+) -> Result<IssuanceFigures, ServiceError> {
     let done = issue_in_chunks(db, fund_id, period, CHUNK, None, progress).await?;
-    done.ok_or_else(|| ApiError::internal("issuance stopped before its end"))
+    done.ok_or_else(|| ServiceError::internal("issuance stopped before its end"))
 }
 
 /// [`issue`] with a chunk size of `chunk` members, stopping after `max_chunks` chunks when
@@ -52,9 +52,9 @@ pub async fn issue_in_chunks(
     chunk: i64,
     max_chunks: Option<usize>,
     progress: Option<Progress<'_>>,
-) -> Result<Option<IssuanceFigures>, ApiError> {
+) -> Result<Option<IssuanceFigures>, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
-    let rules_json = serde_json::to_string(&settings.allowance).map_err(ApiError::internal)?;
+    let rules_json = serde_json::to_string(&settings.allowance).map_err(ServiceError::internal)?;
     let mut tx = db.begin().await?;
     batches::claim(&mut tx, Batch::Issuance, fund_id, period, &rules_json).await?;
     let total_members = allowances::count_active(&mut tx, fund_id).await?.max(0) as u64;
@@ -74,7 +74,7 @@ pub async fn issue_in_chunks(
         let mut tx = db.begin().await?;
         let state = batches::lock(&mut tx, Batch::Issuance, fund_id, period)
             .await?
-            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
+            .ok_or_else(|| ServiceError::internal("claimed period disappeared"))?;
         if state.completed {
             tx.rollback().await?;
             return Ok(Some(IssuanceFigures::from_columns(&state.figures)));
@@ -84,8 +84,8 @@ pub async fn issue_in_chunks(
             .settings
             .as_deref()
             .map(serde_json::from_str)
-            .ok_or_else(|| ApiError::internal("unfinished issuance without its rules"))?
-            .map_err(ApiError::internal)?;
+            .ok_or_else(|| ServiceError::internal("unfinished issuance without its rules"))?
+            .map_err(ServiceError::internal)?;
         let page = allowances::eligible_page(
             &mut tx,
             fund_id,
@@ -145,7 +145,7 @@ async fn credit_chunk(
     labels: &Labels,
     page: &[Eligible],
     figures: &mut IssuanceFigures,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let pot = AccountCode::general(General::AllowancesGranted);
     let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
     let mut rows = Vec::with_capacity(page.len());
@@ -154,7 +154,7 @@ async fn credit_chunk(
             .ok()
             .zip(u32::try_from(m.children).ok())
             .and_then(|(a, c)| Household::new(a, c))
-            .ok_or_else(|| ApiError::internal(format!("member {} household", m.member_id)))?;
+            .ok_or_else(|| ServiceError::internal(format!("member {} household", m.member_id)))?;
         let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
         let after_credit = m.balance + amount.cents();
         let returned = rules
@@ -170,11 +170,11 @@ async fn credit_chunk(
                     .debit(pot.clone(), amount)
                     .credit(account.clone(), amount)
                     .build()
-                    .map_err(ApiError::internal)?,
+                    .map_err(ServiceError::internal)?,
             );
         }
         if returned > 0 {
-            let back = Cents::from_cents(returned).map_err(ApiError::internal)?;
+            let back = Cents::from_cents(returned).map_err(ServiceError::internal)?;
             entries.push(
                 EntryBuilder::new(
                     Journal::Allowances,
@@ -186,7 +186,7 @@ async fn credit_chunk(
                 .debit(account, back)
                 .credit(pot.clone(), back)
                 .build()
-                .map_err(ApiError::internal)?,
+                .map_err(ServiceError::internal)?,
             );
         }
         rows.push((m.member_id.clone(), amount.cents(), returned, credit_entry));

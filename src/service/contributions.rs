@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
 use crate::domain::ErrorCode;
 use crate::domain::{new_id, Cents};
+use crate::service::error::ServiceError;
 use crate::store::batches::{self, Batch};
 use crate::store::contributions::{self, Payment, PeriodFigures};
 use crate::store::ledger::{self, Bulk};
@@ -28,9 +28,9 @@ const CHUNK: i64 = 10_000;
 /// transaction of its own that records how far the call went: the tills keep working during a
 /// large call, and a call cut short is finished by the next one, by the scale it started with.
 #[tracing::instrument(skip(db))]
-pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigures, ApiError> {
+pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigures, ServiceError> {
     let done = call_in_chunks(db, fund_id, period, CHUNK, None).await?;
-    done.ok_or_else(|| ApiError::internal("call stopped before its end"))
+    done.ok_or_else(|| ServiceError::internal("call stopped before its end"))
 }
 
 /// [`call`] with chunks of `chunk` members, stopping after `max_chunks` chunks when given
@@ -41,10 +41,10 @@ pub async fn call_in_chunks(
     period: Period,
     chunk: i64,
     max_chunks: Option<usize>,
-) -> Result<Option<PeriodFigures>, ApiError> {
+) -> Result<Option<PeriodFigures>, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let scale_json =
-        serde_json::to_string(&settings.contribution_scale).map_err(ApiError::internal)?;
+        serde_json::to_string(&settings.contribution_scale).map_err(ServiceError::internal)?;
     let mut tx = db.begin().await?;
     batches::claim(&mut tx, Batch::Call, fund_id, period, &scale_json).await?;
     tx.commit().await?;
@@ -59,7 +59,7 @@ pub async fn call_in_chunks(
         let mut tx = db.begin().await?;
         let state = batches::lock(&mut tx, Batch::Call, fund_id, period)
             .await?
-            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
+            .ok_or_else(|| ServiceError::internal("claimed period disappeared"))?;
         if state.completed {
             tx.rollback().await?;
             return Ok(Some(PeriodFigures::from_columns(&state.figures)));
@@ -69,8 +69,8 @@ pub async fn call_in_chunks(
             .settings
             .as_deref()
             .map(serde_json::from_str)
-            .ok_or_else(|| ApiError::internal("unfinished call without its scale"))?
-            .map_err(ApiError::internal)?;
+            .ok_or_else(|| ServiceError::internal("unfinished call without its scale"))?
+            .map_err(ServiceError::internal)?;
         let page = members::active_page(
             &mut tx,
             fund_id,
@@ -98,7 +98,7 @@ pub async fn call_in_chunks(
                         .debit(m.contribution_account(), amount)
                         .credit(AccountCode::general(General::Contributions), amount)
                         .build()
-                        .map_err(ApiError::internal)?,
+                        .map_err(ServiceError::internal)?,
                 );
             }
         }
@@ -141,10 +141,10 @@ pub async fn record_payment(
     method: &str,
     paid_on: NaiveDate,
     reference: Option<String>,
-) -> Result<Payment, ApiError> {
-    let member = members::get(tx, fund_id, member_id)
-        .await?
-        .ok_or_else(|| ApiError::field(ErrorCode::MemberNotFound, "member_id", "no such member"))?;
+) -> Result<Payment, ServiceError> {
+    let member = members::get(tx, fund_id, member_id).await?.ok_or_else(|| {
+        ServiceError::field(ErrorCode::MemberNotFound, "member_id", "no such member")
+    })?;
     let label = match method {
         "transfer" => "virement",
         "cash" => "espèces",
@@ -166,7 +166,7 @@ pub async fn record_payment(
     .debit(AccountCode::general(General::Bank), amount)
     .credit(member.contribution_account(), amount)
     .build()
-    .map_err(ApiError::internal)?;
+    .map_err(ServiceError::internal)?;
     let posted = ledger::post(tx, fund_id, &entry).await?;
     let payment = Payment {
         id: new_id("pay"),
@@ -225,7 +225,7 @@ pub fn simulate(
 }
 
 /// The fund's active members as simulation input.
-pub async fn current_members(db: &Db, fund_id: &str) -> Result<Vec<SimulatedMember>, ApiError> {
+pub async fn current_members(db: &Db, fund_id: &str) -> Result<Vec<SimulatedMember>, ServiceError> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

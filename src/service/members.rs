@@ -1,12 +1,12 @@
 //! Members: joining, changes, suspension, leaving (with erasure of personal data).
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::MemberStatus;
 use crate::domain::settings::{ContributionScale, FundSettings};
 use crate::domain::ErrorCode;
 use crate::domain::{Cents, FieldError};
+use crate::service::error::ServiceError;
 use crate::store::members::{self, Member, NewMember};
 use crate::store::{funds, ledger, Db, Tx};
 use futures_util::FutureExt;
@@ -32,7 +32,7 @@ fn apply(
     base: &mut Member,
     input: &MemberInput,
     scale: &ContributionScale,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
     if let Some(name) = &input.full_name {
         let name = clean(name);
@@ -113,7 +113,7 @@ fn apply(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(errors))
+        Err(ServiceError::invalid(errors))
     }
 }
 
@@ -131,7 +131,7 @@ pub fn figures(m: &Member, settings: &FundSettings) -> (Cents, Cents) {
     (contribution, allowance)
 }
 
-pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Member, ApiError> {
+pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Member, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let mut draft = Member {
         id: String::new(),
@@ -149,7 +149,7 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
         left_on: None,
     };
     if input.full_name.is_none() {
-        return Err(ApiError::field(
+        return Err(ServiceError::field(
             ErrorCode::MissingField,
             "full_name",
             "is required",
@@ -171,7 +171,7 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
     created
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::internal("member not created"))
+        .ok_or_else(|| ServiceError::internal("member not created"))
 }
 
 pub async fn update(
@@ -179,14 +179,14 @@ pub async fn update(
     fund_id: &str,
     id: &str,
     input: &MemberInput,
-) -> Result<Member, ApiError> {
+) -> Result<Member, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let mut tx = db.begin().await?;
     let mut m = members::get_for_update(&mut tx, fund_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or_else(|| ServiceError::not_found("member"))?;
     if m.status == MemberStatus::Left {
-        return Err(ApiError::new(
+        return Err(ServiceError::refused(
             ErrorCode::MemberLeft,
             "this member has left the fund; their record is closed",
         ));
@@ -215,7 +215,7 @@ pub async fn change_status(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ApiError> {
+) -> Result<Member, ServiceError> {
     let (fund_id, id) = (fund_id.to_string(), id.to_string());
     db.write(move |tx| async move { change_status_in(tx, &fund_id, &id, change).await }.boxed())
         .await
@@ -226,10 +226,10 @@ async fn change_status_in(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ApiError> {
+) -> Result<Member, ServiceError> {
     let mut m = members::get_for_update(tx, fund_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or_else(|| ServiceError::not_found("member"))?;
     let (allowed_from, to) = match change {
         StatusChange::Suspend => (&[MemberStatus::Active][..], MemberStatus::Suspended),
         StatusChange::Reactivate => (&[MemberStatus::Suspended][..], MemberStatus::Active),
@@ -239,7 +239,7 @@ async fn change_status_in(
         ),
     };
     if !allowed_from.contains(&m.status) {
-        return Err(ApiError::new(
+        return Err(ServiceError::refused(
             ErrorCode::InvalidStatusChange,
             format!(
                 "a member who is {} cannot be {}",
@@ -264,7 +264,7 @@ async fn change_status_in(
         // next reads the member as left. The balance read here is exactly what is left.
         let left = ledger::balance_for_update(tx, fund_id, &account).await?;
         if left > 0 {
-            let amount = Cents::from_cents(left).map_err(ApiError::internal)?;
+            let amount = Cents::from_cents(left).map_err(ServiceError::internal)?;
             let entry = EntryBuilder::new(
                 Journal::Allowances,
                 "allowance_return",
@@ -277,7 +277,7 @@ async fn change_status_in(
             .debit(account, amount)
             .credit(AccountCode::general(General::AllowancesGranted), amount)
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
             ledger::post(tx, fund_id, &entry).await?;
         }
     }

@@ -5,6 +5,7 @@ pub mod cards;
 pub mod contributions;
 pub mod corrections;
 pub mod demo;
+pub mod error;
 pub mod exports;
 pub mod ledger;
 pub mod login;

@@ -221,7 +221,7 @@ async fn login(
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             r
         }
-        Err(LoginError::Other(e)) => layout::internal_error(web, e.detail),
+        Err(LoginError::Other(e)) => layout::internal_error(web, e),
     }
 }
 
