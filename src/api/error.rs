@@ -282,10 +282,20 @@ impl From<crate::service::error::ServiceError> for ApiError {
     }
 }
 
-impl From<crate::service::cards::IssueError> for ApiError {
-    fn from(e: crate::service::cards::IssueError) -> Self {
-        crate::service::error::ServiceError::from(e).into()
-    }
+/// The use cases' own refusals, answered as their `ServiceError`.
+macro_rules! through_service_error {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                crate::service::error::ServiceError::from(e).into()
+            }
+        }
+    )+};
 }
+
+through_service_error!(
+    crate::service::cards::IssueError,
+    crate::service::members::StatusChangeError,
+);
 
 pub type ApiResult<T> = Result<T, ApiError>;

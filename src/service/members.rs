@@ -8,7 +8,7 @@ use crate::domain::ErrorCode;
 use crate::domain::{Cents, FieldError};
 use crate::service::error::ServiceError;
 use crate::store::members::{self, Member, NewMember};
-use crate::store::{funds, ledger, Db, Tx};
+use crate::store::{funds, ledger, Db, StoreError, Tx};
 use futures_util::FutureExt;
 
 /// What the API accepts for a member, before validation.
@@ -204,6 +204,59 @@ pub enum StatusChange {
     Leave,
 }
 
+/// Why a member's status does not change.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusChangeError {
+    #[error("member not found")]
+    NotFound,
+    #[error("a member who is {} cannot be {}", .from.as_str(), .to.as_str())]
+    NotAllowed {
+        from: MemberStatus,
+        to: MemberStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+impl From<sqlx::Error> for StatusChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        StatusChangeError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<crate::store::ledger::LedgerError> for StatusChangeError {
+    fn from(e: crate::store::ledger::LedgerError) -> Self {
+        StatusChangeError::Other(ServiceError::Ledger(e))
+    }
+}
+
+impl StatusChangeError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StatusChangeError::NotFound => ErrorCode::NotFound,
+            StatusChangeError::NotAllowed { .. } => ErrorCode::InvalidStatusChange,
+            StatusChangeError::Store(_) => ErrorCode::InternalError,
+            StatusChangeError::Other(e) => e.code(),
+        }
+    }
+}
+
+impl From<StatusChangeError> for ServiceError {
+    fn from(e: StatusChangeError) -> Self {
+        match e {
+            StatusChangeError::NotFound => ServiceError::not_found("member"),
+            e @ StatusChangeError::NotAllowed { .. } => {
+                ServiceError::refused(e.code(), e.to_string())
+            }
+            StatusChangeError::Store(s) => ServiceError::Store(s),
+            StatusChangeError::Other(e) => e,
+        }
+    }
+}
+
 /// Suspends, reactivates, or records that a member leaves. Leaving erases name, email, phone
 /// and income, deletes the member's logins, and gives any allowance left back to the common
 /// pot (467 → 6571); dues still owed stay on 411. The ledger keeps the member number.
@@ -215,7 +268,7 @@ pub async fn change_status(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ServiceError> {
+) -> Result<Member, StatusChangeError> {
     let (fund_id, id) = (fund_id.to_string(), id.to_string());
     db.write(move |tx| async move { change_status_in(tx, &fund_id, &id, change).await }.boxed())
         .await
@@ -226,10 +279,10 @@ async fn change_status_in(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ServiceError> {
+) -> Result<Member, StatusChangeError> {
     let mut m = members::get_for_update(tx, fund_id, id)
         .await?
-        .ok_or_else(|| ServiceError::not_found("member"))?;
+        .ok_or(StatusChangeError::NotFound)?;
     let (allowed_from, to) = match change {
         StatusChange::Suspend => (&[MemberStatus::Active][..], MemberStatus::Suspended),
         StatusChange::Reactivate => (&[MemberStatus::Suspended][..], MemberStatus::Active),
@@ -239,14 +292,7 @@ async fn change_status_in(
         ),
     };
     if !allowed_from.contains(&m.status) {
-        return Err(ServiceError::refused(
-            ErrorCode::InvalidStatusChange,
-            format!(
-                "a member who is {} cannot be {}",
-                m.status.as_str(),
-                to.as_str()
-            ),
-        ));
+        return Err(StatusChangeError::NotAllowed { from: m.status, to });
     }
     m.status = to;
     if to == MemberStatus::Left {
