@@ -296,6 +296,7 @@ macro_rules! through_service_error {
 through_service_error!(
     crate::service::cards::IssueError,
     crate::service::members::StatusChangeError,
+    crate::service::settlements::SettleError,
 );
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -18,13 +18,60 @@ use crate::domain::ErrorCode;
 use crate::domain::{format_instant, new_id, now_micros, Cents};
 use crate::service::error::ServiceError;
 use crate::store::settlements::{self as store, Settlement, SettlementLine};
-use crate::store::{bank, funds, ledger, Db, Tx};
+use crate::store::{bank, funds, ledger, Db, StoreError, Tx};
 
 /// A new EndToEndId: `CC` and 26 time-ordered letters and digits (28 characters, all in the
 /// SEPA set, unique by construction and by a UNIQUE constraint).
 pub fn new_end_to_end_id() -> String {
     let id = new_id("cc");
     id.replace('_', "").to_uppercase()
+}
+
+/// Why no settlement is made.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("cutoff: must not be later than now: sales after now are not known yet")]
+    CutoffInFuture,
+    #[error("no shop is owed anything for sales before {}", format_instant(*.cutoff))]
+    NothingToSettle { cutoff: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+impl From<sqlx::Error> for SettleError {
+    fn from(e: sqlx::Error) -> Self {
+        SettleError::Store(StoreError::Db(e))
+    }
+}
+
+impl SettleError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SettleError::CutoffInFuture => ErrorCode::CutoffInFuture,
+            SettleError::NothingToSettle { .. } => ErrorCode::NothingToSettle,
+            SettleError::Store(_) => ErrorCode::InternalError,
+            SettleError::Other(e) => e.code(),
+        }
+    }
+}
+
+impl From<SettleError> for ServiceError {
+    fn from(e: SettleError) -> Self {
+        let code = e.code();
+        match e {
+            SettleError::CutoffInFuture => ServiceError::field(
+                code,
+                "cutoff",
+                "must not be later than now: sales after now are not known yet",
+            ),
+            e @ SettleError::NothingToSettle { .. } => ServiceError::refused(code, e.to_string()),
+            SettleError::Store(s) => ServiceError::Store(s),
+            SettleError::Other(e) => e,
+        }
+    }
 }
 
 /// Settles every unsettled redemption and refund before `cutoff` (microseconds): one line per
@@ -35,7 +82,7 @@ pub async fn settle(
     fund_id: &str,
     cutoff: i64,
     by: &str,
-) -> Result<Settlement, ServiceError> {
+) -> Result<Settlement, SettleError> {
     let mut tx = db.begin().await?;
     match settle_in(&mut tx, fund_id, cutoff, by).await {
         Ok(settlement) => {
@@ -56,26 +103,16 @@ pub async fn settle_in(
     fund_id: &str,
     cutoff: i64,
     by: &str,
-) -> Result<Settlement, ServiceError> {
+) -> Result<Settlement, SettleError> {
     let now = now_micros();
     if cutoff > now {
-        return Err(ServiceError::field(
-            ErrorCode::CutoffInFuture,
-            "cutoff",
-            "must not be later than now: sales after now are not known yet",
-        ));
+        return Err(SettleError::CutoffInFuture);
     }
     store::lock_fund(tx, fund_id).await?;
     let id = new_id("stl");
     let nets = store::claim(tx, fund_id, &id, cutoff).await?;
     if nets.is_empty() {
-        return Err(ServiceError::refused(
-            ErrorCode::NothingToSettle,
-            format!(
-                "no shop is owed anything for sales before {}",
-                format_instant(cutoff)
-            ),
-        ));
+        return Err(SettleError::NothingToSettle { cutoff });
     }
     let lines: Vec<SettlementLine> = nets
         .iter()
@@ -105,7 +142,7 @@ pub async fn settle_in(
     store::insert(tx, fund_id, &settlement).await?;
     store::get_on(&mut *tx, fund_id, &id)
         .await?
-        .ok_or_else(|| ServiceError::internal("settlement vanished after its insert"))
+        .ok_or_else(|| ServiceError::internal("settlement vanished after its insert").into())
 }
 
 /// The pain.001.001.03 file paying a settlement's lines from the fund's account.
