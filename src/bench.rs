@@ -235,7 +235,7 @@ async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, D
     let figures =
         crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
     let call = started.elapsed();
     anyhow::ensure!(
         figures.members_called == n as i64,
@@ -274,7 +274,7 @@ async fn issue_bench(scratch: &Scratch, n: usize) -> anyhow::Result<()> {
     let figures =
         crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     let after = peak_rss_mib();
     anyhow::ensure!(
@@ -378,7 +378,7 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
     let started = Instant::now();
     let s = crate::service::settlements::settle(&db, &fund, now, "bench")
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     anyhow::ensure!(
         s.lines.len() == shops,
@@ -389,7 +389,7 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
     let started = Instant::now();
     let xml = crate::service::settlements::sepa_file(&db, &fund, &s.id)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let sepa = started.elapsed();
     println!(
         "caisse settle: {n} redemptions and {} refunds across {shops} shops settled in {:.2} s \
@@ -864,7 +864,7 @@ async fn till_setup(
     let (db, fund, _) = load_members(scratch, terminals * cards_per_terminal).await?;
     crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
     let key_path = std::env::temp_dir().join(format!("caisse-bench-{}.key", std::process::id()));
     let key = Arc::new(crate::card_key::CardKey::load_or_create(&key_path)?);
     let _ = std::fs::remove_file(&key_path);
@@ -892,7 +892,7 @@ async fn till_setup(
         None,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let client = reqwest::Client::new();
     let session: serde_json::Value = client
         .post(format!("{base}/api/v1/sessions"))

@@ -185,7 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (db, fund) = open(&config).await?;
             let user = crate::service::users::create(&db, &fund, &email, password, role, None)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", e))?;
             println!("created {} {} ({})", user.role, user.email, user.id);
         }
         Command::Allowances {
@@ -206,7 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let figures = crate::service::allowances::issue(&db, &fund, period, Some(&report))
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", e))?;
             bar.finish_and_clear();
             println!(
                 "{period}: {} members credited, {} € in all, {} € back to the pot by the balance cap",

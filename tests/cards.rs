@@ -63,13 +63,13 @@ async fn verify(
             tx.commit().await.unwrap();
             Ok(card)
         }
-        Err(VerifyError::Declined(d)) => Err(d.code()),
+        Err(VerifyError::Declined(d)) => Err(d.code().as_str()),
         Err(VerifyError::WrongPin { card_id }) => {
             tx.rollback().await.unwrap();
             let d = cards::record_wrong_pin(&app.db, &app.fund_id, &card_id)
                 .await
                 .unwrap();
-            Err(d.code())
+            Err(d.code().as_str())
         }
         Err(VerifyError::Store(e)) => panic!("store error: {e}"),
     }

@@ -22,6 +22,7 @@ both_backends!(
     language_switch_and_static_assets,
     committee_admin_and_treasurer_forms,
     treasurer_month_end_through_the_forms,
+    form_refusals_read_as_french_sentences_naming_the_field,
 );
 
 /// The backend's name, for the screenshots' file names.
@@ -781,6 +782,87 @@ async fn language_switch_and_static_assets(app: TestApp) {
 }
 
 /// The form of `action` on a page: its CSRF token.
+/// A refused form answers with a sentence of the dictionary naming the field in the reader's
+/// words, never with the API's English detail or a serde message.
+async fn form_refusals_read_as_french_sentences_naming_the_field(app: TestApp) {
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let mut a = Agent::new(&app);
+    a.login(&admin, PASSWORD).await;
+    let page = a.get("/admin").await;
+    let short = a
+        .post(
+            "/admin/utilisateurs",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("email", "court@web.caisse.fr"),
+                ("password", "court"),
+                ("role", "treasurer"),
+            ],
+        )
+        .await;
+    assert!(short.body.contains("notice bad"), "{}", short.body);
+    assert!(
+        short
+            .body
+            .contains("Vérifiez le mot de passe (10 caractères au moins)"),
+        "{}",
+        short.body
+    );
+    assert!(!short.body.contains("must be at least"), "{}", short.body);
+
+    // A serde message (a contribution scale that is not JSON) stays off the page too.
+    let page = a.get("/admin").await;
+    let settings = a
+        .post(
+            "/admin/reglages",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("fund_name", "X"),
+                ("first_person", "1"),
+                ("additional_adult", "1"),
+                ("child", "1"),
+                ("pin_attempts", "4"),
+                ("contribution_scale", "{not json"),
+                ("criteria", "[]"),
+            ],
+        )
+        .await;
+    assert!(
+        settings.body.contains("Vérifiez le barème de cotisation"),
+        "{}",
+        settings.body
+    );
+    for english in ["not valid JSON", "key must be a string", "at line"] {
+        assert!(
+            !settings.body.contains(english),
+            "{english}: {}",
+            settings.body
+        );
+    }
+
+    // In English, the same refusal reads in English.
+    a.get("/langue?l=en&retour=/admin").await;
+    let page = a.get("/admin").await;
+    let short = a
+        .post(
+            "/admin/utilisateurs",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("email", "court@web.caisse.fr"),
+                ("password", "court"),
+                ("role", "treasurer"),
+            ],
+        )
+        .await;
+    assert!(
+        short
+            .body
+            .contains("Check the password (at least 10 characters)"),
+        "{}",
+        short.body
+    );
+}
+
 fn csrf_of(page: &Page) -> String {
     page.field("csrf")
 }

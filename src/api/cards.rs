@@ -12,6 +12,7 @@ use super::extract::{AdminOnly, AdminTreasurerMember, ApiJson, Authorized, Calle
 use super::page::QueryParams;
 use super::AppState;
 use crate::domain::card::CardKind;
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, now_micros, Role};
 use crate::service::cards as service;
 use crate::store::cards::{self as store, Card};
@@ -126,8 +127,7 @@ pub async fn create_card(
     let b = body?.value;
     if caller.role == Role::Member && b.kind != CardKind::App {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "a printed card is issued by the fund's staff",
         ));
     }
@@ -242,7 +242,12 @@ pub async fn card_qr(
 ) -> ApiResult<Response> {
     let card = visible_card(&state, &caller, &card_id, &[Role::Admin]).await?;
     if card.revoked_at.is_some() {
-        return Err(ApiError::conflict("card_revoked", "the card was revoked"));
+        // 409, not the 422 of a decline: the card itself is in the wrong state.
+        return Err(ApiError::with_status(
+            StatusCode::CONFLICT,
+            ErrorCode::CardRevoked,
+            "the card was revoked",
+        ));
     }
     let payload = service::current_payload(&state.cards, &caller.fund_id, &card, now_micros())?;
     let svg = qr_svg(&payload)?;

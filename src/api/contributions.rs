@@ -14,6 +14,7 @@ use super::{idempotent, AppState};
 use crate::domain::household::Household;
 use crate::domain::member::Period;
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
+use crate::domain::ErrorCode;
 use crate::domain::{Cents, FieldError};
 use crate::service::contributions::{self as service, SimulatedMember};
 use crate::store::{contributions, funds};
@@ -98,7 +99,7 @@ pub async fn record_payment(
     let mut errors = Vec::new();
     if req.amount.is_zero() {
         return Err(ApiError::field(
-            "amount_invalid",
+            ErrorCode::AmountInvalid,
             "amount",
             "must be greater than zero",
         ));

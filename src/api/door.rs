@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use crate::domain::ErrorCode;
 
 /// A NUL (`%00`) in the path is 404 (no id holds one), and so is a path that does not decode
 /// to UTF-8 (`%FF`), which axum's `Path` would answer with a plain-text 400; in the query
@@ -35,7 +36,7 @@ pub async fn refuse_nul(req: Request, next: Next) -> Response {
             })
             .unwrap_or_default();
         return ApiError::field(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             &field,
             "must not contain the NUL character (U+0000)",
         )

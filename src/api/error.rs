@@ -5,14 +5,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::FieldError;
+use crate::domain::{ErrorCode, FieldError};
 use crate::store::ledger::LedgerError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// Seconds to wait, sent as `Retry-After` (429).
@@ -33,8 +33,80 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// The status each code is answered with: the one place where a code meets HTTP. Where a code
+/// is answered with another status in one place, that place says so with
+/// [`ApiError::with_status`] (only `card_revoked`: 409 on a revoked card's QR, 422 at the till).
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::MalformedJson
+        | C::BodyUnreadable
+        | C::MalformedQuery
+        | C::IdempotencyKeyMissing
+        | C::IdempotencyKeyInvalid
+        | C::StatementUnreadable => StatusCode::BAD_REQUEST,
+        C::Unauthenticated | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        C::Forbidden => StatusCode::FORBIDDEN,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::AlreadyExists
+        | C::IdempotencyKeyReused
+        | C::AlreadyReversed
+        | C::ReversalNotReversible
+        | C::EntryNotReversible
+        | C::RedemptionRefunded
+        | C::RedemptionReversed
+        | C::InvalidStatusChange
+        | C::WrongStatus
+        | C::MemberLeft
+        | C::MemberNotActive
+        | C::BankLineAlreadyMatched
+        | C::TerminalKeyNotASession => StatusCode::CONFLICT,
+        C::AmountInvalid
+        | C::ValidationFailed
+        | C::InvalidField
+        | C::MissingField
+        | C::UnknownField
+        | C::InvalidBody
+        | C::InvalidQuery
+        | C::InputTooDeep
+        | C::PinInvalid
+        | C::RefundExceedsRedemption
+        | C::MemberNotFound
+        | C::NothingToSettle
+        | C::CutoffInFuture
+        | C::FundIbanMissing
+        | C::StatementInvalid
+        | C::StatementUnbalanced
+        | C::WrongDirection
+        | C::AmountMismatch
+        | C::SettlementLineNotFound
+        | C::TokenInvalid
+        | C::TokenExpired
+        | C::TokenReused
+        | C::CardRevoked
+        | C::CardLocked
+        | C::PinRequired
+        | C::PinWrong
+        | C::MemberInactive
+        | C::ShopNotApproved
+        | C::InsufficientBalance => StatusCode::UNPROCESSABLE_ENTITY,
+        C::RateLimited | C::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        C::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    /// A problem with its code's status ([`status_of`]).
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
+        ApiError::with_status(status_of(code), code, detail)
+    }
+
+    /// A problem whose status is not its code's own: see [`status_of`].
+    pub fn with_status(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -50,8 +122,7 @@ impl ApiError {
         ApiError {
             retry_after: Some(secs.max(1)),
             ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!(
                     "too many failed logins for this email address or from this address; \
                      every attempt, even with the right password, is refused for {} s",
@@ -61,36 +132,16 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
     pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        ApiError::new(ErrorCode::Unauthenticated, detail)
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "your role does not allow this",
-        )
+        ApiError::new(ErrorCode::Forbidden, "your role does not allow this")
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, detail)
-    }
-
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// 422 `validation_failed` listing each field at fault.
@@ -101,18 +152,18 @@ impl ApiError {
             .collect::<Vec<_>>()
             .join("; ");
         ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed",
+            status: status_of(ErrorCode::ValidationFailed),
+            code: ErrorCode::ValidationFailed,
             detail,
             errors,
             retry_after: None,
         }
     }
 
-    pub fn field(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    pub fn field(code: ErrorCode, field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
         ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+            status: status_of(code),
             code,
             detail: format!("{field}: {message}"),
             errors: vec![FieldError::new(field, message)],
@@ -124,15 +175,14 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "something went wrong on our side; nothing was changed",
         )
     }
 
     pub fn problem(&self) -> Problem {
         Problem {
-            kind: format!("https://caisse.example/problems/{}", self.code),
+            kind: format!("https://caisse.example/problems/{}", self.code.as_str()),
             title: self
                 .status
                 .canonical_reason()
@@ -140,7 +190,7 @@ impl ApiError {
                 .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_string(),
+            code: self.code.as_str().to_string(),
             errors: self.errors.clone(),
         }
     }
@@ -174,7 +224,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => {
-                ApiError::conflict("already_exists", format!("{what} already exists"))
+                ApiError::new(ErrorCode::AlreadyExists, format!("{what} already exists"))
             }
             StoreError::NotFound => ApiError::not_found("resource"),
             other => ApiError::internal(other),
@@ -185,7 +235,7 @@ impl From<StoreError> for ApiError {
 /// A refused card token: 422 with the decline's code.
 impl From<crate::domain::card::Decline> for ApiError {
     fn from(d: crate::domain::card::Decline) -> Self {
-        ApiError::unprocessable(d.code(), d.message())
+        ApiError::new(d.code(), d.message())
     }
 }
 
@@ -199,10 +249,10 @@ impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::InsufficientBalance(_) => {
-                ApiError::unprocessable("insufficient_balance", "the balance is not enough")
+                ApiError::new(ErrorCode::InsufficientBalance, "the balance is not enough")
             }
-            LedgerError::AlreadyReversed(id) => ApiError::conflict(
-                "already_reversed",
+            LedgerError::AlreadyReversed(id) => ApiError::new(
+                ErrorCode::AlreadyReversed,
                 format!("entry {id} was already reversed"),
             ),
             LedgerError::EntryNotFound(id) => ApiError::not_found(&format!("entry {id}")),
@@ -211,5 +261,42 @@ impl From<LedgerError> for ApiError {
         }
     }
 }
+
+/// A service's refusal, answered with its code's status.
+impl From<crate::service::error::ServiceError> for ApiError {
+    fn from(e: crate::service::error::ServiceError) -> Self {
+        use crate::service::error::ServiceError;
+        match e {
+            ServiceError::Refused {
+                code,
+                detail,
+                errors,
+            } => ApiError {
+                errors,
+                ..ApiError::new(code, detail)
+            },
+            ServiceError::Store(s) => s.into(),
+            ServiceError::Ledger(l) => l.into(),
+            ServiceError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// The use cases' own refusals, answered as their `ServiceError`.
+macro_rules! through_service_error {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                crate::service::error::ServiceError::from(e).into()
+            }
+        }
+    )+};
+}
+
+through_service_error!(
+    crate::service::cards::IssueError,
+    crate::service::members::StatusChangeError,
+    crate::service::settlements::SettleError,
+);
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -13,6 +13,7 @@ use super::AppState;
 use crate::auth::token_hash;
 use crate::domain::bounds;
 use crate::domain::money::MONEY_ERROR_PREFIX;
+use crate::domain::ErrorCode;
 use crate::domain::Role;
 use crate::store::{terminals, users};
 
@@ -32,8 +33,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             let essence = ct.split(';').next().unwrap_or_default().trim();
             if essence != "application/json" && !essence.ends_with("+json") {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "send the body as application/json",
                 ));
             }
@@ -47,13 +47,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 pub fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        )
+        ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     } else {
-        ApiError::bad_request("body_unreadable", "the request body could not be read")
+        ApiError::new(
+            ErrorCode::BodyUnreadable,
+            "the request body could not be read",
+        )
     }
 }
 
@@ -63,21 +62,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         return Err(too_deep_json());
     }
     let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     // PostgreSQL refuses NUL in text: refused here once for every string of every body, with
     // the field that holds it, rather than as a database error deep in some handler.
     if let Some(field) = bounds::find_nul(&raw) {
         return Err(ApiError::field(
-            "invalid_field",
+            ErrorCode::InvalidField,
             &field,
             "must not contain the NUL character (U+0000)",
         ));
     }
     // Every request body of the API is an object; serde would read an array as a tuple.
     if !raw.is_object() {
-        return Err(ApiError::unprocessable(
-            "invalid_body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             "the body must be a JSON object",
         ));
     }
@@ -86,21 +88,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
         let path = if path == "." { String::new() } else { path };
         let message = e.inner().to_string();
         if let Some(m) = message.strip_prefix(MONEY_ERROR_PREFIX) {
-            return ApiError::field("amount_invalid", &path, m);
+            return ApiError::field(ErrorCode::AmountInvalid, &path, m);
         }
         // serde names the culprit in the message: "unknown field `x`, ..." (the path already
         // ends with it) or "missing field `x`" (the path is its parent).
         let (code, field) = if let Some(_name) = quoted_after(&message, "unknown field `") {
-            ("unknown_field", path)
+            (ErrorCode::UnknownField, path)
         } else if let Some(name) = quoted_after(&message, "missing field `") {
             let field = if path.is_empty() {
                 name
             } else {
                 format!("{path}.{name}")
             };
-            ("missing_field", field)
+            (ErrorCode::MissingField, field)
         } else {
-            ("invalid_field", path)
+            (ErrorCode::InvalidField, path)
         };
         ApiError::field(code, &field, message)
     })?;
@@ -109,8 +111,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<ApiJson<T>, ApiEr
 
 /// 422 `input_too_deep`: the body nests deeper than [`bounds::MAX_JSON_DEPTH`].
 pub fn too_deep_json() -> ApiError {
-    ApiError::unprocessable(
-        "input_too_deep",
+    ApiError::new(
+        ErrorCode::InputTooDeep,
         format!(
             "the JSON nests arrays and objects more than {} levels deep",
             bounds::MAX_JSON_DEPTH
@@ -284,18 +286,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .headers
             .get("idempotency-key")
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "idempotency_key_missing",
+                ApiError::new(
+                    ErrorCode::IdempotencyKeyMissing,
                     "this route needs an Idempotency-Key header",
                 )
             })?
             .to_str()
             .map_err(|_| {
-                ApiError::bad_request("idempotency_key_invalid", "Idempotency-Key must be ASCII")
+                ApiError::new(
+                    ErrorCode::IdempotencyKeyInvalid,
+                    "Idempotency-Key must be ASCII",
+                )
             })?;
         if value.is_empty() || value.len() > 255 {
-            return Err(ApiError::bad_request(
-                "idempotency_key_invalid",
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyKeyInvalid,
                 "Idempotency-Key must be 1 to 255 characters",
             ));
         }

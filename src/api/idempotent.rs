@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, IdempotencyKey};
+use crate::domain::ErrorCode;
 use crate::store::idempotency::{self, Claim};
 use crate::store::{Db, Tx};
 
@@ -38,8 +39,8 @@ where
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                     Ok(json_response(status, body, true))
                 }
-                Claim::Mismatch => Err(ApiError::conflict(
-                    "idempotency_key_reused",
+                Claim::Mismatch => Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used with another request",
                 )),
                 Claim::New => {

@@ -12,6 +12,7 @@ use super::extract::{AdminTreasurer, ApiJson, Authorized, IdempotencyKey};
 use super::{idempotent, AppState};
 use crate::domain::money::format_signed_cents;
 use crate::domain::Cents;
+use crate::domain::ErrorCode;
 use crate::service;
 use crate::service::corrections::ReverseError;
 use crate::store::ledger;
@@ -152,7 +153,7 @@ pub async fn reverse_entry(
     let reason = req.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::field(
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             "reason",
             "must be 1 to 200 characters",
         ));
@@ -180,13 +181,13 @@ fn reverse_error(e: ReverseError) -> ApiError {
     let code = e.code();
     match &e {
         ReverseError::NotFound(id) => ApiError::not_found(&format!("entry {id}")),
-        ReverseError::InsufficientBalance => ApiError::unprocessable(code, e.to_string()),
+        ReverseError::InsufficientBalance => ApiError::new(code, e.to_string()),
         ReverseError::Store(_) => ApiError::internal(e),
         ReverseError::AlreadyReversed(_)
         | ReverseError::IsReversal(_)
         | ReverseError::RedemptionRefunded(_)
         | ReverseError::MemberLeft
-        | ReverseError::NotReversible(_) => ApiError::conflict(code, e.to_string()),
+        | ReverseError::NotReversible(_) => ApiError::new(code, e.to_string()),
     }
 }
 
@@ -219,7 +220,7 @@ pub async fn record_subsidy(
     let req = body.value;
     if req.amount.is_zero() {
         return Err(ApiError::field(
-            "amount_invalid",
+            ErrorCode::AmountInvalid,
             "amount",
             "must be greater than zero",
         ));
@@ -227,7 +228,7 @@ pub async fn record_subsidy(
     let label = req.label.trim().to_string();
     if label.is_empty() || label.chars().count() > 200 {
         return Err(ApiError::field(
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             "label",
             "must be 1 to 200 characters",
         ));

@@ -25,7 +25,6 @@ pub(crate) mod users;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -37,6 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
+use crate::domain::ErrorCode;
 use crate::store::Db;
 use error::ApiError;
 
@@ -87,8 +87,7 @@ impl AppState {
         };
         limiter.check_key(&terminal_id.to_string()).map_err(|_| {
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "this till sends too many requests; wait a moment and retry with the same \
                  Idempotency-Key",
             )
@@ -207,8 +206,7 @@ pub fn app(state: AppState) -> Router {
     .fallback(|| async { ApiError::not_found("route") })
     .method_not_allowed_fallback(|| async {
         ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not take that method",
         )
     })

@@ -9,6 +9,7 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use crate::domain::ErrorCode;
 use crate::domain::FieldError;
 use crate::store::cursors::{self, Listed};
 use crate::store::Db;
@@ -28,7 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let Query(pairs) =
             Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
-                ApiError::bad_request("malformed_query", "the query string is malformed")
+                ApiError::new(ErrorCode::MalformedQuery, "the query string is malformed")
             })?;
         let mut params = BTreeMap::new();
         let mut errors = Vec::new();

@@ -12,6 +12,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Authorized, Caller, IdempotencyKey, TerminalOnly};
 use super::page::QueryParams;
 use super::{idempotent, AppState};
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, now_micros, Cents, FieldError, Role};
 use crate::service::redemptions::{self as service, RedeemError, RefundError};
 use crate::service::{cards, pins};
@@ -69,7 +70,7 @@ pub async fn redeem(
         .ok_or_else(|| ApiError::internal("terminal without a shop"))?;
     if req.amount.is_zero() {
         return Err(ApiError::field(
-            "amount_invalid",
+            ErrorCode::AmountInvalid,
             "amount",
             "must be greater than zero",
         ));
@@ -125,7 +126,7 @@ pub async fn redeem(
                     )),
                     Err(RedeemError::Store(e)) => Err(e.into()),
                     Err(other) => {
-                        let placeholder = ApiError::unprocessable("declined", "declined");
+                        let placeholder = ApiError::new(ErrorCode::InternalError, "declined");
                         *refusal_in.lock().expect("refusal cell") = Some(other);
                         Err(placeholder)
                     }
@@ -155,7 +156,7 @@ pub async fn redeem(
         &shop,
         &caller.id,
         card_id.as_deref(),
-        decline_code,
+        decline_code.as_str(),
         Some(amount.cents()),
         now_micros(),
     )
@@ -163,7 +164,7 @@ pub async fn redeem(
     {
         tracing::warn!(error = %e, "could not record a decline");
     }
-    Err(ApiError::unprocessable(decline_code, message))
+    Err(ApiError::new(decline_code, message))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -205,7 +206,7 @@ pub async fn refund(
     let amount = body.value.amount;
     if amount.is_zero() {
         return Err(ApiError::field(
-            "amount_invalid",
+            ErrorCode::AmountInvalid,
             "amount",
             "must be greater than zero",
         ));
@@ -230,12 +231,12 @@ pub async fn refund(
                     },
                 )),
                 Err(RefundError::NotFound) => Err(ApiError::not_found("redemption")),
-                Err(RefundError::Reversed) => Err(ApiError::conflict(
-                    "redemption_reversed",
+                Err(RefundError::Reversed) => Err(ApiError::new(
+                    ErrorCode::RedemptionReversed,
                     "this sale was reversed by the treasurer: there is nothing left to refund",
                 )),
                 Err(RefundError::TooMuch { left }) => Err(ApiError::field(
-                    "refund_exceeds_redemption",
+                    ErrorCode::RefundExceedsRedemption,
                     "amount",
                     format!(
                         "at most {} can still be refunded",

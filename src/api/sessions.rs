@@ -9,6 +9,7 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{bearer_token, ApiJson, ClientAddr};
 use super::AppState;
 use crate::auth;
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, now_micros, Role};
 use crate::service::login::{self, LoginError};
 use crate::store::users;
@@ -58,13 +59,11 @@ pub async fn create_session(
     )
     .await
     .map_err(|e| match e {
-        LoginError::WrongCredentials => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong email or password",
-        ),
+        LoginError::WrongCredentials => {
+            ApiError::new(ErrorCode::InvalidCredentials, "wrong email or password")
+        }
         LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
-        LoginError::Other(e) => e,
+        LoginError::Other(e) => e.into(),
     })?;
     let token = auth::new_token("cs");
     let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
@@ -92,8 +91,8 @@ pub async fn delete_session(
     // A till's API key is not a session: answering 204 would let the till believe the key
     // no longer works. Revoking it is an administrator's act (it takes the till offline).
     if caller.role == Role::Terminal {
-        return Err(ApiError::conflict(
-            "terminal_key_not_a_session",
+        return Err(ApiError::new(
+            ErrorCode::TerminalKeyNotASession,
             "a till's API key is not a session and stays valid: an administrator revokes it \
              with POST /api/v1/shops/{id}/terminals/{terminal_id}/revoke",
         ));

@@ -14,6 +14,7 @@ use super::page::QueryParams;
 use super::{idempotent, AppState};
 use crate::domain::money::format_signed_cents;
 use crate::domain::statement::{parse_camt053, parse_csv};
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, Cents};
 use crate::service::settlements as service;
 use crate::store::cursors::Listed;
@@ -109,7 +110,7 @@ pub async fn create_settlement(
     let cutoff = chrono::DateTime::parse_from_rfc3339(body.value.cutoff.trim())
         .map_err(|_| {
             ApiError::field(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 "cutoff",
                 "must be an RFC 3339 instant such as 2026-11-30T23:00:00Z",
             )
@@ -294,8 +295,7 @@ pub async fn import_statement(
     let is_csv = essence == "text/csv";
     if !is_xml && !is_csv {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send a camt.053 statement as application/xml or a CSV as text/csv",
         ));
     }
@@ -304,13 +304,15 @@ pub async fn import_statement(
         .await
         .map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "a statement may be at most 16 MiB: split it",
             )
         })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
-        ApiError::bad_request("statement_unreadable", "the statement must be UTF-8 text")
+        ApiError::new(
+            ErrorCode::StatementUnreadable,
+            "the statement must be UTF-8 text",
+        )
     })?;
     let statement = if is_xml {
         parse_camt053(text)
@@ -449,7 +451,7 @@ pub async fn match_bank_line(
         (None, Some(member)) => service::ManualMatch::Contribution(member.to_string()),
         _ => {
             return Err(ApiError::field(
-                "validation_failed",
+                ErrorCode::ValidationFailed,
                 "end_to_end_id",
                 "give either end_to_end_id (a debit) or member_id (a credit)",
             ))

@@ -25,6 +25,7 @@ use crate::domain::shop::{
     validate_note, validate_review_on, Decision, ShopApplication, ShopStatus, StatusChange, Tally,
     VoteChoice,
 };
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, FieldError, Role};
 use crate::service;
 use crate::store::cursors::Listed;
@@ -35,7 +36,9 @@ impl From<ShopError> for ApiError {
     fn from(e: ShopError) -> Self {
         match e {
             ShopError::NotFound => ApiError::not_found("shop"),
-            e @ ShopError::WrongStatus { .. } => ApiError::conflict("wrong_status", e.to_string()),
+            e @ ShopError::WrongStatus { .. } => {
+                ApiError::new(ErrorCode::WrongStatus, e.to_string())
+            }
             ShopError::Store(s) => s.into(),
         }
     }

@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
+use crate::domain::ErrorCode;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -20,8 +21,7 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.db.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "health check: database does not answer");
         ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
+            ErrorCode::DatabaseUnavailable,
             "the database does not answer",
         )
     })?;

@@ -78,7 +78,7 @@ async fn bench(scratch: &Scratch, entries: usize) -> anyhow::Result<()> {
         None,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let postings: i64 =
         sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM postings WHERE fund_id = $1")
             .bind(&fund)

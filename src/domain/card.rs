@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::ErrorCode;
+
 /// The prefix of every QR payload, with the version of the format.
 pub const PAYLOAD_PREFIX: &str = "caisse1";
 /// RFC 6238 step, seconds from the Unix epoch.
@@ -65,15 +67,15 @@ pub enum Decline {
 
 impl Decline {
     /// The stable `code` of the problem answered.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            Decline::TokenInvalid => "token_invalid",
-            Decline::TokenExpired => "token_expired",
-            Decline::TokenReused => "token_reused",
-            Decline::CardRevoked => "card_revoked",
-            Decline::CardLocked => "card_locked",
-            Decline::PinRequired => "pin_required",
-            Decline::PinWrong => "pin_wrong",
+            Decline::TokenInvalid => ErrorCode::TokenInvalid,
+            Decline::TokenExpired => ErrorCode::TokenExpired,
+            Decline::TokenReused => ErrorCode::TokenReused,
+            Decline::CardRevoked => ErrorCode::CardRevoked,
+            Decline::CardLocked => ErrorCode::CardLocked,
+            Decline::PinRequired => ErrorCode::PinRequired,
+            Decline::PinWrong => ErrorCode::PinWrong,
         }
     }
 
@@ -92,7 +94,7 @@ impl Decline {
 
 impl fmt::Display for Decline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        f.write_str(self.code().as_str())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod bank;
 pub mod bounds;
 pub mod card;
+pub mod error_code;
 pub mod export;
 pub mod household;
 pub mod ledger;
@@ -19,6 +20,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use error_code::ErrorCode;
 pub use money::Cents;
 
 /// One invalid field of a request, reported as `errors: [{field, message}]`.

@@ -1,12 +1,12 @@
 //! Monthly allowance issuance.
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
 use crate::domain::settings::{AllowanceSettings, FundSettings};
 use crate::domain::Cents;
 use crate::service::chunked::{self, ChunkedBatch};
+use crate::service::error::ServiceError;
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
 use crate::store::batches::Batch;
 use crate::store::ledger::Bulk;
@@ -38,9 +38,9 @@ pub async fn issue(
     fund_id: &str,
     period: Period,
     progress: Option<Progress<'_>>,
-) -> Result<IssuanceFigures, ApiError> {
+) -> Result<IssuanceFigures, ServiceError> {
     let done = issue_in_chunks(db, fund_id, period, CHUNK, None, progress).await?;
-    done.ok_or_else(|| ApiError::internal("issuance stopped before its end"))
+    done.ok_or_else(|| ServiceError::internal("issuance stopped before its end"))
 }
 
 /// [`issue`] with a chunk size of `chunk` members, stopping after `max_chunks` chunks when
@@ -53,7 +53,7 @@ pub async fn issue_in_chunks(
     chunk: i64,
     max_chunks: Option<usize>,
     progress: Option<Progress<'_>>,
-) -> Result<Option<IssuanceFigures>, ApiError> {
+) -> Result<Option<IssuanceFigures>, ServiceError> {
     let job = Issuance {
         fund_id,
         period,
@@ -104,7 +104,7 @@ impl ChunkedBatch for Issuance<'_> {
         &member.member_id
     }
 
-    async fn claimed(&mut self, tx: &mut Tx) -> Result<(), ApiError> {
+    async fn claimed(&mut self, tx: &mut Tx) -> Result<(), ServiceError> {
         self.total_members = allowances::count_active(tx, self.fund_id).await?.max(0) as u64;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl ChunkedBatch for Issuance<'_> {
         after: &str,
         claimed_at: i64,
         limit: i64,
-    ) -> Result<Vec<Eligible>, ApiError> {
+    ) -> Result<Vec<Eligible>, ServiceError> {
         Ok(allowances::eligible_page(tx, self.fund_id, after, claimed_at, limit).await?)
     }
 
@@ -125,7 +125,7 @@ impl ChunkedBatch for Issuance<'_> {
         rules: &AllowanceSettings,
         page: &[Eligible],
         figures: &mut IssuanceFigures,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         credit_chunk(tx, self, rules, page, figures).await
     }
 
@@ -143,7 +143,7 @@ async fn credit_chunk(
     rules: &AllowanceSettings,
     page: &[Eligible],
     figures: &mut IssuanceFigures,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let (fund_id, period, date, labels) = (job.fund_id, job.period, job.date, &job.labels);
     let pot = AccountCode::general(General::AllowancesGranted);
     let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
@@ -153,7 +153,7 @@ async fn credit_chunk(
             .ok()
             .zip(u32::try_from(m.children).ok())
             .and_then(|(a, c)| Household::new(a, c))
-            .ok_or_else(|| ApiError::internal(format!("member {} household", m.member_id)))?;
+            .ok_or_else(|| ServiceError::internal(format!("member {} household", m.member_id)))?;
         let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
         let after_credit = m.balance + amount.cents();
         let returned = rules
@@ -169,11 +169,11 @@ async fn credit_chunk(
                     .debit(pot.clone(), amount)
                     .credit(account.clone(), amount)
                     .build()
-                    .map_err(ApiError::internal)?,
+                    .map_err(ServiceError::internal)?,
             );
         }
         if returned > 0 {
-            let back = Cents::from_cents(returned).map_err(ApiError::internal)?;
+            let back = Cents::from_cents(returned).map_err(ServiceError::internal)?;
             entries.push(
                 EntryBuilder::new(
                     Journal::Allowances,
@@ -185,7 +185,7 @@ async fn credit_chunk(
                 .debit(account, back)
                 .credit(pot.clone(), back)
                 .build()
-                .map_err(ApiError::internal)?,
+                .map_err(ServiceError::internal)?,
             );
         }
         rows.push((m.member_id.clone(), amount.cents(), returned, credit_entry));

@@ -34,11 +34,12 @@
 
 use futures_util::FutureExt;
 
-use crate::api::error::ApiError;
 use crate::card_key::CardKey;
 use crate::domain::card::{self, CardKind, Decline, Token};
 use crate::domain::member::MemberStatus;
+use crate::domain::ErrorCode;
 use crate::domain::{new_id, now_micros};
+use crate::service::error::ServiceError;
 use crate::service::pins::{self, Checked, PinProof};
 use crate::store::cards::{self as store, Card, NewCard};
 use crate::store::{funds, members, Db, StoreError, Tx};
@@ -58,6 +59,66 @@ pub(crate) fn seal_context(fund_id: &str, card_id: &str) -> String {
     format!("{fund_id}:{card_id}")
 }
 
+/// Why a card is not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("pin: only a printed card has a PIN")]
+    PinOnAppCard,
+    #[error("pin: a printed card needs a PIN of 4 to 6 digits")]
+    PinMissing,
+    #[error("pin: {0}")]
+    PinInvalid(String),
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("only an active member can be given a card")]
+    MemberNotActive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+impl From<sqlx::Error> for IssueError {
+    fn from(e: sqlx::Error) -> Self {
+        IssueError::Store(StoreError::Db(e))
+    }
+}
+
+impl IssueError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            IssueError::PinOnAppCard => ErrorCode::InvalidField,
+            IssueError::PinMissing => ErrorCode::MissingField,
+            IssueError::PinInvalid(_) => ErrorCode::PinInvalid,
+            IssueError::MemberNotFound => ErrorCode::NotFound,
+            // The old spelling of `member_inactive`, kept here where it was always answered.
+            IssueError::MemberNotActive => ErrorCode::MemberNotActive,
+            IssueError::Store(_) => ErrorCode::InternalError,
+            IssueError::Other(e) => e.code(),
+        }
+    }
+}
+
+impl From<IssueError> for ServiceError {
+    fn from(e: IssueError) -> Self {
+        let code = e.code();
+        match e {
+            IssueError::PinOnAppCard => {
+                ServiceError::field(code, "pin", "only a printed card has a PIN")
+            }
+            IssueError::PinMissing => {
+                ServiceError::field(code, "pin", "a printed card needs a PIN of 4 to 6 digits")
+            }
+            IssueError::PinInvalid(m) => ServiceError::field(code, "pin", m),
+            IssueError::MemberNotFound => ServiceError::not_found("member"),
+            e @ IssueError::MemberNotActive => ServiceError::refused(code, e.to_string()),
+            IssueError::Store(s) => ServiceError::Store(s),
+            IssueError::Other(e) => e,
+        }
+    }
+}
+
 /// Issues a card to an active member. A printed card needs a PIN of 4 to 6 digits; an app card
 /// takes none and gets a fresh 256-bit secret, stored only sealed with the card key.
 pub async fn issue(
@@ -68,7 +129,7 @@ pub async fn issue(
     kind: CardKind,
     pin: Option<String>,
     created_by: &str,
-) -> Result<IssuedCard, ApiError> {
+) -> Result<IssuedCard, IssueError> {
     let id = new_id("card");
     let (secret, secret_enc, pin_hash) = match (kind, pin) {
         (CardKind::App, None) => {
@@ -77,22 +138,10 @@ pub async fn issue(
             let sealed = key.seal(&secret, &seal_context(fund_id, &id));
             (Some(card::secret_base32(&secret)), Some(sealed), None)
         }
-        (CardKind::App, Some(_)) => {
-            return Err(ApiError::field(
-                "invalid_field",
-                "pin",
-                "only a printed card has a PIN",
-            ))
-        }
-        (CardKind::Printed, None) => {
-            return Err(ApiError::field(
-                "missing_field",
-                "pin",
-                "a printed card needs a PIN of 4 to 6 digits",
-            ))
-        }
+        (CardKind::App, Some(_)) => return Err(IssueError::PinOnAppCard),
+        (CardKind::Printed, None) => return Err(IssueError::PinMissing),
         (CardKind::Printed, Some(pin)) => {
-            card::check_pin(&pin).map_err(|m| ApiError::field("pin_invalid", "pin", m))?;
+            card::check_pin(&pin).map_err(|m| IssueError::PinInvalid(m.to_string()))?;
             (None, None, Some(pins::stored_form(key, fund_id, &id, &pin)))
         }
     };
@@ -100,12 +149,9 @@ pub async fn issue(
     // The member's row is locked so that a suspension cannot slip between check and insert.
     let member = members::get_for_update(&mut tx, fund_id, member_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or(IssueError::MemberNotFound)?;
     if member.status != MemberStatus::Active {
-        return Err(ApiError::conflict(
-            "member_not_active",
-            "only an active member can be given a card",
-        ));
+        return Err(IssueError::MemberNotActive);
     }
     let now = now_micros();
     store::insert(
@@ -134,22 +180,22 @@ pub async fn issue(
     })
 }
 
-pub async fn revoke(db: &Db, fund_id: &str, card_id: &str, by: &str) -> Result<Card, ApiError> {
+pub async fn revoke(db: &Db, fund_id: &str, card_id: &str, by: &str) -> Result<Card, ServiceError> {
     let mut tx = db.begin().await?;
     store::revoke(&mut tx, fund_id, card_id, by, now_micros()).await?;
     let card = store::get_for_update(&mut tx, fund_id, card_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("card"))?;
+        .ok_or_else(|| ServiceError::not_found("card"))?;
     tx.commit().await?;
     Ok(card)
 }
 
-pub async fn unlock(db: &Db, fund_id: &str, card_id: &str) -> Result<Card, ApiError> {
+pub async fn unlock(db: &Db, fund_id: &str, card_id: &str) -> Result<Card, ServiceError> {
     let mut tx = db.begin().await?;
     store::unlock(&mut tx, fund_id, card_id).await?;
     let card = store::get_for_update(&mut tx, fund_id, card_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("card"))?;
+        .ok_or_else(|| ServiceError::not_found("card"))?;
     tx.commit().await?;
     Ok(card)
 }

@@ -10,7 +10,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::error::ApiError;
+use crate::service::error::ServiceError;
 use crate::domain::member::Period;
 use crate::domain::settings::FundSettings;
 use crate::store::batches::{self, Batch};
@@ -33,7 +33,7 @@ pub(crate) trait ChunkedBatch {
     fn member_id(member: &Self::Member) -> &str;
 
     /// Runs in the claim's transaction, whether or not this run claimed the period.
-    async fn claimed(&mut self, _tx: &mut Tx) -> Result<(), ApiError> {
+    async fn claimed(&mut self, _tx: &mut Tx) -> Result<(), ServiceError> {
         Ok(())
     }
 
@@ -44,7 +44,7 @@ pub(crate) trait ChunkedBatch {
         after: &str,
         claimed_at: i64,
         limit: i64,
-    ) -> Result<Vec<Self::Member>, ApiError>;
+    ) -> Result<Vec<Self::Member>, ServiceError>;
 
     /// Writes one chunk in the caller's transaction and adds it to `figures`.
     async fn write(
@@ -53,7 +53,7 @@ pub(crate) trait ChunkedBatch {
         rules: &Self::Rules,
         page: &[Self::Member],
         figures: &mut Self::Figures,
-    ) -> Result<(), ApiError>;
+    ) -> Result<(), ServiceError>;
 
     /// After each committed chunk: `done` members written by this run so far.
     fn progress(&self, _done: u64) {}
@@ -69,9 +69,9 @@ pub(crate) async fn run<J: ChunkedBatch>(
     mut job: J,
     chunk: i64,
     max_chunks: Option<usize>,
-) -> Result<Option<J::Figures>, ApiError> {
+) -> Result<Option<J::Figures>, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
-    let rules_json = serde_json::to_string(J::rules(&settings)).map_err(ApiError::internal)?;
+    let rules_json = serde_json::to_string(J::rules(&settings)).map_err(ServiceError::internal)?;
     let mut tx = db.begin().await?;
     batches::claim(&mut tx, J::BATCH, fund_id, period, &rules_json).await?;
     job.claimed(&mut tx).await?;
@@ -86,7 +86,7 @@ pub(crate) async fn run<J: ChunkedBatch>(
         let mut tx = db.begin().await?;
         let state = batches::lock(&mut tx, J::BATCH, fund_id, period)
             .await?
-            .ok_or_else(|| ApiError::internal("claimed period disappeared"))?;
+            .ok_or_else(|| ServiceError::internal("claimed period disappeared"))?;
         if state.completed {
             tx.rollback().await?;
             return Ok(Some(J::figures(&state.figures)));
@@ -96,8 +96,8 @@ pub(crate) async fn run<J: ChunkedBatch>(
             .settings
             .as_deref()
             .map(serde_json::from_str)
-            .ok_or_else(|| ApiError::internal(J::WITHOUT_RULES))?
-            .map_err(ApiError::internal)?;
+            .ok_or_else(|| ServiceError::internal(J::WITHOUT_RULES))?
+            .map_err(ServiceError::internal)?;
         let page = job
             .page(&mut tx, &state.resume_after, state.claimed_at, chunk)
             .await?;

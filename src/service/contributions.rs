@@ -3,13 +3,14 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale, FundSettings};
 use crate::domain::{new_id, Cents};
 use crate::service::chunked::{self, ChunkedBatch};
+use crate::domain::ErrorCode;
+use crate::service::error::ServiceError;
 use crate::store::batches::Batch;
 use crate::store::contributions::{self, Payment, PeriodFigures};
 use crate::store::ledger::{self, Bulk};
@@ -28,9 +29,9 @@ const CHUNK: i64 = 10_000;
 /// transaction of its own that records how far the call went: the tills keep working during a
 /// large call, and a call cut short is finished by the next one, by the scale it started with.
 #[tracing::instrument(skip(db))]
-pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigures, ApiError> {
+pub async fn call(db: &Db, fund_id: &str, period: Period) -> Result<PeriodFigures, ServiceError> {
     let done = call_in_chunks(db, fund_id, period, CHUNK, None).await?;
-    done.ok_or_else(|| ApiError::internal("call stopped before its end"))
+    done.ok_or_else(|| ServiceError::internal("call stopped before its end"))
 }
 
 /// [`call`] with chunks of `chunk` members, stopping after `max_chunks` chunks when given
@@ -41,7 +42,7 @@ pub async fn call_in_chunks(
     period: Period,
     chunk: i64,
     max_chunks: Option<usize>,
-) -> Result<Option<PeriodFigures>, ApiError> {
+) -> Result<Option<PeriodFigures>, ServiceError> {
     let job = Call {
         fund_id,
         period,
@@ -85,7 +86,7 @@ impl ChunkedBatch for Call<'_> {
         after: &str,
         claimed_at: i64,
         limit: i64,
-    ) -> Result<Vec<members::Member>, ApiError> {
+    ) -> Result<Vec<members::Member>, ServiceError> {
         Ok(members::active_page(tx, self.fund_id, after, claimed_at, limit).await?)
     }
 
@@ -96,7 +97,7 @@ impl ChunkedBatch for Call<'_> {
         scale: &ContributionScale,
         page: &[members::Member],
         figures: &mut PeriodFigures,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
         let mut amounts = Vec::with_capacity(page.len());
         for m in page {
@@ -114,7 +115,7 @@ impl ChunkedBatch for Call<'_> {
                     .debit(m.contribution_account(), amount)
                     .credit(AccountCode::general(General::Contributions), amount)
                     .build()
-                    .map_err(ApiError::internal)?,
+                    .map_err(ServiceError::internal)?,
                 );
             }
         }
@@ -148,10 +149,10 @@ pub async fn record_payment(
     method: &str,
     paid_on: NaiveDate,
     reference: Option<String>,
-) -> Result<Payment, ApiError> {
-    let member = members::get(tx, fund_id, member_id)
-        .await?
-        .ok_or_else(|| ApiError::field("member_not_found", "member_id", "no such member"))?;
+) -> Result<Payment, ServiceError> {
+    let member = members::get(tx, fund_id, member_id).await?.ok_or_else(|| {
+        ServiceError::field(ErrorCode::MemberNotFound, "member_id", "no such member")
+    })?;
     let label = match method {
         "transfer" => "virement",
         "cash" => "espèces",
@@ -173,7 +174,7 @@ pub async fn record_payment(
     .debit(AccountCode::general(General::Bank), amount)
     .credit(member.contribution_account(), amount)
     .build()
-    .map_err(ApiError::internal)?;
+    .map_err(ServiceError::internal)?;
     let posted = ledger::post(tx, fund_id, &entry).await?;
     let payment = Payment {
         id: new_id("pay"),
@@ -232,7 +233,7 @@ pub fn simulate(
 }
 
 /// The fund's active members as simulation input.
-pub async fn current_members(db: &Db, fund_id: &str) -> Result<Vec<SimulatedMember>, ApiError> {
+pub async fn current_members(db: &Db, fund_id: &str) -> Result<Vec<SimulatedMember>, ServiceError> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

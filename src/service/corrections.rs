@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 
 use crate::domain::ledger::{AccountCode, EntryError, General, NewEntry, Posting};
 use crate::domain::member::MemberStatus;
-use crate::domain::now_micros;
+use crate::domain::{now_micros, ErrorCode};
 use crate::store::corrections::{self as store, Mirror, SaleTable};
 use crate::store::ledger::{self, LedgerError, PostedEntry};
 use crate::store::members::{self, Member};
@@ -50,16 +50,16 @@ pub enum ReverseError {
 
 impl ReverseError {
     /// The stable code the API answers with.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ReverseError::NotFound(_) => "not_found",
-            ReverseError::AlreadyReversed(_) => "already_reversed",
-            ReverseError::IsReversal(_) => "reversal_not_reversible",
-            ReverseError::RedemptionRefunded(_) => "redemption_refunded",
-            ReverseError::MemberLeft => "member_left",
-            ReverseError::NotReversible(_) => "entry_not_reversible",
-            ReverseError::InsufficientBalance => "insufficient_balance",
-            ReverseError::Store(_) => "internal_error",
+            ReverseError::NotFound(_) => ErrorCode::NotFound,
+            ReverseError::AlreadyReversed(_) => ErrorCode::AlreadyReversed,
+            ReverseError::IsReversal(_) => ErrorCode::ReversalNotReversible,
+            ReverseError::RedemptionRefunded(_) => ErrorCode::RedemptionRefunded,
+            ReverseError::MemberLeft => ErrorCode::MemberLeft,
+            ReverseError::NotReversible(_) => ErrorCode::EntryNotReversible,
+            ReverseError::InsufficientBalance => ErrorCode::InsufficientBalance,
+            ReverseError::Store(_) => ErrorCode::InternalError,
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn fill(
             let member = (role == Role::Member).then(|| members[0].as_str());
             let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", e))?;
             ids.push(user.id);
         }
         // The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
@@ -112,7 +112,7 @@ pub async fn fill(
             &ids[0],
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
         let printed = super::cards::issue(
             db,
             card_key,
@@ -123,7 +123,7 @@ pub async fn fill(
             &ids[0],
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
         cards = Some((
             app.card.id.clone(),
             app.secret.unwrap_or_default(),
@@ -258,7 +258,7 @@ async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
         };
         let m = create(db, fund_id, &input)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
         ids.push(m.id);
     }
     for (i, change) in [
@@ -268,7 +268,7 @@ async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
     ] {
         change_status(db, fund_id, &ids[i], change)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
     }
     Ok(ids)
 }
@@ -287,10 +287,10 @@ async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyho
     for (month, period) in periods.into_iter().enumerate() {
         super::contributions::call(db, fund_id, period)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
         super::allowances::issue(db, fund_id, period, None)
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
         let mut tx = db.begin().await?;
         for (i, id) in members.iter().enumerate() {
             let called = sqlx::query(
@@ -326,7 +326,7 @@ async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyho
                 None,
             )
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
         }
         tx.commit().await?;
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::api::error::ApiError;
+use crate::service::error::ServiceError;
 use crate::store::users::User;
 use crate::store::Db;
 
@@ -211,12 +211,12 @@ pub enum LoginError {
     /// Too many failures for this email or this address: wait this long.
     #[error("too many failed attempts; retry in {} s", .0.as_secs())]
     TooManyAttempts(Duration),
-    #[error("{}", .0.detail)]
-    Other(ApiError),
+    #[error(transparent)]
+    Other(ServiceError),
 }
 
-impl From<ApiError> for LoginError {
-    fn from(e: ApiError) -> Self {
+impl From<ServiceError> for LoginError {
+    fn from(e: ServiceError) -> Self {
         LoginError::Other(e)
     }
 }

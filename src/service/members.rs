@@ -1,13 +1,14 @@
 //! Members: joining, changes, suspension, leaving (with erasure of personal data).
 
-use crate::api::error::ApiError;
 use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::MemberStatus;
 use crate::domain::settings::{ContributionScale, FundSettings};
+use crate::domain::ErrorCode;
 use crate::domain::{Cents, FieldError};
+use crate::service::error::ServiceError;
 use crate::store::members::{self, Member, NewMember};
-use crate::store::{funds, ledger, Db, Tx};
+use crate::store::{funds, ledger, Db, StoreError, Tx};
 use futures_util::FutureExt;
 
 /// What the API accepts for a member, before validation.
@@ -31,7 +32,7 @@ fn apply(
     base: &mut Member,
     input: &MemberInput,
     scale: &ContributionScale,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
     if let Some(name) = &input.full_name {
         let name = clean(name);
@@ -112,7 +113,7 @@ fn apply(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(errors))
+        Err(ServiceError::invalid(errors))
     }
 }
 
@@ -130,7 +131,7 @@ pub fn figures(m: &Member, settings: &FundSettings) -> (Cents, Cents) {
     (contribution, allowance)
 }
 
-pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Member, ApiError> {
+pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Member, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let mut draft = Member {
         id: String::new(),
@@ -148,7 +149,11 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
         left_on: None,
     };
     if input.full_name.is_none() {
-        return Err(ApiError::field("missing_field", "full_name", "is required"));
+        return Err(ServiceError::field(
+            ErrorCode::MissingField,
+            "full_name",
+            "is required",
+        ));
     }
     apply(&mut draft, input, &settings.contribution_scale)?;
     let new = NewMember {
@@ -166,7 +171,7 @@ pub async fn create(db: &Db, fund_id: &str, input: &MemberInput) -> Result<Membe
     created
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::internal("member not created"))
+        .ok_or_else(|| ServiceError::internal("member not created"))
 }
 
 pub async fn update(
@@ -174,15 +179,15 @@ pub async fn update(
     fund_id: &str,
     id: &str,
     input: &MemberInput,
-) -> Result<Member, ApiError> {
+) -> Result<Member, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let mut tx = db.begin().await?;
     let mut m = members::get_for_update(&mut tx, fund_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or_else(|| ServiceError::not_found("member"))?;
     if m.status == MemberStatus::Left {
-        return Err(ApiError::conflict(
-            "member_left",
+        return Err(ServiceError::refused(
+            ErrorCode::MemberLeft,
             "this member has left the fund; their record is closed",
         ));
     }
@@ -199,6 +204,59 @@ pub enum StatusChange {
     Leave,
 }
 
+/// Why a member's status does not change.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusChangeError {
+    #[error("member not found")]
+    NotFound,
+    #[error("a member who is {} cannot be {}", .from.as_str(), .to.as_str())]
+    NotAllowed {
+        from: MemberStatus,
+        to: MemberStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+impl From<sqlx::Error> for StatusChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        StatusChangeError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<crate::store::ledger::LedgerError> for StatusChangeError {
+    fn from(e: crate::store::ledger::LedgerError) -> Self {
+        StatusChangeError::Other(ServiceError::Ledger(e))
+    }
+}
+
+impl StatusChangeError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StatusChangeError::NotFound => ErrorCode::NotFound,
+            StatusChangeError::NotAllowed { .. } => ErrorCode::InvalidStatusChange,
+            StatusChangeError::Store(_) => ErrorCode::InternalError,
+            StatusChangeError::Other(e) => e.code(),
+        }
+    }
+}
+
+impl From<StatusChangeError> for ServiceError {
+    fn from(e: StatusChangeError) -> Self {
+        match e {
+            StatusChangeError::NotFound => ServiceError::not_found("member"),
+            e @ StatusChangeError::NotAllowed { .. } => {
+                ServiceError::refused(e.code(), e.to_string())
+            }
+            StatusChangeError::Store(s) => ServiceError::Store(s),
+            StatusChangeError::Other(e) => e,
+        }
+    }
+}
+
 /// Suspends, reactivates, or records that a member leaves. Leaving erases name, email, phone
 /// and income, deletes the member's logins, and gives any allowance left back to the common
 /// pot (467 → 6571); dues still owed stay on 411. The ledger keeps the member number.
@@ -210,7 +268,7 @@ pub async fn change_status(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ApiError> {
+) -> Result<Member, StatusChangeError> {
     let (fund_id, id) = (fund_id.to_string(), id.to_string());
     db.write(move |tx| async move { change_status_in(tx, &fund_id, &id, change).await }.boxed())
         .await
@@ -221,10 +279,10 @@ async fn change_status_in(
     fund_id: &str,
     id: &str,
     change: StatusChange,
-) -> Result<Member, ApiError> {
+) -> Result<Member, StatusChangeError> {
     let mut m = members::get_for_update(tx, fund_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or(StatusChangeError::NotFound)?;
     let (allowed_from, to) = match change {
         StatusChange::Suspend => (&[MemberStatus::Active][..], MemberStatus::Suspended),
         StatusChange::Reactivate => (&[MemberStatus::Suspended][..], MemberStatus::Active),
@@ -234,14 +292,7 @@ async fn change_status_in(
         ),
     };
     if !allowed_from.contains(&m.status) {
-        return Err(ApiError::conflict(
-            "invalid_status_change",
-            format!(
-                "a member who is {} cannot be {}",
-                m.status.as_str(),
-                to.as_str()
-            ),
-        ));
+        return Err(StatusChangeError::NotAllowed { from: m.status, to });
     }
     m.status = to;
     if to == MemberStatus::Left {
@@ -259,7 +310,7 @@ async fn change_status_in(
         // next reads the member as left. The balance read here is exactly what is left.
         let left = ledger::balance_for_update(tx, fund_id, &account).await?;
         if left > 0 {
-            let amount = Cents::from_cents(left).map_err(ApiError::internal)?;
+            let amount = Cents::from_cents(left).map_err(ServiceError::internal)?;
             let entry = EntryBuilder::new(
                 Journal::Allowances,
                 "allowance_return",
@@ -272,7 +323,7 @@ async fn change_status_in(
             .debit(account, amount)
             .credit(AccountCode::general(General::AllowancesGranted), amount)
             .build()
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
             ledger::post(tx, fund_id, &entry).await?;
         }
     }

@@ -6,6 +6,7 @@ mod chunked;
 pub mod contributions;
 pub mod corrections;
 pub mod demo;
+pub mod error;
 pub mod exports;
 pub mod ledger;
 pub mod login;

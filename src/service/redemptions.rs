@@ -10,7 +10,7 @@ use crate::domain::card::Decline;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::MemberStatus;
 use crate::domain::shop::ShopStatus;
-use crate::domain::{new_id, now_micros, Cents};
+use crate::domain::{new_id, now_micros, Cents, ErrorCode};
 use crate::service::cards::{self, VerifyError};
 use crate::service::pins::PinProof;
 use crate::store::ledger::{self, LedgerError};
@@ -27,12 +27,12 @@ pub enum RedeemDecline {
 }
 
 impl RedeemDecline {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
             RedeemDecline::Card(d) => d.code(),
-            RedeemDecline::MemberInactive => "member_inactive",
-            RedeemDecline::ShopNotApproved => "shop_not_approved",
-            RedeemDecline::InsufficientBalance => "insufficient_balance",
+            RedeemDecline::MemberInactive => ErrorCode::MemberInactive,
+            RedeemDecline::ShopNotApproved => ErrorCode::ShopNotApproved,
+            RedeemDecline::InsufficientBalance => ErrorCode::InsufficientBalance,
         }
     }
 

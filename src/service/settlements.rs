@@ -10,14 +10,15 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use crate::api::error::ApiError;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::find_payment_references;
 use crate::domain::sepa::{CreditTransfer, Debtor, Transfer};
 use crate::domain::statement::{Line, Statement, StatementError};
+use crate::domain::ErrorCode;
 use crate::domain::{format_instant, new_id, now_micros, Cents};
+use crate::service::error::ServiceError;
 use crate::store::settlements::{self as store, Settlement, SettlementLine};
-use crate::store::{bank, funds, ledger, Db, Tx};
+use crate::store::{bank, funds, ledger, Db, StoreError, Tx};
 
 /// A new EndToEndId: `CC` and 26 time-ordered letters and digits (28 characters, all in the
 /// SEPA set, unique by construction and by a UNIQUE constraint).
@@ -26,10 +27,62 @@ pub fn new_end_to_end_id() -> String {
     id.replace('_', "").to_uppercase()
 }
 
+/// Why no settlement is made.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("cutoff: must not be later than now: sales after now are not known yet")]
+    CutoffInFuture,
+    #[error("no shop is owed anything for sales before {}", format_instant(*.cutoff))]
+    NothingToSettle { cutoff: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+impl From<sqlx::Error> for SettleError {
+    fn from(e: sqlx::Error) -> Self {
+        SettleError::Store(StoreError::Db(e))
+    }
+}
+
+impl SettleError {
+    /// The stable code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SettleError::CutoffInFuture => ErrorCode::CutoffInFuture,
+            SettleError::NothingToSettle { .. } => ErrorCode::NothingToSettle,
+            SettleError::Store(_) => ErrorCode::InternalError,
+            SettleError::Other(e) => e.code(),
+        }
+    }
+}
+
+impl From<SettleError> for ServiceError {
+    fn from(e: SettleError) -> Self {
+        let code = e.code();
+        match e {
+            SettleError::CutoffInFuture => ServiceError::field(
+                code,
+                "cutoff",
+                "must not be later than now: sales after now are not known yet",
+            ),
+            e @ SettleError::NothingToSettle { .. } => ServiceError::refused(code, e.to_string()),
+            SettleError::Store(s) => ServiceError::Store(s),
+            SettleError::Other(e) => e,
+        }
+    }
+}
+
 /// Settles every unsettled redemption and refund before `cutoff` (microseconds): one line per
 /// shop owed something. A cutoff in the future is refused: sales after now cannot be known.
 #[tracing::instrument(skip(db))]
-pub async fn settle(db: &Db, fund_id: &str, cutoff: i64, by: &str) -> Result<Settlement, ApiError> {
+pub async fn settle(
+    db: &Db,
+    fund_id: &str,
+    cutoff: i64,
+    by: &str,
+) -> Result<Settlement, SettleError> {
     let mut tx = db.begin().await?;
     match settle_in(&mut tx, fund_id, cutoff, by).await {
         Ok(settlement) => {
@@ -50,26 +103,16 @@ pub async fn settle_in(
     fund_id: &str,
     cutoff: i64,
     by: &str,
-) -> Result<Settlement, ApiError> {
+) -> Result<Settlement, SettleError> {
     let now = now_micros();
     if cutoff > now {
-        return Err(ApiError::field(
-            "cutoff_in_future",
-            "cutoff",
-            "must not be later than now: sales after now are not known yet",
-        ));
+        return Err(SettleError::CutoffInFuture);
     }
     store::lock_fund(tx, fund_id).await?;
     let id = new_id("stl");
     let nets = store::claim(tx, fund_id, &id, cutoff).await?;
     if nets.is_empty() {
-        return Err(ApiError::unprocessable(
-            "nothing_to_settle",
-            format!(
-                "no shop is owed anything for sales before {}",
-                format_instant(cutoff)
-            ),
-        ));
+        return Err(SettleError::NothingToSettle { cutoff });
     }
     let lines: Vec<SettlementLine> = nets
         .iter()
@@ -99,23 +142,23 @@ pub async fn settle_in(
     store::insert(tx, fund_id, &settlement).await?;
     store::get_on(&mut *tx, fund_id, &id)
         .await?
-        .ok_or_else(|| ApiError::internal("settlement vanished after its insert"))
+        .ok_or_else(|| ServiceError::internal("settlement vanished after its insert").into())
 }
 
 /// The pain.001.001.03 file paying a settlement's lines from the fund's account.
-pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiError> {
+pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let iban = crate::domain::bank::normalize_iban(&settings.iban);
     if iban.is_empty() || crate::domain::bank::validate_iban(&iban).is_err() {
-        return Err(ApiError::unprocessable(
-            "fund_iban_missing",
+        return Err(ServiceError::refused(
+            ErrorCode::FundIbanMissing,
             "the fund has no valid IBAN in its settings (PUT /api/v1/settings): the transfer \
              file needs the account to pay from",
         ));
     }
     let s = store::get(db, fund_id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("settlement"))?;
+        .ok_or_else(|| ServiceError::not_found("settlement"))?;
     let payees: HashMap<String, store::Payee> = store::payees(db, fund_id, id)
         .await?
         .into_iter()
@@ -131,10 +174,10 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ApiEr
     for l in &s.lines {
         let payee = payees
             .get(&l.shop_id)
-            .ok_or_else(|| ApiError::internal(format!("settled shop {} is gone", l.shop_id)))?;
+            .ok_or_else(|| ServiceError::internal(format!("settled shop {} is gone", l.shop_id)))?;
         transfers.push(Transfer {
             end_to_end_id: l.end_to_end_id.clone(),
-            amount: Cents::from_cents(l.amount).map_err(ApiError::internal)?,
+            amount: Cents::from_cents(l.amount).map_err(ServiceError::internal)?,
             creditor_name: payee.legal_name.clone(),
             creditor_iban: crate::domain::bank::normalize_iban(&payee.iban),
             creditor_bic: payee.bic.clone().filter(|b| !b.is_empty()),
@@ -174,21 +217,22 @@ pub struct ImportOutcome {
 }
 
 /// 400 for a body that cannot be read, 422 for a statement that is not valid or not balanced.
-pub fn statement_error(e: StatementError) -> ApiError {
+pub fn statement_error(e: StatementError) -> ServiceError {
     match e {
-        StatementError::Unreadable(m) => ApiError::bad_request("statement_unreadable", m),
-        StatementError::Invalid(m) => ApiError::unprocessable("statement_invalid", m),
-        e @ StatementError::TooDeep { .. } => {
-            ApiError::unprocessable("input_too_deep", format!("{e}; nothing was imported"))
-        }
-        StatementError::TooLarge(m) => ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+        StatementError::Unreadable(m) => ServiceError::refused(ErrorCode::StatementUnreadable, m),
+        StatementError::Invalid(m) => ServiceError::refused(ErrorCode::StatementInvalid, m),
+        e @ StatementError::TooDeep { .. } => ServiceError::refused(
+            ErrorCode::InputTooDeep,
+            format!("{e}; nothing was imported"),
+        ),
+        StatementError::TooLarge(m) => ServiceError::refused(
+            ErrorCode::PayloadTooLarge,
             format!("{m}; nothing was imported"),
         ),
-        e @ StatementError::Unbalanced { .. } => {
-            ApiError::unprocessable("statement_unbalanced", format!("{e}; nothing was imported"))
-        }
+        e @ StatementError::Unbalanced { .. } => ServiceError::refused(
+            ErrorCode::StatementUnbalanced,
+            format!("{e}; nothing was imported"),
+        ),
     }
 }
 
@@ -200,7 +244,7 @@ pub async fn import_statement(
     fund_id: &str,
     by: &str,
     statement: &Statement,
-) -> Result<ImportOutcome, ApiError> {
+) -> Result<ImportOutcome, ServiceError> {
     let now = now_micros();
     let mut tx = db.begin().await?;
     let statement_id = new_id("bst");
@@ -303,7 +347,7 @@ async fn match_payout(
     line_id: &str,
     line: &Line,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     let mut candidates: Vec<&str> = line.end_to_end_id.iter().map(String::as_str).collect();
     candidates.extend(
         line.reference
@@ -338,14 +382,14 @@ async fn pay(
     booked_on: NaiveDate,
     e2e: &str,
     now: i64,
-) -> Result<Paid, ApiError> {
+) -> Result<Paid, ServiceError> {
     let Some(found) = store::unpaid_line_for_update(tx, fund_id, e2e).await? else {
         return Ok(Paid::NoSuchLine);
     };
     if found.amount != -amount {
         return Ok(Paid::OtherAmount(found.amount));
     }
-    let amount = Cents::from_cents(found.amount).map_err(ApiError::internal)?;
+    let amount = Cents::from_cents(found.amount).map_err(ServiceError::internal)?;
     let entry = EntryBuilder::new(
         Journal::Bank,
         "shop_payout",
@@ -359,7 +403,7 @@ async fn pay(
     )
     .credit(AccountCode::general(General::Bank), amount)
     .build()
-    .map_err(ApiError::internal)?;
+    .map_err(ServiceError::internal)?;
     let posted = ledger::post(tx, fund_id, &entry).await?;
     if !store::mark_paid(
         tx,
@@ -371,7 +415,7 @@ async fn pay(
     )
     .await?
     {
-        return Err(ApiError::internal(
+        return Err(ServiceError::internal(
             "locked settlement line was paid meanwhile",
         ));
     }
@@ -394,7 +438,7 @@ async fn match_contribution(
     fund_id: &str,
     line_id: &str,
     line: &Line,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     for reference in find_payment_references(&line.reference) {
         let Some(member_id) = bank::member_by_payment_reference(tx, fund_id, &reference).await?
         else {
@@ -429,8 +473,8 @@ async fn contribution(
     booked_on: NaiveDate,
     bank_reference: String,
     member_id: &str,
-) -> Result<(), ApiError> {
-    let amount = Cents::from_cents(amount).map_err(ApiError::internal)?;
+) -> Result<(), ServiceError> {
+    let amount = Cents::from_cents(amount).map_err(ServiceError::internal)?;
     let payment = super::contributions::record_payment(
         tx,
         fund_id,
@@ -479,7 +523,7 @@ pub async fn match_line(
     fund_id: &str,
     line_id: &str,
     target: ManualMatch,
-) -> Result<Matched, ApiError> {
+) -> Result<Matched, ServiceError> {
     let mut tx = db.begin().await?;
     let result = match_line_in(&mut tx, fund_id, line_id, target).await;
     match result {
@@ -499,25 +543,25 @@ async fn match_line_in(
     fund_id: &str,
     line_id: &str,
     target: ManualMatch,
-) -> Result<Matched, ApiError> {
+) -> Result<Matched, ServiceError> {
     let (line, matched) = bank::line_for_update(tx, fund_id, line_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("bank line"))?;
+        .ok_or_else(|| ServiceError::not_found("bank line"))?;
     if let Some((kind, id, _)) = matched {
-        return Err(ApiError::conflict(
-            "bank_line_already_matched",
+        return Err(ServiceError::refused(
+            ErrorCode::BankLineAlreadyMatched,
             format!("this bank line is already matched ({kind} {id})"),
         ));
     }
     let booked_on: NaiveDate = line
         .booked_on
         .parse()
-        .map_err(|_| ApiError::internal(format!("bank line {line_id} date")))?;
+        .map_err(|_| ServiceError::internal(format!("bank line {line_id} date")))?;
     match target {
         ManualMatch::Payout(e2e) => {
             if line.amount >= 0 {
-                return Err(ApiError::field(
-                    "wrong_direction",
+                return Err(ServiceError::field(
+                    ErrorCode::WrongDirection,
                     "end_to_end_id",
                     "this line is a credit: a payout to a shop is a debit",
                 ));
@@ -535,20 +579,20 @@ async fn match_line_in(
             {
                 Paid::Yes => {}
                 Paid::NoSuchLine => {
-                    return Err(ApiError::field(
-                        "settlement_line_not_found",
+                    return Err(ServiceError::field(
+                        ErrorCode::SettlementLineNotFound,
                         "end_to_end_id",
                         "no unpaid settlement line has this EndToEndId",
                     ))
                 }
                 Paid::OtherAmount(owed) => {
-                    return Err(ApiError::field(
-                        "amount_mismatch",
+                    return Err(ServiceError::field(
+                        ErrorCode::AmountMismatch,
                         "end_to_end_id",
                         format!(
                             "this settlement line is for {}, the bank line for {}",
-                            Cents::from_cents(owed).map_err(ApiError::internal)?,
-                            Cents::from_cents(-line.amount).map_err(ApiError::internal)?
+                            Cents::from_cents(owed).map_err(ServiceError::internal)?,
+                            Cents::from_cents(-line.amount).map_err(ServiceError::internal)?
                         ),
                     ))
                 }
@@ -556,8 +600,8 @@ async fn match_line_in(
         }
         ManualMatch::Contribution(member_id) => {
             if line.amount <= 0 {
-                return Err(ApiError::field(
-                    "wrong_direction",
+                return Err(ServiceError::field(
+                    ErrorCode::WrongDirection,
                     "member_id",
                     "this line is a debit: a contribution is a credit",
                 ));
@@ -580,9 +624,9 @@ async fn match_line_in(
     }
     let (_, matched) = bank::line_for_update(tx, fund_id, line_id)
         .await?
-        .ok_or_else(|| ApiError::internal("bank line vanished"))?;
+        .ok_or_else(|| ServiceError::internal("bank line vanished"))?;
     let (kind, matched_id, entry_id) =
-        matched.ok_or_else(|| ApiError::internal("bank line not matched after its match"))?;
+        matched.ok_or_else(|| ServiceError::internal("bank line not matched after its match"))?;
     Ok(Matched {
         bank_line_id: line_id.to_string(),
         kind,
@@ -598,7 +642,7 @@ pub struct Reconciliation {
     pub unpaid_settlement_lines: Vec<SettlementLine>,
 }
 
-pub async fn reconciliation(db: &Db, fund_id: &str) -> Result<Reconciliation, ApiError> {
+pub async fn reconciliation(db: &Db, fund_id: &str) -> Result<Reconciliation, ServiceError> {
     Ok(Reconciliation {
         unmatched_bank_lines: bank::unmatched(db, fund_id).await?,
         unpaid_settlement_lines: store::unpaid_lines(db, fund_id).await?,

@@ -3,10 +3,10 @@
 
 use chrono::NaiveDate;
 
-use crate::api::error::ApiError;
 use crate::auth;
 use crate::domain::ledger::{AccountCode, General};
 use crate::domain::shop::{Decision, ShopApplication, StatusChange, VoteChoice};
+use crate::service::error::ServiceError;
 use crate::store::shops::{self, Shop, StatusRecord, VoteOutcome};
 use crate::store::terminals::{self, Terminal};
 use crate::store::{funds, ledger, Db};
@@ -17,9 +17,11 @@ pub async fn apply(
     fund_id: &str,
     application: &ShopApplication,
     created_by: &str,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
-    let valid = application.validate(&settings).map_err(ApiError::invalid)?;
+    let valid = application
+        .validate(&settings)
+        .map_err(ServiceError::invalid)?;
     let mut tx = db.begin().await?;
     let shop = shops::create(&mut tx, fund_id, &valid, created_by).await?;
     tx.commit().await?;
@@ -46,13 +48,13 @@ pub async fn update_details(
     fund_id: &str,
     shop_id: &str,
     change: DetailsChange,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, ServiceError> {
     let mut settings = funds::settings(db, fund_id).await?;
     let mut tx = db.begin().await?;
     // Read and changed under one lock: two admins' changes do not undo each other's.
     let Some(shop) = shops::get_for_update(&mut tx, fund_id, shop_id).await? else {
         tx.rollback().await?;
-        return Err(ApiError::not_found("shop"));
+        return Err(ServiceError::not_found("shop"));
     };
     if change.categories.is_none() {
         // Categories the fund has dropped since the shop applied stay valid until changed.
@@ -72,18 +74,18 @@ pub async fn update_details(
         Ok(valid) => valid,
         Err(errors) => {
             tx.rollback().await?;
-            return Err(ApiError::invalid(errors));
+            return Err(ServiceError::invalid(errors));
         }
     };
     if !shops::update_details(&mut tx, fund_id, shop_id, &valid).await? {
         tx.rollback().await?;
-        return Err(ApiError::not_found("shop"));
+        return Err(ServiceError::not_found("shop"));
     }
     tx.commit().await?;
     tracing::info!(shop_id, "shop details changed");
     shops::get(db, fund_id, shop_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("shop"))
+        .ok_or_else(|| ServiceError::not_found("shop"))
 }
 
 pub async fn vote(
@@ -93,7 +95,7 @@ pub async fn vote(
     voter_id: &str,
     choice: VoteChoice,
     comment: Option<&str>,
-) -> Result<VoteOutcome, ApiError> {
+) -> Result<VoteOutcome, ServiceError> {
     let mut tx = db.begin().await?;
     let outcome = shops::vote(&mut tx, fund_id, shop_id, voter_id, choice, comment).await?;
     tx.commit().await?;
@@ -110,7 +112,7 @@ pub async fn decide(
     note: Option<&str>,
     review_on: Option<NaiveDate>,
     decided_by: &str,
-) -> Result<StatusRecord, ApiError> {
+) -> Result<StatusRecord, ServiceError> {
     let mut tx = db.begin().await?;
     let record = shops::decide(
         &mut tx, fund_id, shop_id, decision, note, review_on, decided_by,
@@ -138,7 +140,7 @@ pub async fn change_status(
     change: StatusChange,
     note: Option<&str>,
     decided_by: &str,
-) -> Result<StatusRecord, ApiError> {
+) -> Result<StatusRecord, ServiceError> {
     let mut tx = db.begin().await?;
     let record = shops::change_status(&mut tx, fund_id, shop_id, change, note, decided_by).await?;
     tx.commit().await?;
@@ -152,7 +154,7 @@ pub async fn create_terminal(
     shop_id: &str,
     label: &str,
     created_by: &str,
-) -> Result<(Terminal, String), ApiError> {
+) -> Result<(Terminal, String), ServiceError> {
     let key = auth::new_token("ct");
     let mut tx = db.begin().await?;
     let terminal = terminals::create(
@@ -174,12 +176,12 @@ pub async fn revoke_terminal(
     shop_id: &str,
     terminal_id: &str,
     revoked_by: &str,
-) -> Result<Terminal, ApiError> {
+) -> Result<Terminal, ServiceError> {
     let mut tx = db.begin().await?;
     let terminal = terminals::revoke(&mut tx, fund_id, shop_id, terminal_id, revoked_by)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("terminal"),
+            crate::store::StoreError::NotFound => ServiceError::not_found("terminal"),
             other => other.into(),
         })?;
     tx.commit().await?;

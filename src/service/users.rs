@@ -1,6 +1,6 @@
-use crate::api::error::ApiError;
 use crate::auth;
 use crate::domain::{FieldError, Role};
+use crate::service::error::ServiceError;
 use crate::store::users::{self, User};
 use crate::store::Db;
 
@@ -13,7 +13,7 @@ pub async fn create(
     password: &str,
     role: Role,
     member_id: Option<&str>,
-) -> Result<User, ApiError> {
+) -> Result<User, ServiceError> {
     let mut errors = Vec::new();
     let email = users::normalize_email(email);
     let plausible = email.len() <= 254
@@ -34,12 +34,12 @@ pub async fn create(
         errors.push(FieldError::new("password", "must be at most 1024 bytes"));
     }
     if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
+        return Err(ServiceError::invalid(errors));
     }
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ServiceError::internal)?;
     let mut tx = db.begin().await?;
     let user = users::create(&mut tx, fund_id, &email, &hash, role, member_id).await?;
     tx.commit().await?;
@@ -54,7 +54,7 @@ pub async fn authenticate(
     email: &str,
     password: &str,
     fund_id: Option<&str>,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<User>, ServiceError> {
     let candidates: Vec<_> = users::find_by_email(db, email)
         .await?
         .into_iter()
@@ -73,5 +73,5 @@ pub async fn authenticate(
             .map(|c| c.user)
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(ServiceError::internal)
 }

@@ -11,12 +11,14 @@ use serde_json::{json, Value};
 
 use super::call::{self, s, typed_amount};
 use super::i18n::M;
-use super::layout::{csrf_field, notice, page, problem_text, respond};
+use super::layout::{csrf_field, notice, page, respond};
+use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminOnly, AdminTreasurer};
 use crate::api::page::QueryParams;
 use crate::api::{settings, shops, users, AppState};
+use crate::domain::ErrorCode;
 use crate::domain::Role;
 
 pub fn routes() -> Router<AppState> {
@@ -163,8 +165,13 @@ fn parse_json_field(form: &Form, name: &str) -> Result<Value, ApiError> {
     {
         return Err(crate::api::extract::too_deep_json());
     }
-    serde_json::from_str(&text)
-        .map_err(|e| ApiError::field("invalid_field", name, format!("not valid JSON: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::field(
+            ErrorCode::InvalidField,
+            name,
+            format!("not valid JSON: {e}"),
+        )
+    })
 }
 
 async fn save_settings(State(state): State<AppState>, form: Form) -> Response {

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::call::{self, s};
 use super::i18n::M;
-use super::layout::{csrf_field, notice, page, problem_text, respond};
+use super::layout::{csrf_field, notice, page, respond};
+use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::extract::{AdminCommittee, CommitteeOnly};
 use crate::api::page::QueryParams;

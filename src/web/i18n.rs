@@ -365,7 +365,6 @@ messages! {
     Year => "Année (AAAA)", "Year (YYYY)";
     DownloadFec => "Télécharger le FEC", "Download the FEC";
     DownloadJournal => "Télécharger le journal (CSV)", "Download the journal (CSV)";
-    Detail => "Détail : {}", "Detail: {}";
     NothingToSettle => "Rien à régler : aucune vente ni aucun remboursement non réglé avant cette date limite.",
         "Nothing to settle: no unsettled sale or refund before this cutoff.";
     CutoffInFuture => "La date limite est dans le futur : choisissez un instant passé, ou laissez le champ vide pour « maintenant ».",
@@ -384,6 +383,76 @@ messages! {
         "The text sent nests far too many levels (a statement has about twelve): nothing was imported or saved.";
     FieldHasNul => "Le champ « {} » contient un caractère interdit (NUL) : retirez-le et recommencez.",
         "The field “{}” holds a forbidden character (NUL): remove it and try again.";
+    // Refusals by code (web::problem): every ErrorCode has a sentence; `{}` is the field.
+    ErrMalformedJson => "Le texte envoyé n'est pas du JSON valide : vérifiez {}.", "The text sent is not valid JSON: check {}.";
+    ErrBodyUnreadable => "Le formulaire n'a pas pu être lu. Rechargez la page et recommencez.", "The form could not be read. Reload the page and try again.";
+    ErrMalformedQuery => "L'adresse de la page est mal formée.", "The page's address is malformed.";
+    ErrIdempotencyKey => "Le formulaire a perdu son identifiant d'envoi. Rechargez la page et recommencez.", "The form lost its submission key. Reload the page and try again.";
+    ErrUnauthenticated => "Votre session a expiré : reconnectez-vous.", "Your session has expired: sign in again.";
+    ErrNotFound => "Introuvable : cet élément n'existe pas ou n'appartient pas à votre caisse.", "Not found: this item does not exist or belongs to another fund.";
+    ErrMethodNotAllowed => "Cette action n'est pas possible sur cette page.", "This action is not possible on this page.";
+    ErrUnsupportedMediaType => "Ce type de fichier n'est pas accepté ici.", "This kind of file is not accepted here.";
+    ErrAlreadyExists => "Cet élément existe déjà (vérifiez {}).", "This already exists (check {}).";
+    ErrIdempotencyKeyReused => "Ce formulaire a déjà été envoyé avec d'autres valeurs. Rechargez la page et recommencez.", "This form was already sent with other values. Reload the page and try again.";
+    ErrAlreadyReversed => "Cette écriture a déjà été annulée.", "This entry was already reversed.";
+    ErrReversalNotReversible => "Cette écriture est elle-même une annulation : elle ne s'annule pas.", "This entry is itself a reversal: it cannot be reversed.";
+    ErrEntryNotReversible => "Cette écriture ne s'annule pas seule.", "This entry is not reversed on its own.";
+    ErrRedemptionRefunded => "Cette vente a des remboursements : annulez-les d'abord.", "This sale has refunds: reverse them first.";
+    ErrInvalidStatusChange => "Ce changement de statut n'est pas possible depuis le statut actuel.", "This status change is not possible from the current status.";
+    ErrMemberLeft => "Cet adhérent a quitté la caisse.", "This member has left the fund.";
+    ErrMemberNotActive => "Seul un adhérent actif peut recevoir une carte.", "Only an active member can get a card.";
+    ErrBankLineAlreadyMatched => "Cette ligne du relevé est déjà rapprochée.", "This bank line is already matched.";
+    ErrTerminalKeyNotASession => "Une clé de caisse ne se ferme pas comme une session.", "A till key is not closed like a session.";
+    ErrValidation => "Vérifiez {} : la valeur saisie n'est pas acceptée.", "Check {}: the value entered is not accepted.";
+    ErrMissingField => "Il manque {}.", "{} is missing.";
+    ErrUnknownField => "Le formulaire contient un champ inconnu ({}).", "The form holds a field this page does not know ({}).";
+    ErrInvalidBody => "Le formulaire est incomplet ou mal rempli : vérifiez {}.", "The form is incomplete or badly filled in: check {}.";
+    ErrInvalidQuery => "L'adresse de la page contient un paramètre refusé ({}).", "The page's address holds a refused parameter ({}).";
+    ErrPinInvalid => "Le code PIN doit avoir 4 à 6 chiffres.", "The PIN must have 4 to 6 digits.";
+    ErrMemberNotFound => "Aucun adhérent ne correspond (vérifiez {}).", "No member matches (check {}).";
+    ErrWrongDirection => "Cette ligne du relevé va dans l'autre sens (un crédit pour un virement sortant, ou l'inverse).", "This bank line goes the other way (a credit for an outgoing transfer, or the reverse).";
+    ErrAmountMismatch => "Le montant de la ligne du relevé ne correspond pas à celui du règlement.", "The bank line's amount does not match the settlement's.";
+    ErrSettlementLineNotFound => "Aucune ligne de règlement n'a cette référence (EndToEndId).", "No settlement line has this reference (EndToEndId).";
+    ErrDatabaseUnavailable => "La base de données ne répond pas : réessayez dans un instant.", "The database does not answer: try again in a moment.";
+    // Fields, in the reader's words (web::problem::field_words)
+    FieldGeneric => "ce champ", "this field";
+    FieldAmount => "le montant", "the amount";
+    FieldIban => "l'IBAN", "the IBAN";
+    FieldBic => "le BIC", "the BIC";
+    FieldSiret => "le SIRET", "the SIRET";
+    FieldDate => "la date", "the date";
+    FieldPeriod => "la période", "the period";
+    FieldCutoff => "la date limite", "the cutoff";
+    FieldEmail => "l'adresse e-mail", "the email address";
+    FieldPassword => "le mot de passe (10 caractères au moins)", "the password (at least 10 characters)";
+    FieldRole => "le rôle", "the role";
+    FieldMember => "l'adhérent", "the member";
+    FieldPin => "le code PIN", "the PIN";
+    FieldName => "le nom", "the name";
+    FieldLegalName => "la raison sociale", "the legal name";
+    FieldAddress => "l'adresse", "the address";
+    FieldPhone => "le téléphone", "the phone number";
+    FieldCategories => "les catégories", "the categories";
+    FieldFundName => "le nom de la caisse", "the fund's name";
+    FieldAllowance => "les montants d'allocation", "the allowance amounts";
+    FieldBalanceCap => "le plafond du solde", "the balance cap";
+    FieldScale => "le barème de cotisation", "the contribution scale";
+    FieldCriteria => "les critères de conventionnement", "the approval criteria";
+    FieldPinAttempts => "le nombre de codes PIN faux avant blocage", "the number of wrong PINs before lock";
+    FieldAdults => "le nombre d'adultes", "the number of adults";
+    FieldChildren => "le nombre d'enfants", "the number of children";
+    FieldIncome => "le revenu mensuel", "the monthly income";
+    FieldChosenContribution => "la cotisation choisie", "the chosen contribution";
+    FieldMethod => "le moyen de paiement", "the payment method";
+    FieldReference => "la référence", "the reference";
+    FieldReason => "le motif", "the reason";
+    FieldLabel => "le nom de la caisse de commerce", "the till's name";
+    FieldSettlementLine => "la référence de la ligne de règlement", "the settlement line's reference";
+    FieldToken => "le code de la carte", "the card's code";
+    FieldChoice => "le vote", "the vote";
+    FieldComment => "le commentaire", "the comment";
+    FieldCardKind => "le type de carte", "the card kind";
+    FieldDecision => "la décision", "the decision";
     // Admin
     AdminTitle => "Administration", "Administration";
     Settings => "Règles de la caisse", "Fund rules";

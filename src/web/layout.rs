@@ -6,7 +6,6 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::i18n::M;
 use super::session::Web;
-use crate::api::error::ApiError;
 use crate::domain::Role;
 
 /// A hidden CSRF field for a form of this page.
@@ -125,39 +124,6 @@ pub fn internal_error(web: &Web, cause: impl std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         web.t(M::InternalError),
     )
-}
-
-/// What to tell a person about a refused request, in their language where we know the code.
-pub fn problem_text(web: &Web, e: &ApiError) -> String {
-    let m = match e.code {
-        "token_invalid" => M::DeclineTokenInvalid,
-        "token_expired" => M::DeclineTokenExpired,
-        "token_reused" => M::DeclineTokenReused,
-        "card_revoked" => M::DeclineCardRevoked,
-        "card_locked" => M::DeclineCardLocked,
-        "pin_required" => M::DeclinePinRequired,
-        "pin_wrong" => M::DeclinePinWrong,
-        "member_inactive" => M::DeclineMemberInactive,
-        "shop_not_approved" => M::DeclineShopNotApproved,
-        "insufficient_balance" => M::DeclineInsufficientBalance,
-        "amount_invalid" => M::DeclineAmountInvalid,
-        "rate_limited" => M::DeclineRateLimited,
-        "refund_exceeds_redemption" => M::RefundTooMuch,
-        "redemption_reversed" => M::RefundSaleReversed,
-        "nothing_to_settle" => M::NothingToSettle,
-        "cutoff_in_future" => M::CutoffInFuture,
-        "statement_unbalanced" => M::StatementUnbalanced,
-        "statement_unreadable" => M::StatementUnreadable,
-        "statement_invalid" => M::StatementInvalid,
-        "input_too_deep" => M::InputTooDeep,
-        "payload_too_large" => M::StatementTooLarge,
-        "fund_iban_missing" => M::FundIbanMissing,
-        "forbidden" => M::Forbidden,
-        "internal_error" => M::InternalError,
-        // Validation messages come from the rules themselves (in English): shown as they are.
-        _ => return e.detail.clone(),
-    };
-    web.t(m).to_string()
 }
 
 /// A notice box: good news or a problem.

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 
 use super::call::{self, s};
 use super::i18n::M;
-use super::layout::{csrf_field, inline_svg, notice, page, problem_text, respond};
+use super::layout::{csrf_field, inline_svg, notice, page, respond};
+use super::problem::problem_text;
 use super::session::{Form, Web};
+use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
 use crate::api::{cards, members, shops, AppState};
@@ -53,7 +55,7 @@ async fn cards_of(
     Ok(v["items"].as_array().cloned().unwrap_or_default())
 }
 
-async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, String> {
+async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, ApiError> {
     let svg = call::bytes(
         cards::card_qr(
             State(state.clone()),
@@ -62,8 +64,7 @@ async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<S
         )
         .await,
     )
-    .await
-    .map_err(|e| e.detail)?;
+    .await?;
     Ok(String::from_utf8_lossy(&svg).into_owned())
 }
 
@@ -125,7 +126,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                     }
                     noscript { p { (web.t(M::QrNoScript)) } }
                 }
-                (Some(_), Some(Err(e))) => { (notice(false, e)) }
+                (Some(_), Some(Err(e))) => { (notice(false, &problem_text(web, e))) }
                 _ => {
                     p { (web.t(M::NoCard)) }
                     form method="post" action="/membre/carte" {

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod i18n;
 pub mod layout;
 pub mod member;
+pub mod problem;
 pub mod session;
 pub mod till;
 pub mod treasurer;
@@ -226,7 +227,7 @@ async fn login(
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             r
         }
-        Err(LoginError::Other(e)) => layout::internal_error(web, e.detail),
+        Err(LoginError::Other(e)) => layout::internal_error(web, e),
     }
 }
 

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use super::call::{self, s, typed_amount};
 use super::i18n::M;
-use super::layout::{csrf_field, notice, page, problem_text, respond};
+use super::layout::{csrf_field, notice, page, respond};
+use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::extract::{IdempotencyKey, TerminalOnly};
 use crate::api::page::QueryParams;

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use super::call::{self, s, typed_amount};
 use super::charts::{self, Series};
 use super::i18n::M;
-use super::layout::{csrf_field, notice, page, problem_text, respond};
+use super::layout::{csrf_field, notice, page, respond};
+use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurer, IdempotencyKey, MaybeIdempotencyKey};
@@ -795,13 +796,9 @@ async fn import_statement(State(state): State<AppState>, form: Form) -> Response
             }
         },
         Err(e) => {
-            let plain = problem_text(web, &e);
             html! {
                 div.notice.bad role="alert" id="import-error" {
-                    p { (plain) }
-                    @if plain != e.detail {
-                        p.muted { (l.f(M::Detail, &[&e.detail])) }
-                    }
+                    p { (problem_text(web, &e)) }
                 }
             }
         }

@@ -164,8 +164,8 @@ pub async fn fill(
             .timestamp_micros();
         match settle::settle(db, fund_id, cutoff, treasurer).await {
             Ok(s) => settlements.push(s),
-            Err(e) if e.code == "nothing_to_settle" => {}
-            Err(e) => anyhow::bail!("demo settlement: {}", e.detail),
+            Err(e) if e.code() == crate::domain::ErrorCode::NothingToSettle => {}
+            Err(e) => anyhow::bail!("demo settlement: {}", e),
         }
     }
     // The bank's statement of this month's first days: every transfer but the last one.
@@ -190,7 +190,7 @@ pub async fn fill(
         let statement = parse_camt053(&xml).map_err(|e| anyhow::anyhow!("demo statement: {e}"))?;
         settle::import_statement(db, fund_id, treasurer, &statement)
             .await
-            .map_err(|e| anyhow::anyhow!("demo statement import: {}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("demo statement import: {}", e))?;
     }
     Ok(MonthEnd {
         purchases,

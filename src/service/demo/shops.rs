@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::error::ApiError;
 use crate::domain::shop::{Decision, ShopApplication, StatusChange, VoteChoice};
 use crate::domain::Role;
 use crate::service::{self, shops};
@@ -200,8 +199,8 @@ const SUSPENDED: DemoShop = DemoShop {
 pub const EXTRA_COMMITTEE: [&str; 2] =
     ["comite.amina@demo.caisse.fr", "comite.lucas@demo.caisse.fr"];
 
-fn demo_err(e: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("demo shops: {}", e.detail)
+fn demo_err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("demo shops: {e}")
 }
 
 async fn apply(db: &Db, fund: &str, s: &DemoShop, by: &str) -> anyhow::Result<String> {

@@ -1,0 +1,104 @@
+//! The refusal of a use case that has no `thiserror` enum of its own yet (`RedeemError`,
+//! `ReverseError` and `ShopError` have theirs): a stable [`ErrorCode`] and the fields at fault,
+//! and nothing of HTTP. `api::error` gives it its status (`impl From<ServiceError> for
+//! ApiError`); the pages give it its words (`web::problem`); the CLI prints it.
+
+use crate::domain::{ErrorCode, FieldError};
+use crate::store::ledger::LedgerError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request the fund's rules or state refuse.
+    #[error("{code}: {detail}")]
+    Refused {
+        code: ErrorCode,
+        /// In English, for programs and logs; pages say it from the code.
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Something that should not happen (a broken invariant): logged, answered opaquely.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn refused(code: ErrorCode, detail: impl Into<String>) -> ServiceError {
+        ServiceError::Refused {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> ServiceError {
+        ServiceError::refused(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// One field at fault, under `code`.
+    pub fn field(code: ErrorCode, field: &str, message: impl Into<String>) -> ServiceError {
+        let message = message.into();
+        ServiceError::Refused {
+            code,
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// `validation_failed`, listing each field at fault.
+    pub fn invalid(errors: Vec<FieldError>) -> ServiceError {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ServiceError::Refused {
+            code: ErrorCode::ValidationFailed,
+            detail,
+            errors,
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> ServiceError {
+        ServiceError::Internal(cause.to_string())
+    }
+
+    /// The code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::Refused { code, .. } => *code,
+            ServiceError::Store(StoreError::Conflict(_)) => ErrorCode::AlreadyExists,
+            ServiceError::Store(StoreError::NotFound) => ErrorCode::NotFound,
+            ServiceError::Ledger(LedgerError::InsufficientBalance(_)) => {
+                ErrorCode::InsufficientBalance
+            }
+            ServiceError::Ledger(LedgerError::AlreadyReversed(_)) => ErrorCode::AlreadyReversed,
+            ServiceError::Ledger(LedgerError::EntryNotFound(_)) => ErrorCode::NotFound,
+            _ => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// A shop's refusal, with the codes the API has always answered for it.
+impl From<crate::store::shops::ShopError> for ServiceError {
+    fn from(e: crate::store::shops::ShopError) -> Self {
+        use crate::store::shops::ShopError;
+        match e {
+            ShopError::NotFound => ServiceError::not_found("shop"),
+            e @ ShopError::WrongStatus { .. } => {
+                ServiceError::refused(ErrorCode::WrongStatus, e.to_string())
+            }
+            ShopError::Store(s) => ServiceError::Store(s),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Store(StoreError::Db(e))
+    }
+}
