@@ -10,9 +10,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::service::error::ServiceError;
 use crate::domain::member::Period;
 use crate::domain::settings::FundSettings;
+use crate::service::error::ServiceError;
 use crate::store::batches::{self, Batch};
 use crate::store::{funds, Db, Tx};
 
