@@ -879,7 +879,7 @@ async fn till_setup(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, crate::api::app(state)).await;
+        let _ = axum::serve(listener, crate::app::app(state)).await;
     });
 
     // Shops with one till each, through the API.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::api::{self, AppState};
+use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::Role;
 use crate::store::{funds, idempotency, ledger, Db};
@@ -267,7 +267,7 @@ pub async fn serve(db: Db, fund: String, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("card key {}", card_key_path.display()))?;
     let state = AppState::new(db.clone(), config, fund, Arc::new(cards));
     // The peer's address feeds the login limiter (see `client_address_header` behind a proxy).
-    let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = crate::app::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -4,9 +4,11 @@
 //! (SQLite or PostgreSQL, one behaviour); `service` holds the use cases; `api` the HTTP edge.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod bench;
+pub mod caller;
 pub mod card_key;
 pub mod cli;
 pub mod config;

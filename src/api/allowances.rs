@@ -42,7 +42,7 @@ pub async fn issue(
     let period = body.value.period;
     // On a task of its own: a client that gives up waiting (a large fund takes a while) does
     // not stop the issuance half-way; asking again joins it and answers the final figures.
-    let (db, fund_id) = (state.db.clone(), caller.fund_id.clone());
+    let (db, fund_id) = (state.db.clone(), caller.fund().to_string());
     let f = tokio::spawn(async move { service::issue(&db, &fund_id, period, None).await })
         .await
         .map_err(ApiError::internal)??;

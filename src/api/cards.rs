@@ -81,9 +81,9 @@ fn view(c: Card) -> CardView {
 
 /// Admins and treasurers see every member; a member only themself (others are 404).
 fn check_member_access(caller: &Caller, member_id: &str) -> ApiResult<()> {
-    match caller.role {
+    match caller.role() {
         Role::Admin | Role::Treasurer => Ok(()),
-        Role::Member if caller.member_id.as_deref() == Some(member_id) => Ok(()),
+        Role::Member if caller.member().map(|m| m.as_str()) == Some(member_id) => Ok(()),
         Role::Member => Err(ApiError::not_found("member")),
         _ => Err(ApiError::forbidden()),
     }
@@ -96,13 +96,15 @@ async fn visible_card(
     card_id: &str,
     staff: &[Role],
 ) -> ApiResult<Card> {
-    if caller.role != Role::Member && !staff.contains(&caller.role) {
+    if caller.role() != Role::Member && !staff.contains(&caller.role()) {
         return Err(ApiError::forbidden());
     }
-    let card = store::find(&state.db, &caller.fund_id, card_id)
+    let card = store::find(&state.db, caller.fund(), card_id)
         .await?
         .ok_or_else(|| ApiError::not_found("card"))?;
-    if caller.role == Role::Member && caller.member_id.as_deref() != Some(card.member_id.as_str()) {
+    if caller.role() == Role::Member
+        && caller.member().map(|m| m.as_str()) != Some(card.member_id.as_str())
+    {
         return Err(ApiError::not_found("card"));
     }
     Ok(card)
@@ -125,7 +127,7 @@ pub async fn create_card(
 ) -> ApiResult<(StatusCode, Json<IssuedCardView>)> {
     check_member_access(&caller, &id)?;
     let b = body?.value;
-    if caller.role == Role::Member && b.kind != CardKind::App {
+    if caller.role() == Role::Member && b.kind != CardKind::App {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "a printed card is issued by the fund's staff",
@@ -134,11 +136,11 @@ pub async fn create_card(
     let issued = service::issue(
         &state.db,
         &state.cards,
-        &caller.fund_id,
+        caller.fund(),
         &id,
         b.kind,
         b.pin,
-        &caller.id,
+        caller.actor(),
     )
     .await?;
     Ok((
@@ -176,14 +178,14 @@ pub async fn list_cards(
     check_member_access(&caller, &id)?;
     let page = query.page();
     query.finish()?;
-    crate::store::members::find(&state.db, &caller.fund_id, &id)
+    crate::store::members::find(&state.db, caller.fund(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Cards { member_id: &id })
+    page.check_cursor(&state.db, caller.fund(), Listed::Cards { member_id: &id })
         .await?;
     let rows = store::list_for_member(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &id,
         page.after.as_deref(),
         page.fetch(),
@@ -208,7 +210,7 @@ pub async fn revoke_card(
     Path(card_id): Path<String>,
 ) -> ApiResult<Json<CardView>> {
     visible_card(&state, &caller, &card_id, &[Role::Admin, Role::Treasurer]).await?;
-    let card = service::revoke(&state.db, &caller.fund_id, &card_id, &caller.id).await?;
+    let card = service::revoke(&state.db, caller.fund(), &card_id, caller.actor()).await?;
     Ok(Json(view(card)))
 }
 
@@ -223,7 +225,7 @@ pub async fn unlock_card(
     caller: Authorized<AdminOnly>,
     Path(card_id): Path<String>,
 ) -> ApiResult<Json<CardView>> {
-    let card = service::unlock(&state.db, &caller.fund_id, &card_id).await?;
+    let card = service::unlock(&state.db, caller.fund(), &card_id).await?;
     Ok(Json(view(card)))
 }
 
@@ -249,7 +251,7 @@ pub async fn card_qr(
             "the card was revoked",
         ));
     }
-    let payload = service::current_payload(&state.cards, &caller.fund_id, &card, now_micros())?;
+    let payload = service::current_payload(&state.cards, caller.fund(), &card, now_micros())?;
     let svg = qr_svg(&payload)?;
     Ok((
         [

@@ -46,7 +46,7 @@ pub async fn call_contributions(
 ) -> ApiResult<Json<CallSummary>> {
     let period = body.value.period;
     // On a task of its own, as an issuance: a client that stops waiting does not stop it.
-    let (db, fund_id) = (state.db.clone(), caller.fund_id.clone());
+    let (db, fund_id) = (state.db.clone(), caller.fund().to_string());
     let figures = tokio::spawn(async move { service::call(&db, &fund_id, period).await })
         .await
         .map_err(ApiError::internal)??;
@@ -124,7 +124,7 @@ pub async fn record_payment(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let fund = caller.fund_id.clone();
+    let fund = caller.fund().to_string();
     idempotent::run(
         &state.db,
         &caller,
@@ -207,7 +207,7 @@ pub async fn arrears(
         None => Period::of(crate::domain::today()),
     };
     query.finish()?;
-    let rows = contributions::arrears(&state.db, &caller.fund_id, period).await?;
+    let rows = contributions::arrears(&state.db, caller.fund(), period).await?;
     let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
     let total: i64 = rows.iter().map(|r| r.dues.arrears()).sum();
     let items = rows
@@ -311,14 +311,14 @@ pub async fn simulate(
             }
             out
         }
-        None => service::current_members(&state.db, &caller.fund_id).await?,
+        None => service::current_members(&state.db, caller.fund()).await?,
     };
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
     let allowance = match req.allowance {
         Some(a) => a,
-        None => funds::settings(&state.db, &caller.fund_id).await?.allowance,
+        None => funds::settings(&state.db, caller.fund()).await?.allowance,
     };
     let s = service::simulate(&req.contribution_scale, &allowance, &members);
     let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);

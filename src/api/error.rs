@@ -294,6 +294,8 @@ macro_rules! through_service_error {
 }
 
 through_service_error!(
+    crate::caller::Forbidden,
+    crate::service::idempotent::IdempotencyError,
     crate::service::cards::IssueError,
     crate::service::members::StatusChangeError,
     crate::service::settlements::SettleError,

@@ -56,7 +56,7 @@ pub async fn fec(
     };
     query.finish()?;
     let year = year.ok_or_else(|| ApiError::internal("year checked above"))?;
-    let (name, chunks) = exports::fec(&state.db, &caller.fund_id, year).await?;
+    let (name, chunks) = exports::fec(&state.db, caller.fund(), year).await?;
     attachment(
         "text/plain; charset=utf-8",
         &name,
@@ -102,7 +102,7 @@ pub async fn journal_csv(
     }
     query.finish()?;
     let chunks =
-        exports::journal_csv(&state.db, &caller.fund_id, from.as_deref(), to.as_deref()).await?;
+        exports::journal_csv(&state.db, caller.fund(), from.as_deref(), to.as_deref()).await?;
     attachment(
         "text/csv; charset=utf-8; header=present",
         "journal.csv",

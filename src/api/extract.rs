@@ -14,7 +14,7 @@ use crate::auth::token_hash;
 use crate::domain::bounds;
 use crate::domain::money::MONEY_ERROR_PREFIX;
 use crate::domain::ErrorCode;
-use crate::domain::Role;
+use crate::domain::{FundId, MemberId, ShopId, TerminalId, UserId};
 use crate::store::{terminals, users};
 
 /// A JSON body read strictly: wrong syntax is 400 `malformed_json`, a wrong field is 422 with
@@ -126,28 +126,11 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
-/// The authenticated caller, from `Authorization: Bearer TOKEN`.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub fund_id: String,
-    /// The user id, or the terminal id for a till.
-    pub id: String,
-    pub role: Role,
-    pub member_id: Option<String>,
-    /// For a terminal: the shop whose till it is. `None` for users.
-    pub shop_id: Option<String>,
-}
-
-impl Caller {
-    /// 403 unless the caller has one of these roles.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
-    }
-}
+pub use crate::caller::{
+    AdminCommittee, AdminOnly, AdminTreasurer, AdminTreasurerMember, Authorized, Caller,
+    CommitteeOnly, Roles, TerminalOnly,
+};
+pub use crate::service::idempotent::IdempotencyKey;
 
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -172,66 +155,21 @@ impl FromRequestParts<AppState> for Caller {
                 .ok_or_else(|| {
                     ApiError::unauthenticated("the terminal key is unknown or was revoked")
                 })?;
-            return Ok(Caller {
-                fund_id: till.fund_id,
-                id: till.terminal_id,
-                role: Role::Terminal,
-                member_id: None,
-                shop_id: Some(till.shop_id),
+            return Ok(Caller::Till {
+                fund: FundId::new(till.fund_id),
+                terminal: TerminalId::new(till.terminal_id),
+                shop: ShopId::new(till.shop_id),
             });
         }
         let user = users::session_user(&state.db, &token_hash(token))
             .await?
             .ok_or_else(|| ApiError::unauthenticated("the token is unknown or has expired"))?;
-        Ok(Caller {
-            fund_id: user.fund_id,
-            id: user.id,
+        Ok(Caller::User {
+            fund: FundId::new(user.fund_id),
+            user: UserId::new(user.id),
             role: user.role,
-            member_id: user.member_id,
-            shop_id: None,
+            member: user.member_id.map(MemberId::new),
         })
-    }
-}
-
-/// A set of roles allowed on a route, checked by [`Authorized`] before the body is read, so a
-/// caller without the right role gets 403 whatever they sent.
-pub trait Roles: Send + Sync + 'static {
-    const ALLOWED: &'static [Role];
-}
-
-macro_rules! roles {
-    ($($name:ident => [$($role:ident),+];)+) => {$(
-        pub struct $name;
-        impl Roles for $name {
-            const ALLOWED: &'static [Role] = &[$(Role::$role),+];
-        }
-    )+};
-}
-
-roles! {
-    AdminOnly => [Admin];
-    AdminTreasurer => [Admin, Treasurer];
-    AdminCommittee => [Admin, Committee];
-    AdminTreasurerMember => [Admin, Treasurer, Member];
-    CommitteeOnly => [Committee];
-    TerminalOnly => [Terminal];
-}
-
-/// The caller, known to hold one of the roles of `R`.
-pub struct Authorized<R: Roles>(pub Caller, std::marker::PhantomData<R>);
-
-impl<R: Roles> std::ops::Deref for Authorized<R> {
-    type Target = Caller;
-    fn deref(&self) -> &Caller {
-        &self.0
-    }
-}
-
-impl<R: Roles> Authorized<R> {
-    /// The same check for a caller found another way (the web interface's cookie session).
-    pub fn check(caller: Caller) -> Result<Self, ApiError> {
-        caller.require(R::ALLOWED)?;
-        Ok(Authorized(caller, std::marker::PhantomData))
     }
 }
 
@@ -240,8 +178,7 @@ impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require(R::ALLOWED)?;
-        Ok(Authorized(caller, std::marker::PhantomData))
+        Ok(Authorized::check(caller)?)
     }
 }
 
@@ -276,7 +213,6 @@ impl FromRequestParts<AppState> for ClientAddr {
 }
 
 /// The `Idempotency-Key` header, required on the money routes (1 to 255 characters).
-pub struct IdempotencyKey(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
@@ -298,13 +234,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
                     "Idempotency-Key must be ASCII",
                 )
             })?;
-        if value.is_empty() || value.len() > 255 {
-            return Err(ApiError::new(
+        IdempotencyKey::parse(value).map_err(|_| {
+            ApiError::new(
                 ErrorCode::IdempotencyKeyInvalid,
                 "Idempotency-Key must be 1 to 255 characters",
-            ));
-        }
-        Ok(IdempotencyKey(value.to_string()))
+            )
+        })
     }
 }
 

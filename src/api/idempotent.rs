@@ -30,7 +30,11 @@ where
     F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, ApiResult<(StatusCode, T)>> + Send + 'static,
 {
     let hash = idempotency::request_hash(route, body);
-    let (fund_id, caller_id, key) = (caller.fund_id.clone(), caller.id.clone(), key.0.clone());
+    let (fund_id, caller_id, key) = (
+        caller.fund().to_string(),
+        caller.actor().to_string(),
+        key.as_str().to_string(),
+    );
     // `Db::write`: on SQLite, concurrent payments share one commit (group commit).
     db.write(move |tx| {
         async move {

@@ -50,7 +50,7 @@ pub async fn trial_balance(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
 ) -> ApiResult<Json<TrialBalance>> {
-    let lines = ledger::trial_balance(&state.db, &caller.fund_id).await?;
+    let lines = ledger::trial_balance(&state.db, caller.fund()).await?;
     let (debit, credit) = lines
         .iter()
         .fold((0i64, 0i64), |(d, c), l| (d + l.debit, c + l.credit));
@@ -90,7 +90,7 @@ pub async fn verification(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
 ) -> ApiResult<Json<Verification>> {
-    let r = ledger::verify(&state.db, &caller.fund_id).await?;
+    let r = ledger::verify(&state.db, caller.fund()).await?;
     Ok(Json(Verification {
         clean: r.is_clean(),
         entries: r.entries,
@@ -159,7 +159,7 @@ pub async fn reverse_entry(
         ));
     }
     let date = req.date.unwrap_or_else(crate::domain::today);
-    let fund = caller.fund_id.clone();
+    let fund = caller.fund().to_string();
     let reversed = state
         .db
         .write(move |tx| {
@@ -233,7 +233,7 @@ pub async fn record_subsidy(
             "must be 1 to 200 characters",
         ));
     }
-    let fund = caller.fund_id.clone();
+    let fund = caller.fund().to_string();
     idempotent::run(
         &state.db,
         &caller.0,

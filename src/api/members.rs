@@ -126,13 +126,13 @@ pub fn view(m: Member, settings: &FundSettings) -> MemberView {
 /// Admin and treasurer see every member; a member sees only themself (anyone else is 404, as
 /// if it did not exist); other roles are refused.
 async fn visible_member(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Member> {
-    match caller.role {
+    match caller.role() {
         Role::Admin | Role::Treasurer => {}
-        Role::Member if caller.member_id.as_deref() == Some(id) => {}
+        Role::Member if caller.member().map(|m| m.as_str()) == Some(id) => {}
         Role::Member => return Err(ApiError::not_found("member")),
         _ => return Err(ApiError::forbidden()),
     }
-    members::find(&state.db, &caller.fund_id, id)
+    members::find(&state.db, caller.fund(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))
 }
@@ -158,8 +158,8 @@ pub async fn create_member(
         monthly_income: Some(b.monthly_income),
         chosen_contribution: Some(b.chosen_contribution),
     };
-    let m = service::create(&state.db, &caller.fund_id, &input).await?;
-    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let m = service::create(&state.db, caller.fund(), &input).await?;
+    let settings = funds::settings(&state.db, caller.fund()).await?;
     Ok((StatusCode::CREATED, Json(view(m, &settings))))
 }
 
@@ -192,12 +192,12 @@ pub async fn list_members(
         parsed
     });
     query.finish()?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Members)
+    page.check_cursor(&state.db, caller.fund(), Listed::Members)
         .await?;
-    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let settings = funds::settings(&state.db, caller.fund()).await?;
     let rows = members::list(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         status,
         page.after.as_deref(),
         page.fetch(),
@@ -222,7 +222,7 @@ pub async fn get_member(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MemberView>> {
     let m = visible_member(&state, &caller, &id).await?;
-    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let settings = funds::settings(&state.db, caller.fund()).await?;
     Ok(Json(view(m, &settings)))
 }
 
@@ -249,8 +249,8 @@ pub async fn patch_member(
         monthly_income: p.monthly_income,
         chosen_contribution: p.chosen_contribution,
     };
-    let m = service::update(&state.db, &caller.fund_id, &id, &input).await?;
-    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let m = service::update(&state.db, caller.fund(), &id, &input).await?;
+    let settings = funds::settings(&state.db, caller.fund()).await?;
     Ok(Json(view(m, &settings)))
 }
 
@@ -260,8 +260,8 @@ async fn status_change(
     id: &str,
     change: StatusChange,
 ) -> ApiResult<Json<MemberView>> {
-    let m = service::change_status(&state.db, &caller.fund_id, id, change).await?;
-    let settings = funds::settings(&state.db, &caller.fund_id).await?;
+    let m = service::change_status(&state.db, caller.fund(), id, change).await?;
+    let settings = funds::settings(&state.db, caller.fund()).await?;
     Ok(Json(view(m, &settings)))
 }
 
@@ -344,7 +344,7 @@ pub async fn member_account(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     let m = visible_member(&state, &caller, &id).await?;
-    Ok(Json(account_view(&state, &caller.fund_id, &m).await?))
+    Ok(Json(account_view(&state, caller.fund(), &m).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -396,7 +396,7 @@ pub async fn member_transactions(
     let m = visible_member(&state, &caller, &id).await?;
     let rows = contributions::movements(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         m.contribution_account().as_str(),
         m.allowance_account().as_str(),
         before,
@@ -447,21 +447,21 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
-    let (member, account) = match &caller.member_id {
-        Some(id) if caller.role == Role::Member => {
-            let m = members::find(&state.db, &caller.fund_id, id)
+    let (member, account) = match &caller.member() {
+        Some(id) if caller.role() == Role::Member => {
+            let m = members::find(&state.db, caller.fund(), id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("member"))?;
-            let account = account_view(&state, &caller.fund_id, &m).await?;
-            let settings = funds::settings(&state.db, &caller.fund_id).await?;
+            let account = account_view(&state, caller.fund(), &m).await?;
+            let settings = funds::settings(&state.db, caller.fund()).await?;
             (Some(view(m, &settings)), Some(account))
         }
         _ => (None, None),
     };
     Ok(Json(Me {
         user: MeUser {
-            id: caller.id.clone(),
-            role: caller.role,
+            id: caller.actor().to_string(),
+            role: caller.role(),
         },
         member,
         account,

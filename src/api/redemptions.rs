@@ -62,11 +62,11 @@ pub async fn redeem(
     key: IdempotencyKey,
     body: ApiJson<RedemptionRequest>,
 ) -> ApiResult<Response> {
-    state.check_till_rate(&caller.id)?;
+    state.check_till_rate(caller.actor())?;
     let req = body.value;
     let shop = caller
-        .shop_id
-        .clone()
+        .shop()
+        .map(|s| s.to_string())
         .ok_or_else(|| ApiError::internal("terminal without a shop"))?;
     if req.amount.is_zero() {
         return Err(ApiError::field(
@@ -78,8 +78,8 @@ pub async fn redeem(
     // What a refusal needs recording after the rollback.
     let refusal: Arc<Mutex<Option<RedeemError>>> = Arc::new(Mutex::new(None));
     let (fund, terminal, cards_key) = (
-        caller.fund_id.clone(),
-        caller.id.clone(),
+        caller.fund().to_string(),
+        caller.actor().to_string(),
         state.cards.clone(),
     );
     // A printed card's PIN is checked here, before the payment takes the write path; the
@@ -87,7 +87,7 @@ pub async fn redeem(
     let pin = pins::prove(
         &state.db,
         &state.cards,
-        &caller.fund_id,
+        caller.fund(),
         &req.token,
         req.pin.as_deref(),
     )
@@ -145,16 +145,16 @@ pub async fn redeem(
     let (decline_code, message, card_id) = match refused {
         RedeemError::Declined { decline, card_id } => (decline.code(), decline.message(), card_id),
         RedeemError::WrongPin { card_id } => {
-            let d = cards::record_wrong_pin(&state.db, &caller.fund_id, &card_id).await?;
+            let d = cards::record_wrong_pin(&state.db, caller.fund(), &card_id).await?;
             (d.code(), d.message(), Some(card_id))
         }
         RedeemError::Store(e) => return Err(e.into()),
     };
     if let Err(e) = store::record_decline(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &shop,
-        &caller.id,
+        caller.actor(),
         card_id.as_deref(),
         decline_code.as_str(),
         Some(amount.cents()),
@@ -202,7 +202,7 @@ pub async fn refund(
     key: IdempotencyKey,
     body: ApiJson<RefundRequest>,
 ) -> ApiResult<Response> {
-    state.check_till_rate(&caller.id)?;
+    state.check_till_rate(caller.actor())?;
     let amount = body.value.amount;
     if amount.is_zero() {
         return Err(ApiError::field(
@@ -212,10 +212,10 @@ pub async fn refund(
         ));
     }
     let shop = caller
-        .shop_id
-        .clone()
+        .shop()
+        .map(|s| s.to_string())
         .ok_or_else(|| ApiError::internal("terminal without a shop"))?;
-    let (fund, terminal) = (caller.fund_id.clone(), caller.id.clone());
+    let (fund, terminal) = (caller.fund().to_string(), caller.actor().to_string());
     let route = format!("POST /api/v1/redemptions/{id}/refunds");
     idempotent::run(&state.db, &caller, &key, &route, &body.raw, move |tx| {
         async move {
@@ -304,15 +304,15 @@ pub async fn list(
     let to = instant_param(&mut query, "to").unwrap_or(i64::MAX);
     let shop_filter = query.take("shop_id");
     query.finish()?;
-    let shop = match caller.role {
-        Role::Terminal => caller.shop_id.clone(),
+    let shop = match caller.role() {
+        Role::Terminal => caller.shop().map(|s| s.to_string()),
         Role::Admin | Role::Treasurer => shop_filter,
         _ => return Err(ApiError::forbidden()),
     };
     let after = match &page.after {
         None => None,
         Some(cursor) => Some(
-            store::position(&state.db, &caller.fund_id, shop.as_deref(), cursor)
+            store::position(&state.db, caller.fund(), shop.as_deref(), cursor)
                 .await?
                 .ok_or_else(|| {
                     ApiError::invalid(vec![FieldError::new(
@@ -324,7 +324,7 @@ pub async fn list(
     };
     let mut rows = store::list(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         shop.as_deref(),
         from,
         to,

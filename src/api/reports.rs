@@ -107,7 +107,7 @@ pub async fn summary(
     }
     query.finish()?;
     let to = to.unwrap_or_else(crate::domain::today);
-    let s = reports::summary(&state.db, &caller.fund_id, from, to).await?;
+    let s = reports::summary(&state.db, caller.fund(), from, to).await?;
     let ratio = s.flows.coverage_ratio().map(|r| format!("{r:.4}"));
     let [called, received, issued, returned, redeemed, refunded, paid, subsidies] =
         flows_view(&s.flows);
@@ -208,7 +208,7 @@ pub async fn monthly(
         }
     }
     query.finish()?;
-    let months = reports::monthly(&state.db, &caller.fund_id, from, to).await?;
+    let months = reports::monthly(&state.db, caller.fund(), from, to).await?;
     Ok(Json(MonthlyView {
         months: months
             .into_iter()

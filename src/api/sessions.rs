@@ -90,7 +90,7 @@ pub async fn delete_session(
 ) -> ApiResult<StatusCode> {
     // A till's API key is not a session: answering 204 would let the till believe the key
     // no longer works. Revoking it is an administrator's act (it takes the till offline).
-    if caller.role == Role::Terminal {
+    if caller.role() == Role::Terminal {
         return Err(ApiError::new(
             ErrorCode::TerminalKeyNotASession,
             "a till's API key is not a session and stays valid: an administrator revokes it \

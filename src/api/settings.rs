@@ -1,12 +1,11 @@
 use axum::extract::State;
 use axum::Json;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{AdminOnly, AdminTreasurer, ApiJson, Authorized};
 use super::AppState;
-use crate::domain::bank::normalize_iban;
 use crate::domain::settings::FundSettings;
-use crate::store::funds;
+use crate::service::settings;
 
 /// The fund's rules (admin; the treasurer may read them).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])),
@@ -17,7 +16,7 @@ pub async fn get_settings(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
 ) -> ApiResult<Json<FundSettings>> {
-    Ok(Json(funds::settings(&state.db, &caller.fund_id).await?))
+    Ok(Json(settings::get(&state.db, caller.fund()).await?))
 }
 
 /// Replaces the fund's rules (admin). Changes apply from the next call or issuance; what was
@@ -32,15 +31,7 @@ pub async fn put_settings(
     caller: Authorized<AdminOnly>,
     body: ApiJson<FundSettings>,
 ) -> ApiResult<Json<FundSettings>> {
-    let mut settings = body.value;
-    let errors = settings.validate();
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    settings.iban = normalize_iban(&settings.iban);
-    settings.fund_name = settings.fund_name.trim().to_string();
-    let mut tx = state.db.begin().await?;
-    funds::put_settings(&mut tx, &caller.fund_id, &settings).await?;
-    tx.commit().await?;
-    Ok(Json(settings))
+    Ok(Json(
+        settings::put(&state.db, caller.fund(), body.value).await?,
+    ))
 }

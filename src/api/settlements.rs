@@ -117,12 +117,12 @@ pub async fn create_settlement(
         })?
         .timestamp_micros();
     let Some(key) = key.0 else {
-        let s = service::settle(&state.db, &caller.fund_id, cutoff, &caller.id).await?;
+        let s = service::settle(&state.db, caller.fund(), cutoff, caller.actor()).await?;
         return Ok((StatusCode::CREATED, Json(view(s)?)).into_response());
     };
     // With a key, a retry after a lost answer gets the same settlement back instead of
     // `nothing_to_settle`.
-    let (fund_id, by) = (caller.fund_id.clone(), caller.id.clone());
+    let (fund_id, by) = (caller.fund().to_string(), caller.actor().to_string());
     idempotent::run(
         &state.db,
         &caller.0,
@@ -168,11 +168,11 @@ pub async fn list_settlements(
 ) -> ApiResult<Json<SettlementPage>> {
     let page = query.page();
     query.finish()?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Settlements)
+    page.check_cursor(&state.db, caller.fund(), Listed::Settlements)
         .await?;
     let rows = store::list(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         page.after.as_deref(),
         page.fetch(),
     )
@@ -204,7 +204,7 @@ pub async fn get_settlement(
     caller: Authorized<AdminTreasurer>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SettlementView>> {
-    let s = store::get(&state.db, &caller.fund_id, &id)
+    let s = store::get(&state.db, caller.fund(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("settlement"))?;
     Ok(Json(view(s)?))
@@ -223,7 +223,7 @@ pub async fn sepa_file(
     caller: Authorized<AdminTreasurer>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let xml = service::sepa_file(&state.db, &caller.fund_id, &id).await?;
+    let xml = service::sepa_file(&state.db, caller.fund(), &id).await?;
     let disposition = format!(
         "attachment; filename=\"virements-{}.xml\"",
         crate::domain::sepa::sepa_id(&id)
@@ -320,7 +320,7 @@ pub async fn import_statement(
         parse_csv(text)
     }
     .map_err(service::statement_error)?;
-    let o = service::import_statement(&state.db, &caller.fund_id, &caller.id, &statement).await?;
+    let o = service::import_statement(&state.db, caller.fund(), caller.actor(), &statement).await?;
     Ok(Json(ImportView {
         statement_id: o.statement_id,
         imported: o.imported,
@@ -372,7 +372,7 @@ pub async fn reconciliation(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
 ) -> ApiResult<Json<ReconciliationView>> {
-    let r = service::reconciliation(&state.db, &caller.fund_id).await?;
+    let r = service::reconciliation(&state.db, caller.fund()).await?;
     let unmatched_total: i64 = r.unmatched_bank_lines.iter().map(|l| l.amount).sum();
     let unpaid_total: i64 = r.unpaid_settlement_lines.iter().map(|l| l.amount).sum();
     Ok(Json(ReconciliationView {
@@ -457,7 +457,7 @@ pub async fn match_bank_line(
             ))
         }
     };
-    let m = service::match_line(&state.db, &caller.fund_id, &id, target).await?;
+    let m = service::match_line(&state.db, caller.fund(), &id, target).await?;
     Ok(Json(MatchView {
         bank_line_id: m.bank_line_id,
         matched_kind: m.kind,

@@ -84,9 +84,9 @@ impl Sight {
 
 /// Whether the caller may see this shop at all (if not: 404, as if it did not exist).
 fn visible(caller: &Caller, shop: &Shop) -> bool {
-    match caller.role {
+    match caller.role() {
         Role::Member => shop.status == ShopStatus::Approved,
-        Role::Terminal => caller.shop_id.as_deref() == Some(shop.id.as_str()),
+        Role::Terminal => caller.shop().map(|s| s.as_str()) == Some(shop.id.as_str()),
         Role::Admin | Role::Treasurer | Role::Committee => true,
     }
 }
@@ -190,8 +190,8 @@ fn summary(shop: Shop, sight: Sight) -> ShopView {
 
 /// Everything about one shop the caller may see.
 async fn detail(state: &AppState, caller: &Caller, shop: Shop) -> ApiResult<ShopView> {
-    let sight = Sight::of(caller.role);
-    let fund = &caller.fund_id;
+    let sight = Sight::of(caller.role());
+    let fund = caller.fund();
     let id = shop.id.clone();
     let mut view = summary(shop, sight);
     if sight.details {
@@ -230,7 +230,7 @@ async fn detail(state: &AppState, caller: &Caller, shop: Shop) -> ApiResult<Shop
 
 /// A shop of the caller's fund that the caller may see, or 404.
 async fn find(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Shop> {
-    shops::get(&state.db, &caller.fund_id, id)
+    shops::get(&state.db, caller.fund(), id)
         .await?
         .filter(|s| visible(caller, s))
         .ok_or_else(|| ApiError::not_found("shop"))
@@ -256,7 +256,7 @@ pub async fn create_shop(
     caller: Authorized<AdminCommittee>,
     body: ApiJson<ShopApplication>,
 ) -> ApiResult<(StatusCode, Json<ShopView>)> {
-    let shop = service::shops::apply(&state.db, &caller.fund_id, &body.value, &caller.id).await?;
+    let shop = service::shops::apply(&state.db, caller.fund(), &body.value, caller.actor()).await?;
     let view = detail(&state, &caller, shop).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
@@ -288,13 +288,13 @@ pub async fn list_shops(
     });
     let category = query.take("category");
     if let Some(c) = &category {
-        let settings = funds::settings(&state.db, &caller.fund_id).await?;
+        let settings = funds::settings(&state.db, caller.fund()).await?;
         if !settings.categories.iter().any(|k| k == c) {
             query.error("category", "not one of the fund's categories");
         }
     }
     query.finish()?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Shops)
+    page.check_cursor(&state.db, caller.fund(), Listed::Shops)
         .await?;
     let mut filter = ListFilter {
         statuses: status.into_iter().collect(),
@@ -303,7 +303,7 @@ pub async fn list_shops(
         limit: page.fetch(),
         ..ListFilter::default()
     };
-    match caller.role {
+    match caller.role() {
         Role::Member => {
             if filter.statuses.iter().any(|s| *s != ShopStatus::Approved) {
                 return Ok(Json(ShopList {
@@ -314,12 +314,14 @@ pub async fn list_shops(
             filter.statuses = vec![ShopStatus::Approved];
         }
         // A till lists its own shop (an empty id, matching nothing, if it somehow has none).
-        Role::Terminal => filter.only = Some(caller.shop_id.clone().unwrap_or_default()),
+        Role::Terminal => {
+            filter.only = Some(caller.shop().map(|s| s.to_string()).unwrap_or_default())
+        }
         Role::Admin | Role::Treasurer | Role::Committee => {}
     }
-    let rows = shops::list(&state.db, &caller.fund_id, &filter).await?;
+    let rows = shops::list(&state.db, caller.fund(), &filter).await?;
     let (rows, next_cursor) = page.split(rows, |s| &s.id);
-    let sight = Sight::of(caller.role);
+    let sight = Sight::of(caller.role());
     Ok(Json(ShopList {
         items: rows.into_iter().map(|s| summary(s, sight)).collect(),
         next_cursor,
@@ -350,7 +352,7 @@ pub async fn review_due(
         }),
     };
     query.finish()?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Shops)
+    page.check_cursor(&state.db, caller.fund(), Listed::Shops)
         .await?;
     let filter = ListFilter {
         statuses: vec![ShopStatus::Approved, ShopStatus::Suspended],
@@ -359,9 +361,9 @@ pub async fn review_due(
         limit: page.fetch(),
         ..ListFilter::default()
     };
-    let rows = shops::list(&state.db, &caller.fund_id, &filter).await?;
+    let rows = shops::list(&state.db, caller.fund(), &filter).await?;
     let (rows, next_cursor) = page.split(rows, |s| &s.id);
-    let sight = Sight::of(caller.role);
+    let sight = Sight::of(caller.role());
     Ok(Json(ShopList {
         items: rows.into_iter().map(|s| summary(s, sight)).collect(),
         next_cursor,
@@ -424,7 +426,7 @@ pub async fn update_shop(
         address: b.address,
         categories: b.categories,
     };
-    let shop = service::shops::update_details(&state.db, &caller.fund_id, &id, change).await?;
+    let shop = service::shops::update_details(&state.db, caller.fund(), &id, change).await?;
     Ok(Json(detail(&state, &caller, shop).await?))
 }
 
@@ -478,14 +480,14 @@ pub async fn vote(
     let comment = validate_note("comment", req.comment.as_deref(), 1000).map_err(invalid_one)?;
     let outcome = service::shops::vote(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &id,
-        &caller.id,
+        caller.actor(),
         req.choice,
         comment.as_deref(),
     )
     .await?;
-    let tally = shops::current_tally(&state.db, &caller.fund_id, &id).await?;
+    let tally = shops::current_tally(&state.db, caller.fund(), &id).await?;
     let status = if outcome.replaced {
         StatusCode::OK
     } else {
@@ -496,7 +498,7 @@ pub async fn vote(
         Json(VoteRecorded {
             shop_id: id,
             vote: VoteView {
-                voter_id: caller.id.clone(),
+                voter_id: caller.actor().to_string(),
                 voter_email: None,
                 choice: req.choice,
                 comment,
@@ -530,10 +532,10 @@ pub async fn list_votes(
     Path(id): Path<String>,
 ) -> ApiResult<Json<VoteList>> {
     let shop = find(&state, &caller, &id).await?;
-    let admin = caller.role == Role::Admin;
-    let voter = (!admin).then_some(caller.id.as_str());
-    let votes = shops::votes(&state.db, &caller.fund_id, &id, voter).await?;
-    let tally = shops::current_tally(&state.db, &caller.fund_id, &id).await?;
+    let admin = caller.role() == Role::Admin;
+    let voter = (!admin).then_some(caller.actor());
+    let votes = shops::votes(&state.db, caller.fund(), &id, voter).await?;
+    let tally = shops::current_tally(&state.db, caller.fund(), &id).await?;
     Ok(Json(VoteList {
         shop_id: shop.id,
         status: shop.status,
@@ -606,12 +608,12 @@ pub async fn decide(
     }
     service::shops::decide(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &id,
         req.decision,
         note.as_deref(),
         req.review_on,
-        &caller.id,
+        caller.actor(),
     )
     .await?;
     let shop = find(&state, &caller, &id).await?;
@@ -648,11 +650,11 @@ async fn change_status(
     let note = validate_note("note", req.note.as_deref(), 2000).map_err(invalid_one)?;
     service::shops::change_status(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         id,
         change,
         note.as_deref(),
-        &caller.id,
+        caller.actor(),
     )
     .await?;
     let shop = find(&state, caller, id).await?;
@@ -770,7 +772,7 @@ pub async fn create_terminal(
         )));
     }
     let (t, api_key) =
-        service::shops::create_terminal(&state.db, &caller.fund_id, &id, &label, &caller.id)
+        service::shops::create_terminal(&state.db, caller.fund(), &id, &label, caller.actor())
             .await?;
     Ok((
         StatusCode::CREATED,
@@ -803,15 +805,11 @@ pub async fn list_terminals(
     let page = query.page();
     query.finish()?;
     let shop = find(&state, &caller, &id).await?;
-    page.check_cursor(
-        &state.db,
-        &caller.fund_id,
-        Listed::Terminals { shop_id: &id },
-    )
-    .await?;
+    page.check_cursor(&state.db, caller.fund(), Listed::Terminals { shop_id: &id })
+        .await?;
     let rows = terminals::list(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &shop.id,
         page.after.as_deref(),
         page.fetch(),
@@ -838,9 +836,14 @@ pub async fn revoke_terminal(
     caller: Authorized<AdminOnly>,
     Path((id, terminal_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TerminalView>> {
-    let t =
-        service::shops::revoke_terminal(&state.db, &caller.fund_id, &id, &terminal_id, &caller.id)
-            .await?;
+    let t = service::shops::revoke_terminal(
+        &state.db,
+        caller.fund(),
+        &id,
+        &terminal_id,
+        caller.actor(),
+    )
+    .await?;
     Ok(Json(t.into()))
 }
 
@@ -862,7 +865,7 @@ pub async fn current_terminal(
     State(state): State<AppState>,
     caller: Authorized<TerminalOnly>,
 ) -> ApiResult<Json<CurrentTerminal>> {
-    let t = terminals::get(&state.db, &caller.fund_id, &caller.id)
+    let t = terminals::get(&state.db, caller.fund(), caller.actor())
         .await?
         .ok_or_else(|| ApiError::unauthenticated("the terminal is unknown"))?;
     let shop = find(&state, &caller, &t.shop_id).await?;

@@ -60,7 +60,7 @@ pub async fn create_user(
         errors.push(FieldError::new("member_id", "only for the member role"));
     }
     if let Some(member_id) = &req.member_id {
-        let member = crate::store::members::find(&state.db, &caller.fund_id, member_id).await?;
+        let member = crate::store::members::find(&state.db, caller.fund(), member_id).await?;
         match member {
             None => errors.push(FieldError::new("member_id", "no such member")),
             Some(m) if m.status == crate::domain::member::MemberStatus::Left => errors.push(
@@ -74,7 +74,7 @@ pub async fn create_user(
     }
     let user = service::users::create(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         &req.email,
         &req.password,
         req.role,
@@ -134,11 +134,11 @@ pub async fn list_users(
         },
     };
     query.finish()?;
-    page.check_cursor(&state.db, &caller.fund_id, Listed::Users)
+    page.check_cursor(&state.db, caller.fund(), Listed::Users)
         .await?;
     let rows = crate::store::users::list(
         &state.db,
-        &caller.fund_id,
+        caller.fund(),
         role,
         page.after.as_deref(),
         page.fetch(),

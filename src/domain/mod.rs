@@ -6,6 +6,7 @@ pub mod card;
 pub mod error_code;
 pub mod export;
 pub mod household;
+pub mod ids;
 pub mod ledger;
 pub mod member;
 pub mod money;
@@ -21,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use error_code::ErrorCode;
-pub use money::Cents;
+pub use ids::{CardId, FundId, Instant, MemberId, ShopId, TerminalId, UserId};
+pub use money::{Cents, SignedCents};
 
 /// One invalid field of a request, reported as `errors: [{field, message}]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

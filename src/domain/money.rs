@@ -195,9 +195,100 @@ impl utoipa::PartialSchema for Cents {
 }
 impl utoipa::ToSchema for Cents {}
 
+/// An amount that may be below zero: a balance of the fund's books (the bank account once a
+/// payout has left, a trial balance's net), never a member's spending balance, which is a
+/// [`Cents`]. On the wire it is a decimal string in euros with a sign: `-12.50`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SignedCents(i64);
+
+impl SignedCents {
+    pub const ZERO: SignedCents = SignedCents(0);
+
+    pub fn from_cents(cents: i64) -> SignedCents {
+        SignedCents(cents)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn checked_add(self, other: SignedCents) -> Option<SignedCents> {
+        self.0.checked_add(other.0).map(SignedCents)
+    }
+
+    pub fn checked_sub(self, other: SignedCents) -> Option<SignedCents> {
+        self.0.checked_sub(other.0).map(SignedCents)
+    }
+}
+
+impl From<Cents> for SignedCents {
+    fn from(c: Cents) -> SignedCents {
+        SignedCents(c.cents())
+    }
+}
+
+impl fmt::Display for SignedCents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_signed_cents(self.0))
+    }
+}
+
+impl Serialize for SignedCents {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedCents {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let (negative, magnitude) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.as_str()),
+        };
+        let c: Cents = magnitude.parse().map_err(|e: MoneyError| {
+            serde::de::Error::custom(format!("{MONEY_ERROR_PREFIX}{e}"))
+        })?;
+        Ok(SignedCents(if negative { -c.cents() } else { c.cents() }))
+    }
+}
+
+impl utoipa::PartialSchema for SignedCents {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^-?\d{1,13}\.\d{2}$"))
+            .description(Some(
+                "Amount in euros that may be negative, a decimal string with 2 decimals",
+            ))
+            .examples([serde_json::json!("-12.50")])
+            .into()
+    }
+}
+impl utoipa::ToSchema for SignedCents {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_amount_reads_back_what_it_writes() {
+        for cents in [-1_250, -1, 0, 5, 123_456] {
+            let s = SignedCents::from_cents(cents);
+            let wire = serde_json::to_string(&s).unwrap();
+            assert_eq!(
+                serde_json::from_str::<SignedCents>(&wire).unwrap(),
+                s,
+                "{wire}"
+            );
+        }
+        assert_eq!(SignedCents::from_cents(-1_250).to_string(), "-12.50");
+        assert_eq!(SignedCents::from_cents(-1).to_string(), "-0.01");
+    }
 
     #[test]
     fn parses_valid_amounts() {

@@ -67,6 +67,19 @@ impl ServiceError {
         ServiceError::Internal(cause.to_string())
     }
 
+    /// The fields at fault, for a refusal that names them.
+    pub fn fields(&self) -> &[FieldError] {
+        match self {
+            ServiceError::Refused { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+
+    /// Whether this is a failure of ours (logged, answered opaquely), not a refusal.
+    pub fn is_internal(&self) -> bool {
+        self.code() == ErrorCode::InternalError
+    }
+
     /// The code a client sees.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -100,5 +113,25 @@ impl From<crate::store::shops::ShopError> for ServiceError {
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
         ServiceError::Store(StoreError::Db(e))
+    }
+}
+
+/// A key used with another request, or the store failing under it.
+impl From<crate::service::idempotent::IdempotencyError> for ServiceError {
+    fn from(e: crate::service::idempotent::IdempotencyError) -> Self {
+        use crate::service::idempotent::IdempotencyError;
+        match e {
+            e @ IdempotencyError::Reused => {
+                ServiceError::refused(ErrorCode::IdempotencyKeyReused, e.to_string())
+            }
+            IdempotencyError::Store(s) => ServiceError::Store(s),
+        }
+    }
+}
+
+/// A caller without the role.
+impl From<crate::caller::Forbidden> for ServiceError {
+    fn from(e: crate::caller::Forbidden) -> Self {
+        ServiceError::refused(ErrorCode::Forbidden, e.to_string())
     }
 }

@@ -17,7 +17,8 @@ use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminOnly, AdminTreasurer};
 use crate::api::page::QueryParams;
-use crate::api::{settings, shops, users, AppState};
+use crate::api::{settings, shops, users};
+use crate::app::AppState;
 use crate::domain::ErrorCode;
 use crate::domain::Role;
 

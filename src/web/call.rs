@@ -18,7 +18,7 @@ pub fn body<T: DeserializeOwned>(value: Value) -> ApiResult<ApiJson<T>> {
 
 /// The role gate of a route, for a caller of a web session.
 pub fn authorized<R: Roles>(caller: &Caller) -> ApiResult<Authorized<R>> {
-    Authorized::check(caller.clone())
+    Ok(Authorized::check(caller.clone())?)
 }
 
 /// A handler's answer as raw bytes (an SVG, say).

@@ -16,7 +16,8 @@ use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::extract::{AdminCommittee, CommitteeOnly};
 use crate::api::page::QueryParams;
-use crate::api::{shops, AppState};
+use crate::api::shops;
+use crate::app::AppState;
 use crate::domain::Role;
 
 pub fn routes() -> Router<AppState> {
@@ -64,7 +65,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
             shops_detail.push((d, votes));
         }
     }
-    let can_vote = caller.role == Role::Committee;
+    let can_vote = caller.role() == Role::Committee;
     let body = html! {
         @if let Some(f) = flash { (f) }
         @if shops_detail.is_empty() { p { (web.t(M::PendingNone)) } }
@@ -94,7 +95,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                     (web.t(M::VotesAgainst)) " : " strong { (tally["against"]) } " · "
                     (web.t(M::VotesAbstain)) " : " strong { (tally["abstain"]) }
                 }
-                @let mine = votes.as_ref().and_then(|v| v["votes"].as_array().and_then(|a| a.iter().find(|x| s(x, "voter_id") == caller.id).cloned()));
+                @let mine = votes.as_ref().and_then(|v| v["votes"].as_array().and_then(|a| a.iter().find(|x| s(x, "voter_id") == caller.actor()).cloned()));
                 @if can_vote {
                     form method="post" action=(format!("/comite/vote/{id}")) {
                         (csrf_field(web))

@@ -17,7 +17,8 @@ use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
-use crate::api::{cards, members, shops, AppState};
+use crate::api::{cards, members, shops};
+use crate::app::AppState;
 use crate::domain::card::STEP_SECONDS;
 use crate::domain::{now_micros, Role};
 
@@ -187,7 +188,7 @@ async fn create_card(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let member_id = caller.member_id.clone().unwrap_or_default();
+    let member_id = caller.member().map(|m| m.to_string()).unwrap_or_default();
     let answer = async {
         let auth = call::authorized::<AdminTreasurerMember>(&caller)?;
         let b = call::body(json!({"kind": "app"}));
@@ -234,7 +235,7 @@ async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let member_id = caller.member_id.clone().unwrap_or_default();
+    let member_id = caller.member().map(|m| m.to_string()).unwrap_or_default();
     let cards = match cards_of(&state, &web, &caller, &member_id).await {
         Ok(c) => c,
         Err(r) => return r,

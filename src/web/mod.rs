@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::api::error::ApiError;
 use crate::api::extract::ClientAddr;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::auth::{new_token, token_hash};
 use crate::domain::{now_micros, Role};
 use crate::service::login::{self, LoginError};

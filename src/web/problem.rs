@@ -7,6 +7,7 @@ use super::i18n::{Lang, M};
 use super::session::Web;
 use crate::api::error::ApiError;
 use crate::domain::ErrorCode;
+use crate::service::error::ServiceError;
 
 /// The sentence of a code. A sentence with `{}` names the field(s) at fault.
 pub fn code_message(code: ErrorCode) -> M {
@@ -151,6 +152,16 @@ pub fn refusal_text(lang: Lang, code: ErrorCode, fields: &[&str]) -> String {
 pub fn problem_text(web: &Web, e: &ApiError) -> String {
     let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
     refusal_text(web.lang, e.code, &fields)
+}
+
+/// What to tell a person about a use case that refused (or failed: an internal failure is
+/// logged with its cause and told as "something went wrong", never in its own words).
+pub fn refused(web: &Web, e: &ServiceError) -> String {
+    if e.is_internal() {
+        tracing::error!(error = %e, "a page's use case failed");
+    }
+    let fields: Vec<&str> = e.fields().iter().map(|f| f.field.as_str()).collect();
+    refusal_text(web.lang, e.code(), &fields)
 }
 
 #[cfg(test)]

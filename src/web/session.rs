@@ -17,10 +17,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::i18n::{Lang, M};
-use crate::api::extract::Caller;
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::auth::token_hash;
+use crate::caller::Caller;
 use crate::domain::Role;
+use crate::domain::{Cents, ErrorCode};
+use crate::domain::{FundId, MemberId, ShopId, TerminalId, UserId};
+use crate::service::error::ServiceError;
 use crate::store::terminals;
 use crate::store::web_sessions::{self, Owner};
 
@@ -123,7 +126,7 @@ impl Web {
     }
 
     pub fn role(&self) -> Option<Role> {
-        self.caller().map(|c| c.role)
+        self.caller().map(|c| c.role())
     }
 
     /// The caller when signed in with one of these roles; else the answer to give (the login
@@ -133,7 +136,7 @@ impl Web {
     pub fn require(&self, roles: &[Role]) -> Result<Caller, Response> {
         match self.caller() {
             None => Err(axum::response::Redirect::to("/connexion").into_response()),
-            Some(c) if roles.contains(&c.role) => Ok(c.clone()),
+            Some(c) if roles.contains(&c.role()) => Ok(c.clone()),
             Some(_) => Err(super::layout::error_page(
                 self,
                 axum::http::StatusCode::FORBIDDEN,
@@ -171,23 +174,20 @@ impl FromRequestParts<AppState> for Web {
                 .await
                 .map_err(|e| super::layout::internal_error(&web, e))?;
             let caller = match owner {
-                Some(Owner::User(u)) => Some(Caller {
-                    fund_id: u.fund_id,
-                    id: u.id,
+                Some(Owner::User(u)) => Some(Caller::User {
+                    fund: FundId::new(u.fund_id),
+                    user: UserId::new(u.id),
                     role: u.role,
-                    member_id: u.member_id,
-                    shop_id: None,
+                    member: u.member_id.map(MemberId::new),
                 }),
                 // The till's key is checked again: revoking it ends the session.
                 Some(Owner::Terminal { key_hash }) => terminals::authenticate(&state.db, &key_hash)
                     .await
                     .map_err(|e| super::layout::internal_error(&web, e))?
-                    .map(|t| Caller {
-                        fund_id: t.fund_id,
-                        id: t.terminal_id,
-                        role: Role::Terminal,
-                        member_id: None,
-                        shop_id: Some(t.shop_id),
+                    .map(|t| Caller::Till {
+                        fund: FundId::new(t.fund_id),
+                        terminal: TerminalId::new(t.terminal_id),
+                        shop: ShopId::new(t.shop_id),
                     }),
                 None => None,
             };
@@ -219,6 +219,61 @@ impl Form {
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_string()
     }
+
+    /// An amount typed by a person (`12,50`, `12.50`, `12,50 €`, `1 200`), required and above
+    /// zero; a refusal names `field` with `amount_invalid`, and the page keeps what was typed.
+    pub fn amount(&self, field: &str) -> Result<Cents, ServiceError> {
+        let typed = typed_amount(self.get(field).unwrap_or_default());
+        match Cents::parse_positive(&typed) {
+            Ok(c) => Ok(c),
+            Err(e) => Err(ServiceError::field(
+                ErrorCode::AmountInvalid,
+                field,
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// An amount that may be left empty (`None`), or zero.
+    pub fn optional_amount(&self, field: &str) -> Result<Option<Cents>, ServiceError> {
+        let Some(raw) = self.get(field) else {
+            return Ok(None);
+        };
+        typed_amount(raw)
+            .parse::<Cents>()
+            .map(Some)
+            .map_err(|e| ServiceError::field(ErrorCode::AmountInvalid, field, e.to_string()))
+    }
+
+    /// A whole number (a count, a member number), or a refusal naming `field`.
+    pub fn number(&self, field: &str) -> Result<Option<i64>, ServiceError> {
+        let Some(raw) = self.get(field) else {
+            return Ok(None);
+        };
+        raw.replace(['\u{a0}', '\u{202f}', ' '], "")
+            .parse()
+            .map(Some)
+            .map_err(|_| ServiceError::field(ErrorCode::InvalidField, field, "a whole number"))
+    }
+
+    /// A date typed in a date field (`2026-12-01`) or the French way (`01/12/2026`).
+    pub fn date(&self, field: &str) -> Result<Option<chrono::NaiveDate>, ServiceError> {
+        let Some(raw) = self.get(field) else {
+            return Ok(None);
+        };
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%d/%m/%Y"))
+            .map(Some)
+            .map_err(|_| ServiceError::field(ErrorCode::InvalidField, field, "a date"))
+    }
+}
+
+/// Amounts typed by people: `12,50` is `12.50`; spaces, thin spaces and the euro sign are
+/// dropped.
+pub fn typed_amount(s: &str) -> String {
+    s.trim()
+        .replace(',', ".")
+        .replace(['\u{a0}', '\u{202f}', ' ', '€'], "")
 }
 
 impl FromRequest<AppState> for Form {

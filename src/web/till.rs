@@ -17,7 +17,8 @@ use super::problem::problem_text;
 use super::session::{Form, Web};
 use crate::api::extract::{IdempotencyKey, TerminalOnly};
 use crate::api::page::QueryParams;
-use crate::api::{redemptions, AppState};
+use crate::api::redemptions;
+use crate::app::AppState;
 use crate::domain::Role;
 
 pub fn routes() -> Router<AppState> {
@@ -188,7 +189,7 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
             redemptions::redeem(
                 State(state.clone()),
                 auth,
-                IdempotencyKey(idempotency_key(&form)),
+                IdempotencyKey::from_form(Some(&idempotency_key(&form))),
                 body,
             )
             .await,
@@ -238,7 +239,7 @@ async fn refund(State(state): State<AppState>, Path(id): Path<String>, form: For
                 State(state.clone()),
                 auth,
                 Path(id),
-                IdempotencyKey(idempotency_key(&form)),
+                IdempotencyKey::from_form(Some(&idempotency_key(&form))),
                 body,
             )
             .await,

@@ -26,7 +26,8 @@ use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurer, IdempotencyKey, MaybeIdempotencyKey};
 use crate::api::page::QueryParams;
-use crate::api::{allowances, contributions, exports, ledger, settings, settlements, AppState};
+use crate::api::{allowances, contributions, exports, ledger, settings, settlements};
+use crate::app::AppState;
 use crate::domain::Role;
 use crate::service::reports;
 use crate::store::dashboard;
@@ -157,16 +158,16 @@ async fn render(
             .unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
-    let months = match dashboard::months(&state.db, &caller.fund_id).await {
+    let months = match dashboard::months(&state.db, caller.fund()).await {
         Ok(m) => m,
         Err(e) => return super::layout::internal_error(web, e),
     };
-    let shops = match dashboard::spending_per_shop(&state.db, &caller.fund_id).await {
+    let shops = match dashboard::spending_per_shop(&state.db, caller.fund()).await {
         Ok(s) => s,
         Err(e) => return super::layout::internal_error(web, e),
     };
     let today = crate::domain::today();
-    let summary = match reports::summary(&state.db, &caller.fund_id, None, today).await {
+    let summary = match reports::summary(&state.db, caller.fund(), None, today).await {
         Ok(s) => s,
         Err(e) => return super::layout::internal_error(web, e),
     };
@@ -663,7 +664,7 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
         let key = MaybeIdempotencyKey(
             form.get("cle")
                 .filter(|k| k.len() <= 200)
-                .map(|k| IdempotencyKey(format!("web-settlement-{k}"))),
+                .map(|k| IdempotencyKey::from_form(Some(&format!("web-settlement-{k}")))),
         );
         call::json_replayed(
             settlements::create_settlement(State(state.clone()), auth, key, body).await,
@@ -720,7 +721,7 @@ async fn match_line(State(state): State<AppState>, form: Form) -> Response {
     let body = match (field("e2e"), field("adherent")) {
         (Some(e2e), _) => Ok(json!({"end_to_end_id": e2e})),
         (None, Some(who)) => {
-            match crate::store::members::id_by_number_or_reference(&state.db, &caller.fund_id, &who)
+            match crate::store::members::id_by_number_or_reference(&state.db, caller.fund(), &who)
                 .await
             {
                 Ok(Some(member)) => Ok(json!({"member_id": member})),

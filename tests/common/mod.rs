@@ -11,7 +11,7 @@ pub mod hostile;
 
 use std::sync::Arc;
 
-use caisse::api::{self, AppState};
+use caisse::api::AppState;
 use caisse::card_key::CardKey;
 use caisse::config::Config;
 use caisse::domain::Role;
@@ -164,7 +164,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let app = api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app =
+            caisse::app::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.unwrap();
     });
     Some(TestApp {
@@ -192,7 +193,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            axum::serve(listener, api::app(state)).await.unwrap();
+            axum::serve(listener, caisse::app::app(state))
+                .await
+                .unwrap();
         });
         format!("http://{addr}")
     }

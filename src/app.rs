@@ -1,0 +1,116 @@
+//! The application: its shared state, and the assembly of the API (`api/`), the pages (`web/`)
+//! and the layers every request goes through. `api` and `web` are two faces of the same
+//! services and neither imports the other; this module is where they meet.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api::door;
+use crate::api::error::ApiError;
+use crate::config::Config;
+use crate::domain::ErrorCode;
+use crate::service::error::ServiceError;
+use crate::store::Db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// The fund served when a request does not name one (single-fund deployments).
+    pub default_fund: String,
+    /// Seals and opens card secrets.
+    pub cards: Arc<crate::card_key::CardKey>,
+    /// Requests per till (terminal id), when the configuration sets a rate.
+    pub till_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+    /// Failed logins per email and per client address, for the API and the web alike.
+    pub logins: Arc<crate::service::login::LoginLimiter>,
+}
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        config: Config,
+        default_fund: String,
+        cards: Arc<crate::card_key::CardKey>,
+    ) -> AppState {
+        let till_limiter = std::num::NonZeroU32::new(config.till_rate_per_second).map(|rate| {
+            let burst = std::num::NonZeroU32::new(config.till_burst.max(1)).unwrap_or(rate);
+            Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        let logins = Arc::new(crate::service::login::LoginLimiter::new(
+            config.login_limits(),
+        ));
+        AppState {
+            db,
+            logins,
+            config: Arc::new(config),
+            default_fund,
+            cards,
+            till_limiter,
+        }
+    }
+
+    /// 429 `rate_limited` when this till sends more than its configured rate.
+    pub fn check_till_rate(&self, terminal_id: &str) -> Result<(), ServiceError> {
+        let Some(limiter) = &self.till_limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&terminal_id.to_string()).map_err(|_| {
+            ServiceError::refused(
+                ErrorCode::RateLimited,
+                "this till sends too many requests; wait a moment and retry with the same \
+                 Idempotency-Key",
+            )
+        })
+    }
+}
+
+/// Nothing the service answers may be kept by a browser or a proxy (pages and API answers show
+/// personal data and money, and a page from the cache carries an old form's key), except what
+/// says otherwise: the static assets.
+async fn no_store_by_default(mut r: Response) -> Response {
+    r.headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The whole application: API, OpenAPI document, web interface (`/`, outside `/api/`), and the
+/// layers every request goes through.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = crate::api::api_router();
+    let openapi = Arc::new(openapi);
+    let max_body = state.config.max_body_bytes;
+    api.route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .merge(crate::web::router())
+    .fallback(|| async { ApiError::not_found("route") })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "this route does not take that method",
+        )
+    })
+    .layer(axum::middleware::map_response(no_store_by_default))
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(axum::middleware::from_fn(door::refuse_nul))
+    .layer(axum::middleware::from_fn(door::close_unread))
+    .layer(CatchPanicLayer::custom(|_| -> Response {
+        ApiError::internal("a handler panicked").into_response()
+    }))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
