@@ -118,15 +118,15 @@ impl ApiError {
 
     /// 429 `too_many_attempts`: too many failed logins; try again after `wait`.
     pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = crate::service::login::retry_after_seconds(wait);
         ApiError {
-            retry_after: Some(secs.max(1)),
+            retry_after: Some(secs),
             ..ApiError::new(
                 ErrorCode::TooManyAttempts,
                 format!(
                     "too many failed logins for this email address or from this address; \
                      every attempt, even with the right password, is refused for {} s",
-                    secs.max(1)
+                    secs
                 ),
             )
         }

@@ -182,35 +182,7 @@ impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
     }
 }
 
-/// The client's address: the socket's peer, or the last entry of the configured header of a
-/// trusted reverse proxy (`client_address_header`). `None` when neither says.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(name) = &state.config.client_address_header {
-            let forwarded = parts
-                .headers
-                .get_all(name.as_str())
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .last()
-                .and_then(|a| a.trim().parse().ok());
-            if forwarded.is_some() {
-                return Ok(ClientAddr(forwarded));
-            }
-        }
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(ClientAddr(peer))
-    }
-}
+pub use crate::app::ClientAddr;
 
 /// The `Idempotency-Key` header, required on the money routes (1 to 255 characters).
 

@@ -10,7 +10,7 @@ use super::extract::{bearer_token, ApiJson, ClientAddr};
 use super::AppState;
 use crate::auth;
 use crate::domain::ErrorCode;
-use crate::domain::{format_instant, now_micros, Role};
+use crate::domain::{Instant, Role};
 use crate::service::login::{self, LoginError};
 use crate::store::users;
 
@@ -31,7 +31,7 @@ pub struct SessionResponse {
     token: String,
     role: Role,
     /// RFC 3339 UTC.
-    expires_at: String,
+    expires_at: Instant,
 }
 
 /// Signs in with email and password; answers a bearer token.
@@ -65,15 +65,14 @@ pub async fn create_session(
         LoginError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
         LoginError::Other(e) => e.into(),
     })?;
-    let token = auth::new_token("cs");
-    let expires_at = now_micros() + state.config.session_hours * 3600 * 1_000_000;
-    users::create_session(&state.db, &user, &auth::token_hash(&token), expires_at).await?;
+    let (token, expires_at) =
+        login::open_api_session(&state.db, &user, state.config.session_hours).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
             token,
             role: user.role,
-            expires_at: format_instant(expires_at),
+            expires_at,
         }),
     ))
 }

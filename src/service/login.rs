@@ -215,6 +215,25 @@ pub enum LoginError {
     Other(ServiceError),
 }
 
+/// `Retry-After` of a refused login: whole seconds, at least one.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// The session a person gets for a good login, for the API: a bearer token (shown once, only
+/// its hash is kept) and when it expires.
+pub async fn open_api_session(
+    db: &Db,
+    user: &User,
+    hours: i64,
+) -> Result<(String, crate::domain::Instant), ServiceError> {
+    let token = crate::auth::new_token("cs");
+    let expires_at = crate::domain::now_micros() + hours * 3600 * 1_000_000;
+    crate::store::users::create_session(db, user, &crate::auth::token_hash(&token), expires_at)
+        .await?;
+    Ok((token, crate::domain::Instant::from_micros(expires_at)))
+}
+
 impl From<ServiceError> for LoginError {
     fn from(e: ServiceError) -> Self {
         LoginError::Other(e)

@@ -27,9 +27,8 @@ use axum::Router;
 use maud::html;
 use serde::Deserialize;
 
-use crate::api::error::ApiError;
-use crate::api::extract::ClientAddr;
 use crate::app::AppState;
+use crate::app::ClientAddr;
 use crate::auth::{new_token, token_hash};
 use crate::domain::{now_micros, Role};
 use crate::service::login::{self, LoginError};
@@ -222,7 +221,7 @@ async fn login(
                 StatusCode::TOO_MANY_REQUESTS,
                 login_form(web, &email, Some(web.t(M::TooManyAttempts)), None),
             );
-            let secs = ApiError::too_many_attempts(wait).retry_after.unwrap_or(1);
+            let secs = login::retry_after_seconds(wait);
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             r
