@@ -10,12 +10,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::token_hash;
 use crate::domain::bounds;
 use crate::domain::money::MONEY_ERROR_PREFIX;
 use crate::domain::ErrorCode;
-use crate::domain::{FundId, MemberId, ShopId, TerminalId, UserId};
-use crate::store::{terminals, users};
+use crate::service::sessions;
 
 /// A JSON body read strictly: wrong syntax is 400 `malformed_json`, a wrong field is 422 with
 /// the field's path, too large is 413. The parsed value is kept for idempotency fingerprints.
@@ -149,27 +147,15 @@ impl FromRequestParts<AppState> for Caller {
             ApiError::unauthenticated("send Authorization: Bearer TOKEN (POST /api/v1/sessions)")
         })?;
         // A till's API key (`ct_...`): the terminal, for its shop only, while not revoked.
-        if token.starts_with("ct_") {
-            let till = terminals::authenticate(&state.db, &token_hash(token))
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthenticated("the terminal key is unknown or was revoked")
-                })?;
-            return Ok(Caller::Till {
-                fund: FundId::new(till.fund_id),
-                terminal: TerminalId::new(till.terminal_id),
-                shop: ShopId::new(till.shop_id),
-            });
+        match sessions::of_bearer(&state.db, token).await? {
+            Some(caller) => Ok(caller),
+            None if token.starts_with(sessions::TILL_KEY_PREFIX) => Err(ApiError::unauthenticated(
+                "the terminal key is unknown or was revoked",
+            )),
+            None => Err(ApiError::unauthenticated(
+                "the token is unknown or has expired",
+            )),
         }
-        let user = users::session_user(&state.db, &token_hash(token))
-            .await?
-            .ok_or_else(|| ApiError::unauthenticated("the token is unknown or has expired"))?;
-        Ok(Caller::User {
-            fund: FundId::new(user.fund_id),
-            user: UserId::new(user.id),
-            role: user.role,
-            member: user.member_id.map(MemberId::new),
-        })
     }
 }
 

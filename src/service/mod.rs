@@ -15,6 +15,7 @@ pub mod members;
 pub mod pins;
 pub mod redemptions;
 pub mod reports;
+pub mod sessions;
 pub mod settings;
 pub mod settlements;
 pub mod shops;

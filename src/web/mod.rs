@@ -29,10 +29,10 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::app::ClientAddr;
-use crate::auth::{new_token, token_hash};
-use crate::domain::{now_micros, Role};
+use crate::auth::new_token;
+use crate::domain::Role;
 use crate::service::login::{self, LoginError};
-use crate::store::{terminals, web_sessions};
+use crate::service::sessions::{self, SessionFor};
 use i18n::M;
 use layout::{csrf_field, notice, page, respond};
 use session::{set_cookie, Form, Web, LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE};
@@ -149,34 +149,14 @@ async fn login_page(mut web: Web) -> Response {
 
 /// A new session: always a fresh random id (never the one the browser came with), set as the
 /// cookie; the pre-session cookie is cleared.
-async fn open_session(
-    state: &AppState,
-    web: &Web,
-    fund_id: &str,
-    user_id: Option<&str>,
-    terminal_key_hash: Option<&str>,
-    to: &str,
-) -> Response {
-    if let Some(old) = &web.session {
-        if let Err(e) = web_sessions::delete(&state.db, &old.id_hash).await {
-            return layout::internal_error(web, e);
-        }
-    }
-    let sid = new_token("ws");
-    let ttl = state.config.session_hours * 3600;
-    let expires = now_micros() + ttl * 1_000_000;
-    if let Err(e) = web_sessions::create(
-        &state.db,
-        &token_hash(&sid),
-        fund_id,
-        user_id,
-        terminal_key_hash,
-        expires,
-    )
-    .await
-    {
-        return layout::internal_error(web, e);
-    }
+async fn open_session(state: &AppState, web: &Web, owner: SessionFor<'_>, to: &str) -> Response {
+    let previous = web.session.as_ref().map(|s| s.id_hash.as_str());
+    let hours = state.config.session_hours;
+    let sid = match sessions::open_web_session(&state.db, previous, owner, hours).await {
+        Ok(sid) => sid,
+        Err(e) => return layout::internal_error(web, e),
+    };
+    let ttl = hours * 3600;
     let mut r = Redirect::to(to).into_response();
     for c in [
         set_cookie(web, SESSION_COOKIE, &sid, ttl),
@@ -201,17 +181,7 @@ async fn login(
     let email = form.text("email");
     let password = form.fields.get("password").cloned().unwrap_or_default();
     match login::sign_in(&state.db, &state.logins, client, &email, &password, None).await {
-        Ok(user) => {
-            open_session(
-                &state,
-                web,
-                &user.fund_id,
-                Some(&user.id),
-                None,
-                home_of(user.role),
-            )
-            .await
-        }
+        Ok(user) => open_session(&state, web, SessionFor::Person(&user), home_of(user.role)).await,
         Err(LoginError::WrongCredentials) => respond(
             StatusCode::UNAUTHORIZED,
             login_form(web, &email, Some(web.t(M::WrongCredentials)), None),
@@ -235,13 +205,15 @@ async fn login(
 /// every till out.
 async fn till_login(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
-    let key = form.text("key");
-    let hash = token_hash(&key);
-    match terminals::authenticate(&state.db, &hash).await {
-        Ok(Some(till)) if key.starts_with("ct_") => {
-            open_session(&state, web, &till.fund_id, None, Some(&hash), "/caisse").await
+    match sessions::till_by_key(&state.db, &form.text("key")).await {
+        Ok(Some((fund, key_hash))) => {
+            let till = SessionFor::Till {
+                fund: &fund,
+                key_hash,
+            };
+            open_session(&state, web, till, "/caisse").await
         }
-        Ok(_) => respond(
+        Ok(None) => respond(
             StatusCode::UNAUTHORIZED,
             login_form(web, "", None, Some(web.t(M::WrongTillKey))),
         ),
@@ -251,7 +223,7 @@ async fn till_login(State(state): State<AppState>, form: Form) -> Response {
 
 async fn logout(State(state): State<AppState>, form: Form) -> Response {
     if let Some(s) = &form.web.session {
-        if let Err(e) = web_sessions::delete(&state.db, &s.id_hash).await {
+        if let Err(e) = sessions::close_web_session(&state.db, &s.id_hash).await {
             return layout::internal_error(&form.web, e);
         }
     }

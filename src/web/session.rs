@@ -22,10 +22,8 @@ use crate::auth::token_hash;
 use crate::caller::Caller;
 use crate::domain::Role;
 use crate::domain::{Cents, ErrorCode};
-use crate::domain::{FundId, MemberId, ShopId, TerminalId, UserId};
 use crate::service::error::ServiceError;
-use crate::store::terminals;
-use crate::store::web_sessions::{self, Owner};
+use crate::service::sessions;
 
 pub const SESSION_COOKIE: &str = "caisse_sid";
 pub const PRE_COOKIE: &str = "caisse_pre";
@@ -170,27 +168,9 @@ impl FromRequestParts<AppState> for Web {
         };
         if let Some(sid) = jar.get(SESSION_COOKIE).filter(|v| !v.is_empty()) {
             let id_hash = token_hash(sid);
-            let owner = web_sessions::find(&state.db, &id_hash)
+            let caller = sessions::of_web_session(&state.db, &id_hash)
                 .await
                 .map_err(|e| super::layout::internal_error(&web, e))?;
-            let caller = match owner {
-                Some(Owner::User(u)) => Some(Caller::User {
-                    fund: FundId::new(u.fund_id),
-                    user: UserId::new(u.id),
-                    role: u.role,
-                    member: u.member_id.map(MemberId::new),
-                }),
-                // The till's key is checked again: revoking it ends the session.
-                Some(Owner::Terminal { key_hash }) => terminals::authenticate(&state.db, &key_hash)
-                    .await
-                    .map_err(|e| super::layout::internal_error(&web, e))?
-                    .map(|t| Caller::Till {
-                        fund: FundId::new(t.fund_id),
-                        terminal: TerminalId::new(t.terminal_id),
-                        shop: ShopId::new(t.shop_id),
-                    }),
-                None => None,
-            };
             web.session = caller.map(|caller| Session {
                 csrf: derive("csrf", sid),
                 id_hash,
