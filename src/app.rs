@@ -64,6 +64,8 @@ pub struct AppState {
     pub till_limiter: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
     /// Failed logins per email and per client address, for the API and the web alike.
     pub logins: Arc<crate::service::login::LoginLimiter>,
+    /// The fund's mail server, when the deployment names one (`smtp_url`).
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl AppState {
@@ -82,13 +84,35 @@ impl AppState {
         let logins = Arc::new(crate::service::login::LoginLimiter::new(
             config.login_limits(),
         ));
+        // `Config::load` already refused a bad mail configuration; one built in code that is
+        // wrong sends nothing, loudly.
+        let mailer = match crate::mail::Mailer::from_config(
+            config.smtp_url.as_deref(),
+            config.mail_from.as_deref(),
+        ) {
+            Ok(m) => m.map(Arc::new),
+            Err(e) => {
+                tracing::error!(error = %e, "no email will be sent");
+                None
+            }
+        };
         AppState {
             db,
             logins,
+            mailer,
             config: Arc::new(config),
             default_fund,
             cards,
             till_limiter,
+        }
+    }
+
+    /// The start of the links sent to people (`public_url`, else `http://` and the bind
+    /// address).
+    pub fn public_url(&self) -> String {
+        match &self.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.config.bind),
         }
     }
 

@@ -43,6 +43,17 @@ pub struct Config {
     /// peer address. Set it only behind a proxy that overwrites the header, or anyone can
     /// choose their own address.
     pub client_address_header: Option<String>,
+    /// The address people reach the service at (`https://caisse.example.org`): the start of
+    /// the links sent by email (invitations, new passwords). Unset: `http://` and `bind`.
+    pub public_url: Option<String>,
+    /// The mail server that sends invitations and new-password links, as a URL:
+    /// `smtp://user:password@mail.example.org:587` (STARTTLS, required),
+    /// `smtps://user:password@mail.example.org` (TLS from the start, port 465), or
+    /// `smtp://localhost:25?tls=none` for a relay on the same machine. Unset: no email; the
+    /// admin's page shows each link to hand over.
+    pub smtp_url: Option<String>,
+    /// The sender of those emails (`Caisse alimentaire <caisse@example.org>`).
+    pub mail_from: Option<String>,
 }
 
 impl Default for Config {
@@ -61,6 +72,9 @@ impl Default for Config {
             login_failures_per_address: 20,
             login_window_seconds: 60,
             client_address_header: None,
+            public_url: None,
+            smtp_url: None,
+            mail_from: None,
         }
     }
 }
@@ -84,6 +98,9 @@ impl fmt::Debug for Config {
             )
             .field("login_window_seconds", &self.login_window_seconds)
             .field("client_address_header", &self.client_address_header)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
             .finish()
     }
 }
@@ -142,6 +159,7 @@ impl Config {
         };
         config.apply_env(|k| std::env::var(k).ok())?;
         config.zone()?;
+        crate::mail::Mailer::from_config(config.smtp_url.as_deref(), config.mail_from.as_deref())?;
         Ok(config)
     }
 
@@ -186,6 +204,15 @@ impl Config {
         if let Some(v) = var("CAISSE_CLIENT_ADDRESS_HEADER") {
             self.client_address_header = Some(v).filter(|v| !v.is_empty());
         }
+        for (name, slot) in [
+            ("CAISSE_PUBLIC_URL", &mut self.public_url),
+            ("CAISSE_SMTP_URL", &mut self.smtp_url),
+            ("CAISSE_MAIL_FROM", &mut self.mail_from),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = Some(v).filter(|v| !v.is_empty());
+            }
+        }
         if let Some(v) = var("CAISSE_TILL_BURST") {
             self.till_burst = v
                 .parse()
@@ -205,8 +232,13 @@ mod tests {
             database_url: "postgres://caisse:hunter22@db:5432/caisse".into(),
             ..Config::default()
         };
+        let c = Config {
+            smtp_url: Some("smtp://caisse:mailpass99@mail.example.org:587".into()),
+            ..c
+        };
         let printed = format!("{c:?}");
         assert!(!printed.contains("hunter22"), "{printed}");
+        assert!(!printed.contains("mailpass99"), "{printed}");
         assert!(printed.contains("caisse:***@db"), "{printed}");
     }
 

@@ -13,6 +13,7 @@ pub mod card_key;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod mail;
 pub mod service;
 pub mod store;
 pub mod web;

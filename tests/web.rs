@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use caisse::domain::Role;
+use common::agent::{Agent, Page};
 use common::{TestApp, PASSWORD};
 use serde_json::{json, Value};
 
@@ -65,119 +64,6 @@ browser_tests!(
     hostile_input_through_the_forms,
     web_and_api_logins_share_one_limiter,
 );
-
-/// A browser without JavaScript: keeps cookies, follows no redirect.
-struct Agent {
-    base: String,
-    client: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: String,
-}
-
-impl Page {
-    /// The value of the first hidden field of this name.
-    fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
-            + marker.len();
-        self.body[start..].split('"').next().unwrap().to_string()
-    }
-}
-
-impl Agent {
-    fn new(app: &TestApp) -> Agent {
-        Agent {
-            base: app.base.clone(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = if cookie.is_empty() {
-            req
-        } else {
-            req.header("cookie", cookie)
-        };
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string());
-        let set_cookies: Vec<String> = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect();
-        for c in &set_cookies {
-            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
-            if v.is_empty() {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let body = r.text().await.unwrap();
-        assert!(status < 500, "server error {status}: {body}");
-        Page {
-            status,
-            location,
-            set_cookies,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.client.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .form(fields);
-        self.send(req).await
-    }
-
-    /// Opens the login page and signs in; answers the login's reply.
-    async fn login(&mut self, email: &str, password: &str) -> Page {
-        let page = self.get("/connexion").await;
-        let csrf = page.field("csrf");
-        self.post(
-            "/connexion",
-            &[("csrf", &csrf), ("email", email), ("password", password)],
-        )
-        .await
-    }
-
-    async fn till_login(&mut self, key: &str) -> Page {
-        let page = self.get("/connexion").await;
-        let csrf = page.field("csrf");
-        self.post("/connexion/caisse", &[("csrf", &csrf), ("key", key)])
-            .await
-    }
-}
 
 /// A user with a known email and password (for a member, a new member of their own, given
 /// this month's allowance when `funded`).

@@ -64,6 +64,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | C::MemberNotActive
         | C::BankLineAlreadyMatched
         | C::TerminalKeyNotASession => StatusCode::CONFLICT,
+        C::LinkInvalid => StatusCode::GONE,
         C::AmountInvalid
         | C::ValidationFailed
         | C::InvalidField

@@ -171,7 +171,6 @@ impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
 pub use crate::app::ClientAddr;
 
 /// The `Idempotency-Key` header, required on the money routes (1 to 255 characters).
-
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 

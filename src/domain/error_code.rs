@@ -61,6 +61,8 @@ error_codes! {
     MemberNotActive => "member_not_active",
     BankLineAlreadyMatched => "bank_line_already_matched",
     TerminalKeyNotASession => "terminal_key_not_a_session",
+    // 410: a login link (invitation, new password) unknown, used, replaced or expired.
+    LinkInvalid => "link_invalid",
     // 422: invalid input.
     AmountInvalid => "amount_invalid",
     ValidationFailed => "validation_failed",
@@ -145,6 +147,7 @@ mod tests {
                 "member_not_active",
                 "bank_line_already_matched",
                 "terminal_key_not_a_session",
+                "link_invalid",
                 "amount_invalid",
                 "validation_failed",
                 "invalid_field",

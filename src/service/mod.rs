@@ -10,6 +10,7 @@ pub mod error;
 pub mod exports;
 pub mod idempotent;
 pub mod ledger;
+pub mod links;
 pub mod login;
 pub mod members;
 pub mod pins;

@@ -17,6 +17,7 @@ pub mod exports;
 pub mod funds;
 pub mod idempotency;
 pub mod ledger;
+pub mod login_links;
 pub mod members;
 pub mod redemptions;
 pub mod reports;

@@ -80,6 +80,45 @@ impl Lang {
         }
     }
 
+    /// A date the way people write it: `1 décembre 2026`, `1 December 2026`.
+    pub fn date(self, d: chrono::NaiveDate) -> String {
+        use chrono::Datelike;
+        const FR: [&str; 12] = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ];
+        const EN: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let month = d.month0() as usize;
+        match self {
+            Lang::Fr if d.day() == 1 => format!("1er {} {}", FR[month], d.year()),
+            Lang::Fr => format!("{} {} {}", d.day(), FR[month], d.year()),
+            Lang::En => format!("{} {} {}", d.day(), EN[month], d.year()),
+        }
+    }
+
     /// A decimal string of the API (`"-12.50"`) shown as money; unreadable text as it is.
     pub fn money_str(self, s: &str) -> String {
         parse_cents(s).map_or_else(|| s.to_string(), |c| self.money(c))
@@ -143,6 +182,30 @@ messages! {
     TillKey => "Clé de caisse", "Till key";
     OpenTill => "Ouvrir la caisse", "Open the till";
     WrongTillKey => "Clé de caisse inconnue ou révoquée.", "Unknown or revoked till key.";
+    ForgotLink => "Mot de passe oublié ?", "Forgotten your password?";
+    // Choosing one's password from a link
+    LinkTitle => "Choisir mon mot de passe", "Choose my password";
+    LinkIntroInvitation => "Bienvenue ! Choisissez le mot de passe de votre compte ; vous serez connecté·e juste après.",
+        "Welcome! Choose the password of your account; you will be signed in right after.";
+    LinkIntroReset => "Choisissez votre nouveau mot de passe ; l'ancien ne marchera plus et vous serez connecté·e juste après.",
+        "Choose your new password; the old one stops working and you will be signed in right after.";
+    LinkUntil => "Ce lien ne sert qu'une fois, jusqu'au {} à {} (heure de la caisse).",
+        "This link works once, until {} at {} (the fund's time).";
+    NewPassword => "Nouveau mot de passe", "New password";
+    PasswordAgain => "Le même mot de passe, encore une fois", "The same password again";
+    PasswordHelp => "10 caractères au moins. Une phrase de quelques mots est facile à retenir et difficile à deviner.",
+        "At least 10 characters. A sentence of a few words is easy to remember and hard to guess.";
+    SavePassword => "Enregistrer mon mot de passe", "Save my password";
+    ForgotTitle => "Mot de passe oublié", "Forgotten password";
+    ForgotIntro => "Donnez l'adresse e-mail de votre compte : nous y enverrons un lien pour choisir un nouveau mot de passe.",
+        "Give the email address of your account: we will send a link there to choose a new password.";
+    ForgotSend => "Recevoir un lien", "Send me a link";
+    ForgotSent => "Si cette adresse a un compte, un lien vient d'y être envoyé. Il marche deux heures ; pensez à regarder les indésirables.",
+        "If this address has an account, a link was just sent to it. It works for two hours; check the spam folder too.";
+    ForgotNoMail => "Cette caisse n'envoie pas d'e-mails : demandez un lien de nouveau mot de passe à un·e administrateur·rice de la caisse.",
+        "This fund sends no email: ask one of the fund's administrators for a new-password link.";
+    ForgotAsk => "Demander un nouveau lien", "Ask for a new link";
+    BackToLogin => "Retour à la connexion", "Back to sign in";
     // Errors
     Forbidden => "Cette page n'est pas ouverte à votre rôle.", "Your role cannot open this page.";
     ForbiddenTitle => "Accès refusé", "Access denied";
@@ -403,6 +466,8 @@ messages! {
     ErrMemberNotActive => "Seul un adhérent actif peut recevoir une carte.", "Only an active member can get a card.";
     ErrBankLineAlreadyMatched => "Cette ligne du relevé est déjà rapprochée.", "This bank line is already matched.";
     ErrTerminalKeyNotASession => "Une clé de caisse ne se ferme pas comme une session.", "A till key is not closed like a session.";
+    ErrLinkInvalid => "Ce lien ne marche plus : il a déjà servi, un lien plus récent l'a remplacé, ou il a expiré.",
+        "This link no longer works: it was already used, a newer link replaced it, or it expired.";
     ErrValidation => "Vérifiez {} : la valeur saisie n'est pas acceptée.", "Check {}: the value entered is not accepted.";
     ErrMissingField => "Il manque {}.", "{} is missing.";
     ErrUnknownField => "Le formulaire contient un champ inconnu ({}).", "The form holds a field this page does not know ({}).";
@@ -425,6 +490,7 @@ messages! {
     FieldCutoff => "la date limite", "the cutoff";
     FieldEmail => "l'adresse e-mail", "the email address";
     FieldPassword => "le mot de passe (10 caractères au moins)", "the password (at least 10 characters)";
+    FieldPasswordConfirmation => "la confirmation du mot de passe (les deux doivent être identiques)", "the password confirmation (both must be the same)";
     FieldRole => "le rôle", "the role";
     FieldMember => "l'adhérent", "the member";
     FieldPin => "le code PIN", "the PIN";

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod i18n;
 pub mod layout;
 pub mod member;
+pub mod password;
 pub mod problem;
 pub mod session;
 pub mod till;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(committee::routes())
         .merge(treasurer::routes())
         .merge(admin::routes())
+        .merge(password::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -116,6 +118,7 @@ fn login_form(
                     input id="password" name="password" type="password" autocomplete="current-password" required;
                     button type="submit" { (web.t(M::SignIn)) }
                 }
+                p { a href="/mot-de-passe-oublie" { (web.t(M::ForgotLink)) } }
             }
             section aria-labelledby="till-h" {
                 h2 id="till-h" { (web.t(M::TillLoginTitle)) }
@@ -149,17 +152,26 @@ async fn login_page(mut web: Web) -> Response {
 
 /// A new session: always a fresh random id (never the one the browser came with), set as the
 /// cookie; the pre-session cookie is cleared.
-async fn open_session(state: &AppState, web: &Web, owner: SessionFor<'_>, to: &str) -> Response {
+pub(crate) async fn open_session(
+    state: &AppState,
+    web: &Web,
+    owner: SessionFor<'_>,
+    to: &str,
+) -> Response {
     let previous = web.session.as_ref().map(|s| s.id_hash.as_str());
     let hours = state.config.session_hours;
-    let sid = match sessions::open_web_session(&state.db, previous, owner, hours).await {
-        Ok(sid) => sid,
-        Err(e) => return layout::internal_error(web, e),
-    };
+    match sessions::open_web_session(&state.db, previous, owner, hours).await {
+        Ok(sid) => signed_in(web, &sid, hours, to),
+        Err(e) => layout::internal_error(web, e),
+    }
+}
+
+/// The answer that sets a new session's cookie (and clears the pre-session's), then goes `to`.
+pub(crate) fn signed_in(web: &Web, sid: &str, hours: i64, to: &str) -> Response {
     let ttl = hours * 3600;
     let mut r = Redirect::to(to).into_response();
     for c in [
-        set_cookie(web, SESSION_COOKIE, &sid, ttl),
+        set_cookie(web, SESSION_COOKIE, sid, ttl),
         set_cookie(web, PRE_COOKIE, "", 0),
     ] {
         if let Ok(v) = HeaderValue::from_str(&c) {
