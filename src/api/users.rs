@@ -27,7 +27,7 @@ pub async fn create_user(
     caller: Authorized<AdminOnly>,
     body: ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    let user = users::add(&state.db, caller.fund(), body.value).await?;
+    let user = users::add(&state.db, &caller, body.value).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -80,7 +80,7 @@ pub async fn list_users(
     let role = q.role.map(|r| r.0);
     let rows = users::list(
         &state.db,
-        caller.fund(),
+        &caller,
         role,
         page.after.as_deref(),
         page.fetch(),

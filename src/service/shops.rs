@@ -1,6 +1,8 @@
 //! Shop use cases: apply, list and show (as far as the caller's role may see), vote, decide,
-//! suspend and reinstate, give and revoke till keys. Each write is one transaction, made under
-//! the shop's lock after `domain::shop` said its status allows it.
+//! suspend and reinstate, give and revoke till keys. Each checks the caller's role first (the
+//! API's extractors and the pages check it before reading a body; this is the rule itself).
+//! Each write is one transaction, made under the shop's lock after `domain::shop` said its
+//! status allows it.
 
 mod views;
 
@@ -9,7 +11,7 @@ use chrono::NaiveDate;
 pub use views::*;
 
 use crate::auth;
-use crate::caller::Caller;
+use crate::caller::{AdminCommittee, AdminOnly, Caller, CommitteeOnly, Roles, TerminalOnly};
 use crate::domain::ledger::{AccountCode, General};
 use crate::domain::shop::{
     self, list_scope, validate_decision, validate_note, validate_terminal_label, Decision,
@@ -49,6 +51,7 @@ pub async fn apply(
     caller: &Caller,
     application: &ShopApplication,
 ) -> Result<ShopView, ServiceError> {
+    caller.require(AdminCommittee::ALLOWED)?;
     let fund = caller.fund();
     let settings = funds::settings(db, fund).await?;
     let valid = application
@@ -112,6 +115,7 @@ pub async fn review_due(
     after: Option<&str>,
     fetch: i64,
 ) -> Result<Vec<ShopView>, ServiceError> {
+    caller.require(AdminCommittee::ALLOWED)?;
     let filter = ListFilter {
         statuses: vec![ShopStatus::Approved, ShopStatus::Suspended],
         review_due_on: Some(on),
@@ -202,6 +206,7 @@ pub async fn update_details(
     shop_id: &ShopId,
     change: ShopDetailsChange,
 ) -> Result<ShopView, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let fund = caller.fund();
     let mut settings = funds::settings(db, fund).await?;
     let mut tx = db.begin().await?;
@@ -247,6 +252,7 @@ pub async fn vote(
     shop_id: &ShopId,
     req: VoteRequest,
 ) -> Result<VoteRecorded, ServiceError> {
+    caller.require(CommitteeOnly::ALLOWED)?;
     let comment =
         validate_note("comment", req.comment.as_deref(), MAX_COMMENT_CHARS).map_err(one)?;
     let fund = caller.fund();
@@ -281,6 +287,7 @@ pub async fn vote(
 /// The tally of a shop's votes, with every voter's choice for an admin and the caller's own
 /// vote for a committee member.
 pub async fn votes(db: &Db, caller: &Caller, shop_id: &ShopId) -> Result<VoteList, ServiceError> {
+    caller.require(AdminCommittee::ALLOWED)?;
     let shop = find(db, caller, shop_id).await?;
     let voter = (!Sight::of(caller.role()).every_vote).then_some(caller.actor());
     let votes = store::votes(db, caller.fund(), shop_id, voter).await?;
@@ -301,6 +308,7 @@ pub async fn decide(
     shop_id: &ShopId,
     req: DecisionRequest,
 ) -> Result<ShopView, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let (note, review_on) = validate_decision(
         req.decision,
         req.note.as_deref(),
@@ -331,6 +339,7 @@ pub(crate) async fn record_decision(
     note: Option<&str>,
     review_on: Option<NaiveDate>,
 ) -> Result<StatusRecord, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let fund = caller.fund();
     let mut tx = db.begin().await?;
     store::lock(&mut tx, fund, shop_id)
@@ -374,6 +383,7 @@ pub async fn change_status(
     change: StatusChange,
     req: StatusNote,
 ) -> Result<ShopView, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     if matches!(change, StatusChange::Approved | StatusChange::Rejected) {
         return Err(ServiceError::internal("decisions go through decide()"));
     }
@@ -402,6 +412,7 @@ pub async fn create_terminal(
     shop_id: &ShopId,
     req: NewTerminal,
 ) -> Result<TerminalCreated, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let label = validate_terminal_label(&req.label).map_err(one)?;
     let fund = caller.fund();
     let key = auth::new_token("ct");
@@ -436,6 +447,7 @@ pub async fn terminals(
     after: Option<&str>,
     fetch: i64,
 ) -> Result<Vec<TerminalView>, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let shop = find(db, caller, shop_id).await?;
     let rows = terminals::list(db, caller.fund(), &shop.id, after, fetch).await?;
     Ok(rows.into_iter().map(TerminalView::from).collect())
@@ -448,6 +460,7 @@ pub async fn revoke_terminal(
     shop_id: &ShopId,
     terminal_id: &TerminalId,
 ) -> Result<TerminalView, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
     let mut tx = db.begin().await?;
     let terminal = terminals::revoke(&mut tx, caller.fund(), shop_id, terminal_id, caller.actor())
         .await
@@ -461,6 +474,7 @@ pub async fn revoke_terminal(
 
 /// The calling till: its label and its shop, and whether the shop takes payments now.
 pub async fn current_terminal(db: &Db, caller: &Caller) -> Result<CurrentTerminal, ServiceError> {
+    caller.require(TerminalOnly::ALLOWED)?;
     let t = terminals::get(db, caller.fund(), caller.actor())
         .await?
         .ok_or_else(|| {

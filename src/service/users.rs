@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth;
+use crate::caller::{AdminOnly, Caller, Roles};
 use crate::domain::member::MemberStatus;
 use crate::domain::{FieldError, FundId, Instant, MemberId, Role, UserId};
 use crate::service::error::ServiceError;
@@ -42,9 +43,11 @@ pub struct UserListItem {
     pub created_at: Instant,
 }
 
-/// An admin's new user: a role a person can hold (tills have terminal keys), and a member id
+/// An admin's new user (admins only): a role a person can hold (tills have terminal keys), and a member id
 /// exactly for the member role, of a member who has not left; then [`create`]'s checks.
-pub async fn add(db: &Db, fund: &FundId, req: NewUser) -> Result<UserView, ServiceError> {
+pub async fn add(db: &Db, caller: &Caller, req: NewUser) -> Result<UserView, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
+    let fund = caller.fund();
     let errors = role_errors(db, fund, &req).await?;
     if !errors.is_empty() {
         return Err(ServiceError::invalid(errors));
@@ -94,12 +97,13 @@ async fn role_errors(
 /// role's. Password hashes never leave the store.
 pub async fn list(
     db: &Db,
-    fund: &FundId,
+    caller: &Caller,
     role: Option<Role>,
     after: Option<&str>,
     fetch: i64,
 ) -> Result<Vec<UserListItem>, ServiceError> {
-    let rows = users::list(db, fund, role, after, fetch).await?;
+    caller.require(AdminOnly::ALLOWED)?;
+    let rows = users::list(db, caller.fund(), role, after, fetch).await?;
     Ok(rows
         .into_iter()
         .map(|(u, created_at)| UserListItem {

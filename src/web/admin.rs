@@ -276,7 +276,7 @@ async fn create_user(State(state): State<AppState>, form: Form) -> Response {
         Err(r) => return r,
     };
     let answer = match new_user(&form) {
-        Ok(req) => users::add(&state.db, caller.fund(), req).await,
+        Ok(req) => users::add(&state.db, &caller, req).await,
         Err(e) => Err(e),
     };
     let flash = match answer {
