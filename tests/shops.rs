@@ -131,6 +131,38 @@ async fn every_shop_route_is_in_openapi(app: TestApp) {
             "{method} {path} documents no 401"
         );
     }
+    // The shop views live in the service now: each schema they name is in the document.
+    let schemas = doc.ok(200)["components"]["schemas"].clone();
+    for name in [
+        "ShopView",
+        "ShopList",
+        "VoteRecorded",
+        "VoteList",
+        "TerminalCreated",
+    ] {
+        assert!(schemas.get(name).is_some(), "{name} missing");
+    }
+    let mut refs = Vec::new();
+    collect_refs(doc.ok(200), &mut refs);
+    for r in refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(schemas.get(name).is_some(), "{r} does not resolve");
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => out.push(r.to_string()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
 }
 
 async fn applications_are_validated(app: TestApp) {
