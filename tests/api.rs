@@ -310,6 +310,22 @@ async fn users(app: TestApp) {
         )
         .await;
     assert_eq!(r.fields(), vec!["member_id"]);
+    // A member id only for the member role, and of a member of this fund.
+    for (role, member) in [
+        ("treasurer", app.new_member("Un").await),
+        ("member", "mem_nope".into()),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/users",
+                Some(&admin),
+                json!({"email": "m@test.caisse.fr", "password": "long enough pass",
+                       "role": role, "member_id": member}),
+            )
+            .await;
+        r.problem(422, "validation_failed");
+        assert_eq!(r.fields(), vec!["member_id"], "{role}");
+    }
 
     let r = app
         .post(

@@ -24,6 +24,7 @@ both_backends!(
     shops_due_for_review,
     another_funds_shops_are_not_found,
     demo_creates_shops,
+    the_use_cases_check_the_role_and_the_status,
 );
 
 const IBAN: &str = "FR7630006000011234567890189";
@@ -129,6 +130,38 @@ async fn every_shop_route_is_in_openapi(app: TestApp) {
             responses.contains_key("401"),
             "{method} {path} documents no 401"
         );
+    }
+    // The shop views live in the service now: each schema they name is in the document.
+    let schemas = doc.ok(200)["components"]["schemas"].clone();
+    for name in [
+        "ShopView",
+        "ShopList",
+        "VoteRecorded",
+        "VoteList",
+        "TerminalCreated",
+    ] {
+        assert!(schemas.get(name).is_some(), "{name} missing");
+    }
+    let mut refs = Vec::new();
+    collect_refs(doc.ok(200), &mut refs);
+    for r in refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(schemas.get(name).is_some(), "{r} does not resolve");
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => out.push(r.to_string()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
     }
 }
 
@@ -1264,4 +1297,80 @@ async fn demo_creates_shops(app: TestApp) {
     assert_eq!(due.ok(200)["items"].as_array().unwrap().len(), 1);
     let v = app.get("/api/v1/ledger/verification", Some(&admin)).await;
     assert_eq!(v.ok(200)["clean"], true);
+}
+
+/// The pages and the API reach the same use cases: each checks the caller's role itself, and
+/// a status change the shop's status does not allow is refused there, not by the handler.
+async fn the_use_cases_check_the_role_and_the_status(app: TestApp) {
+    use caisse::caller::Caller;
+    use caisse::domain::shop::{Decision, StatusChange, VoteChoice};
+    use caisse::domain::{ErrorCode, FundId, ShopId, UserId};
+    use caisse::service::shops::{self as service, DecisionRequest, StatusNote, VoteRequest};
+
+    let admin = app.login(Role::Admin).await;
+    let shop = ShopId::new(create_shop(&app, &admin, "Le Fournil").await);
+    let person = |role| Caller::User {
+        fund: FundId::new(app.fund_id.clone()),
+        user: UserId::new(format!("usr_{role}")),
+        role,
+        member: None,
+    };
+    let vote = || VoteRequest {
+        choice: VoteChoice::For,
+        comment: None,
+    };
+    let e = service::vote(&app.db, &person(Role::Admin), &shop, vote())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    let reject = DecisionRequest {
+        decision: Decision::Rejected,
+        review_on: None,
+        note: None,
+    };
+    let e = service::decide(&app.db, &person(Role::Committee), &shop, reject.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    let e = service::votes(&app.db, &person(Role::Treasurer), &shop)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+
+    // A pending shop cannot be suspended; once rejected, nothing more happens to it.
+    let real_admin = caisse::service::users::create(
+        &app.db,
+        &app.fund_id,
+        "admin2@test.caisse.fr",
+        PASSWORD,
+        Role::Admin,
+        None,
+    )
+    .await
+    .unwrap();
+    let admin_caller = Caller::User {
+        fund: FundId::new(app.fund_id.clone()),
+        user: UserId::new(real_admin.id),
+        role: Role::Admin,
+        member: None,
+    };
+    let note = StatusNote::default();
+    let e = service::change_status(&app.db, &admin_caller, &shop, StatusChange::Suspended, note)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::WrongStatus);
+    let view = service::decide(&app.db, &admin_caller, &shop, reject.clone())
+        .await
+        .unwrap();
+    assert_eq!(view.status, caisse::domain::shop::ShopStatus::Rejected);
+    let e = service::decide(&app.db, &admin_caller, &shop, reject)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::WrongStatus);
+    let users = shops::history(&app.db, &app.fund_id, &shop).await.unwrap();
+    assert_eq!(
+        users.len(),
+        1,
+        "one decision recorded, nothing for the refusals"
+    );
 }

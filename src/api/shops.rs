@@ -1,9 +1,7 @@
 //! Approved shops and producers: applications, the committee's votes, decisions, suspension,
-//! the directory, and the shops' tills (terminals).
-//!
-//! Who sees what: admins and treasurers see IBANs, nobody else; admins and committee members see
-//! the vote tally; each voter's choice is seen by admins and by the voter. Members see approved
-//! shops only, with public fields; a till sees its own shop only. Another fund's shop is 404.
+//! the directory, and the shops' tills (terminals). Each handler reads its input, calls one
+//! `service::shops` use case and answers its typed result; who sees which fields and which
+//! status changes are allowed are `domain::shop`'s rules.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,236 +9,89 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{
     body_rejection, parse_json, AdminCommittee, AdminOnly, ApiJson, Authorized, Caller,
     CommitteeOnly, TerminalOnly,
 };
-use super::page::QueryParams;
+use super::page::Page;
+use super::query::{Limit, Query};
 use super::AppState;
-use crate::domain::shop::{
-    validate_note, validate_review_on, Decision, ShopApplication, ShopStatus, StatusChange, Tally,
-    VoteChoice,
+use crate::domain::shop::{ShopApplication, ShopStatus, StatusChange};
+use crate::domain::{ShopId, TerminalId};
+use crate::service::shops::{
+    self as service, CurrentTerminal, DecisionRequest, NewTerminal, ShopDetailsChange, ShopFilter,
+    ShopView, StatusNote, TerminalCreated, TerminalView, VoteList, VoteRecorded, VoteRequest,
 };
-use crate::domain::ErrorCode;
-use crate::domain::{format_instant, FieldError, Role};
-use crate::service;
 use crate::store::cursors::Listed;
-use crate::store::shops::{self, ListFilter, Shop, ShopError, StatusRecord};
-use crate::store::{funds, terminals};
-
-impl From<ShopError> for ApiError {
-    fn from(e: ShopError) -> Self {
-        match e {
-            ShopError::NotFound => ApiError::not_found("shop"),
-            e @ ShopError::WrongStatus { .. } => {
-                ApiError::new(ErrorCode::WrongStatus, e.to_string())
-            }
-            ShopError::Store(s) => s.into(),
-        }
-    }
-}
-
-/// What a role may see of a shop.
-#[derive(Clone, Copy)]
-struct Sight {
-    /// Bank details: admin and treasurer.
-    iban: bool,
-    /// Legal name, SIRET, BIC, dates, criteria answers, history: everyone but members and tills.
-    details: bool,
-    /// The tally of the votes: admin and committee.
-    tally: bool,
-}
-
-impl Sight {
-    fn of(role: Role) -> Sight {
-        match role {
-            Role::Admin => Sight {
-                iban: true,
-                details: true,
-                tally: true,
-            },
-            Role::Treasurer => Sight {
-                iban: true,
-                details: true,
-                tally: false,
-            },
-            Role::Committee => Sight {
-                iban: false,
-                details: true,
-                tally: true,
-            },
-            Role::Member | Role::Terminal => Sight {
-                iban: false,
-                details: false,
-                tally: false,
-            },
-        }
-    }
-}
-
-/// Whether the caller may see this shop at all (if not: 404, as if it did not exist).
-fn visible(caller: &Caller, shop: &Shop) -> bool {
-    match caller.role() {
-        Role::Member => shop.status == ShopStatus::Approved,
-        Role::Terminal => caller.shop().map(|s| s.as_str()) == Some(shop.id.as_str()),
-        Role::Admin | Role::Treasurer | Role::Committee => true,
-    }
-}
-
-/// A shop as the caller may see it: fields the caller may not see are absent.
-#[derive(Serialize, ToSchema)]
-pub struct ShopView {
-    id: String,
-    name: String,
-    #[schema(example = "12 rue Saint-Maurice, 69008 Lyon")]
-    address: String,
-    categories: Vec<String>,
-    status: ShopStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    legal_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    siret: Option<String>,
-    /// Admins and treasurers only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iban: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bic: Option<String>,
-    /// `YYYY-MM-DD` of the next review.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    review_on: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_at: Option<String>,
-    /// Each of the fund's criteria with the shop's answer (`null`: not answered).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    criteria: Option<Vec<CriterionAnswer>>,
-    /// The committee's votes as they stand (admins and committee members).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tally: Option<Tally>,
-    /// The latest decision (approved or rejected), with the tally it was taken on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decision: Option<StatusRecordView>,
-    /// Every decision, suspension and reinstatement, oldest first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    history: Option<Vec<StatusRecordView>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CriterionAnswer {
-    #[schema(example = "locality")]
-    id: String,
-    #[schema(example = "Production ou approvisionnement local")]
-    label: String,
-    answer: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StatusRecordView {
-    kind: StatusChange,
-    note: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    review_on: Option<String>,
-    /// The votes when the decision was taken (decisions only; admins and committee members).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tally: Option<Tally>,
-    /// The admin's user id.
-    decided_by: String,
-    decided_at: String,
-}
-
-fn day(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
-fn record_view(r: StatusRecord, sight: Sight) -> StatusRecordView {
-    StatusRecordView {
-        kind: r.kind,
-        note: r.note,
-        review_on: r.review_on.map(day),
-        tally: r.tally.filter(|_| sight.tally),
-        decided_by: r.decided_by,
-        decided_at: format_instant(r.decided_at),
-    }
-}
-
-/// The fields a list shows.
-fn summary(shop: Shop, sight: Sight) -> ShopView {
-    let d = sight.details;
-    ShopView {
-        legal_name: Some(shop.legal_name).filter(|_| d),
-        siret: shop.siret.filter(|_| d),
-        iban: Some(shop.iban).filter(|_| sight.iban),
-        bic: shop.bic.filter(|_| d),
-        review_on: shop.review_on.map(day).filter(|_| d),
-        created_at: Some(format_instant(shop.created_at)).filter(|_| d),
-        id: shop.id,
-        name: shop.name,
-        address: shop.address,
-        categories: shop.categories,
-        status: shop.status,
-        criteria: None,
-        tally: None,
-        decision: None,
-        history: None,
-    }
-}
-
-/// Everything about one shop the caller may see.
-async fn detail(state: &AppState, caller: &Caller, shop: Shop) -> ApiResult<ShopView> {
-    let sight = Sight::of(caller.role());
-    let fund = caller.fund();
-    let id = shop.id.clone();
-    let mut view = summary(shop, sight);
-    if sight.details {
-        let settings = funds::settings(&state.db, fund).await?;
-        let mut answers = shops::criteria(&state.db, fund, &id).await?;
-        let mut criteria: Vec<CriterionAnswer> = settings
-            .criteria
-            .iter()
-            .map(|c| CriterionAnswer {
-                id: c.id.clone(),
-                label: c.label.clone(),
-                answer: answers.remove(&c.id),
-            })
-            .collect();
-        // Answers to criteria the fund has since dropped stay visible, under their id.
-        criteria.extend(answers.into_iter().map(|(id, answer)| CriterionAnswer {
-            label: id.clone(),
-            id,
-            answer: Some(answer),
-        }));
-        view.criteria = Some(criteria);
-        let history = shops::history(&state.db, fund, &id).await?;
-        view.decision = history
-            .iter()
-            .rev()
-            .find(|r| matches!(r.kind, StatusChange::Approved | StatusChange::Rejected))
-            .cloned()
-            .map(|r| record_view(r, sight));
-        view.history = Some(history.into_iter().map(|r| record_view(r, sight)).collect());
-    }
-    if sight.tally {
-        view.tally = Some(shops::current_tally(&state.db, fund, &id).await?);
-    }
-    Ok(view)
-}
-
-/// A shop of the caller's fund that the caller may see, or 404.
-async fn find(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Shop> {
-    shops::get(&state.db, caller.fund(), id)
-        .await?
-        .filter(|s| visible(caller, s))
-        .ok_or_else(|| ApiError::not_found("shop"))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ShopList {
     items: Vec<ShopView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TerminalList {
+    items: Vec<TerminalView>,
+    next_cursor: Option<String>,
+}
+
+/// `status=`: one of the four statuses.
+struct StatusParam(ShopStatus);
+
+impl<'de> Deserialize<'de> for StatusParam {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ShopStatus::parse(&text).map(StatusParam).ok_or_else(|| {
+            serde::de::Error::custom("must be pending, approved, rejected or suspended")
+        })
+    }
+}
+
+/// `on=`: a day, `YYYY-MM-DD`.
+struct DayParam(NaiveDate);
+
+impl<'de> Deserialize<'de> for DayParam {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map(DayParam)
+            .map_err(|_| serde::de::Error::custom("must be a date YYYY-MM-DD"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopQuery {
+    status: Option<StatusParam>,
+    category: Option<String>,
+    limit: Option<Limit>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    on: Option<DayParam>,
+    limit: Option<Limit>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<Limit>,
+    cursor: Option<String>,
+}
+
+fn shop_list(page: &Page, rows: Vec<ShopView>) -> Json<ShopList> {
+    let (items, next_cursor) = page.split(rows, |s| s.id.as_str());
+    Json(ShopList { items, next_cursor })
 }
 
 /// Records a shop's or producer's application (admin, committee): `status` is `pending`.
@@ -256,8 +107,7 @@ pub async fn create_shop(
     caller: Authorized<AdminCommittee>,
     body: ApiJson<ShopApplication>,
 ) -> ApiResult<(StatusCode, Json<ShopView>)> {
-    let shop = service::shops::apply(&state.db, caller.fund(), &body.value, caller.actor()).await?;
-    let view = detail(&state, &caller, shop).await?;
+    let view = service::apply(&state.db, &caller, &body.value).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -275,57 +125,24 @@ pub async fn create_shop(
 pub async fn list_shops(
     State(state): State<AppState>,
     caller: Caller,
-    mut query: QueryParams,
+    Query(q): Query<ShopQuery>,
 ) -> ApiResult<Json<ShopList>> {
-    let page = query.page();
-    let status = query.take("status");
-    let status = status.as_deref().and_then(|s| {
-        let parsed = ShopStatus::parse(s);
-        if parsed.is_none() {
-            query.error("status", "must be pending, approved, rejected or suspended");
-        }
-        parsed
-    });
-    let category = query.take("category");
-    if let Some(c) = &category {
-        let settings = funds::settings(&state.db, caller.fund()).await?;
-        if !settings.categories.iter().any(|k| k == c) {
-            query.error("category", "not one of the fund's categories");
-        }
-    }
-    query.finish()?;
+    let page = Page::new(q.limit, q.cursor);
     page.check_cursor(&state.db, caller.fund(), Listed::Shops)
         .await?;
-    let mut filter = ListFilter {
-        statuses: status.into_iter().collect(),
-        category,
-        after: page.after.clone(),
-        limit: page.fetch(),
-        ..ListFilter::default()
+    let filter = ShopFilter {
+        status: q.status.map(|s| s.0),
+        category: q.category,
     };
-    match caller.role() {
-        Role::Member => {
-            if filter.statuses.iter().any(|s| *s != ShopStatus::Approved) {
-                return Ok(Json(ShopList {
-                    items: Vec::new(),
-                    next_cursor: None,
-                }));
-            }
-            filter.statuses = vec![ShopStatus::Approved];
-        }
-        // A till lists its own shop (an empty id, matching nothing, if it somehow has none).
-        Role::Terminal => {
-            filter.only = Some(caller.shop().map(|s| s.to_string()).unwrap_or_default())
-        }
-        Role::Admin | Role::Treasurer | Role::Committee => {}
-    }
-    let rows = shops::list(&state.db, caller.fund(), &filter).await?;
-    let (rows, next_cursor) = page.split(rows, |s| &s.id);
-    let sight = Sight::of(caller.role());
-    Ok(Json(ShopList {
-        items: rows.into_iter().map(|s| summary(s, sight)).collect(),
-        next_cursor,
-    }))
+    let rows = service::list(
+        &state.db,
+        &caller,
+        filter,
+        page.after.as_deref(),
+        page.fetch(),
+    )
+    .await?;
+    Ok(shop_list(&page, rows))
 }
 
 /// Approved and suspended shops whose review date is on or before `on` (default: today)
@@ -340,34 +157,15 @@ pub async fn list_shops(
 pub async fn review_due(
     State(state): State<AppState>,
     caller: Authorized<AdminCommittee>,
-    mut query: QueryParams,
+    Query(q): Query<ReviewQuery>,
 ) -> ApiResult<Json<ShopList>> {
-    let page = query.page();
-    let today = crate::domain::today();
-    let on = match query.take("on") {
-        None => today,
-        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").unwrap_or_else(|_| {
-            query.error("on", "must be a date YYYY-MM-DD");
-            today
-        }),
-    };
-    query.finish()?;
+    let page = Page::new(q.limit, q.cursor);
     page.check_cursor(&state.db, caller.fund(), Listed::Shops)
         .await?;
-    let filter = ListFilter {
-        statuses: vec![ShopStatus::Approved, ShopStatus::Suspended],
-        review_due_on: Some(on),
-        after: page.after.clone(),
-        limit: page.fetch(),
-        ..ListFilter::default()
-    };
-    let rows = shops::list(&state.db, caller.fund(), &filter).await?;
-    let (rows, next_cursor) = page.split(rows, |s| &s.id);
-    let sight = Sight::of(caller.role());
-    Ok(Json(ShopList {
-        items: rows.into_iter().map(|s| summary(s, sight)).collect(),
-        next_cursor,
-    }))
+    let on = q.on.map_or_else(crate::domain::today, |d| d.0);
+    let rows =
+        service::review_due(&state.db, &caller, on, page.after.as_deref(), page.fetch()).await?;
+    Ok(shop_list(&page, rows))
 }
 
 /// One shop: public fields for members (approved shops only) and tills (their own shop);
@@ -380,24 +178,9 @@ pub async fn review_due(
 pub async fn get_shop(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
 ) -> ApiResult<Json<ShopView>> {
-    let shop = find(&state, &caller, &id).await?;
-    Ok(Json(detail(&state, &caller, shop).await?))
-}
-
-/// The details to change; each field given replaces the current one.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShopDetailsChange {
-    name: Option<String>,
-    legal_name: Option<String>,
-    siret: Option<String>,
-    /// The account the next settlements pay; settlements made before keep theirs.
-    iban: Option<String>,
-    bic: Option<String>,
-    address: Option<String>,
-    categories: Option<Vec<String>>,
+    Ok(Json(service::get(&state.db, &caller, &id).await?))
 }
 
 /// Changes a shop's details (admin): name, legal name, SIRET, IBAN, BIC, address, categories,
@@ -413,50 +196,11 @@ pub struct ShopDetailsChange {
 pub async fn update_shop(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: ApiJson<ShopDetailsChange>,
 ) -> ApiResult<Json<ShopView>> {
-    let b = body.value;
-    let change = service::shops::DetailsChange {
-        name: b.name,
-        legal_name: b.legal_name,
-        siret: b.siret,
-        iban: b.iban,
-        bic: b.bic,
-        address: b.address,
-        categories: b.categories,
-    };
-    let shop = service::shops::update_details(&state.db, caller.fund(), &id, change).await?;
-    Ok(Json(detail(&state, &caller, shop).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VoteRequest {
-    choice: VoteChoice,
-    /// At most 1000 characters.
-    #[serde(default)]
-    comment: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VoteView {
-    /// The committee member's user id.
-    voter_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    voter_email: Option<String>,
-    choice: VoteChoice,
-    comment: Option<String>,
-    voted_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VoteRecorded {
-    shop_id: String,
-    vote: VoteView,
-    /// The voter had voted before: this vote replaced it.
-    replaced: bool,
-    tally: Tally,
+    let view = service::update_details(&state.db, &caller, &id, body.value).await?;
+    Ok(Json(view))
 }
 
 /// Votes on a shop (committee): for, against or abstain, with an optional comment. One vote
@@ -473,50 +217,16 @@ pub struct VoteRecorded {
 pub async fn vote(
     State(state): State<AppState>,
     caller: Authorized<CommitteeOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: ApiJson<VoteRequest>,
 ) -> ApiResult<(StatusCode, Json<VoteRecorded>)> {
-    let req = body.value;
-    let comment = validate_note("comment", req.comment.as_deref(), 1000).map_err(invalid_one)?;
-    let outcome = service::shops::vote(
-        &state.db,
-        caller.fund(),
-        &id,
-        caller.actor(),
-        req.choice,
-        comment.as_deref(),
-    )
-    .await?;
-    let tally = shops::current_tally(&state.db, caller.fund(), &id).await?;
-    let status = if outcome.replaced {
+    let recorded = service::vote(&state.db, &caller, &id, body.value).await?;
+    let status = if recorded.replaced {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(VoteRecorded {
-            shop_id: id,
-            vote: VoteView {
-                voter_id: caller.actor().to_string(),
-                voter_email: None,
-                choice: req.choice,
-                comment,
-                voted_at: format_instant(outcome.voted_at),
-            },
-            replaced: outcome.replaced,
-            tally,
-        }),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VoteList {
-    shop_id: String,
-    status: ShopStatus,
-    tally: Tally,
-    /// Every vote for an admin; a committee member's own vote only.
-    votes: Vec<VoteView>,
+    Ok((status, Json(recorded)))
 }
 
 /// The tally of a shop's votes (admin, committee), with each voter's choice for an admin and
@@ -529,45 +239,9 @@ pub struct VoteList {
 pub async fn list_votes(
     State(state): State<AppState>,
     caller: Authorized<AdminCommittee>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
 ) -> ApiResult<Json<VoteList>> {
-    let shop = find(&state, &caller, &id).await?;
-    let admin = caller.role() == Role::Admin;
-    let voter = (!admin).then_some(caller.actor());
-    let votes = shops::votes(&state.db, caller.fund(), &id, voter).await?;
-    let tally = shops::current_tally(&state.db, caller.fund(), &id).await?;
-    Ok(Json(VoteList {
-        shop_id: shop.id,
-        status: shop.status,
-        tally,
-        votes: votes
-            .into_iter()
-            .map(|v| VoteView {
-                voter_id: v.voter_id,
-                voter_email: Some(v.voter_email),
-                choice: v.choice,
-                comment: v.comment,
-                voted_at: format_instant(v.voted_at),
-            })
-            .collect(),
-    }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    decision: Decision,
-    /// Next review of an approval, `YYYY-MM-DD`, after today. Not for a rejection.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, example = "2027-11-01")]
-    review_on: Option<NaiveDate>,
-    /// At most 2000 characters.
-    #[serde(default)]
-    note: Option<String>,
-}
-
-fn invalid_one(e: FieldError) -> ApiError {
-    ApiError::invalid(vec![e])
+    Ok(Json(service::votes(&state.db, &caller, &id).await?))
 }
 
 /// Decides on an application, or again at a review (admin): approved or rejected, with a note
@@ -584,48 +258,12 @@ fn invalid_one(e: FieldError) -> ApiError {
 pub async fn decide(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: ApiJson<DecisionRequest>,
 ) -> ApiResult<Json<ShopView>> {
-    let req = body.value;
-    let mut errors = Vec::new();
-    let note = validate_note("note", req.note.as_deref(), 2000).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    });
-    if let Some(r) = req.review_on {
-        if req.decision == Decision::Rejected {
-            errors.push(FieldError::new(
-                "review_on",
-                "only an approval has a review date",
-            ));
-        } else if let Err(e) = validate_review_on(r, crate::domain::today()) {
-            errors.push(e);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    service::shops::decide(
-        &state.db,
-        caller.fund(),
-        &id,
-        req.decision,
-        note.as_deref(),
-        req.review_on,
-        caller.actor(),
-    )
-    .await?;
-    let shop = find(&state, &caller, &id).await?;
-    Ok(Json(detail(&state, &caller, shop).await?))
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct StatusNote {
-    /// Why (at most 2000 characters).
-    #[serde(default)]
-    note: Option<String>,
+    Ok(Json(
+        service::decide(&state.db, &caller, &id, body.value).await?,
+    ))
 }
 
 /// An optional JSON body: none at all, or a strict one.
@@ -637,28 +275,6 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(
         return Ok(T::default());
     }
     Ok(parse_json(&bytes)?.value)
-}
-
-async fn change_status(
-    state: AppState,
-    caller: &Caller,
-    id: &str,
-    change: StatusChange,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<ShopView>> {
-    let req: StatusNote = optional_body(body)?;
-    let note = validate_note("note", req.note.as_deref(), 2000).map_err(invalid_one)?;
-    service::shops::change_status(
-        &state.db,
-        caller.fund(),
-        id,
-        change,
-        note.as_deref(),
-        caller.actor(),
-    )
-    .await?;
-    let shop = find(&state, caller, id).await?;
-    Ok(Json(detail(&state, caller, shop).await?))
 }
 
 /// Suspends an approved shop (admin), at once: its tills' payments are declined from now on.
@@ -674,10 +290,12 @@ async fn change_status(
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ShopView>> {
-    change_status(state, &caller, &id, StatusChange::Suspended, body).await
+    let note = optional_body(body)?;
+    let view = service::change_status(&state.db, &caller, &id, StatusChange::Suspended, note);
+    Ok(Json(view.await?))
 }
 
 /// Reinstates a suspended shop (admin), at once. The body is optional.
@@ -692,59 +310,12 @@ pub async fn suspend(
 pub async fn reinstate(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ShopView>> {
-    change_status(state, &caller, &id, StatusChange::Reinstated, body).await
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTerminal {
-    /// Which till, e.g. "Caisse 1" or "Marché du jeudi" (1 to 80 characters).
-    #[schema(example = "Caisse 1")]
-    label: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TerminalCreated {
-    id: String,
-    shop_id: String,
-    label: String,
-    /// The till's bearer token (`ct_` and 64 hex digits). Shown this once: only its hash is kept.
-    #[schema(example = "ct_9f2c…")]
-    api_key: String,
-    created_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TerminalView {
-    id: String,
-    shop_id: String,
-    label: String,
-    created_at: String,
-    /// To the minute.
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
-}
-
-impl From<terminals::Terminal> for TerminalView {
-    fn from(t: terminals::Terminal) -> Self {
-        TerminalView {
-            id: t.id,
-            shop_id: t.shop_id,
-            label: t.label,
-            created_at: format_instant(t.created_at),
-            last_used_at: t.last_used_at.map(format_instant),
-            revoked_at: t.revoked_at.map(format_instant),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TerminalList {
-    items: Vec<TerminalView>,
-    next_cursor: Option<String>,
+    let note = optional_body(body)?;
+    let view = service::change_status(&state.db, &caller, &id, StatusChange::Reinstated, note);
+    Ok(Json(view.await?))
 }
 
 /// Gives a shop a till (admin): answers its API key, once. The key authenticates as role
@@ -760,30 +331,11 @@ pub struct TerminalList {
 pub async fn create_terminal(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
+    Path(id): Path<ShopId>,
     body: ApiJson<NewTerminal>,
 ) -> ApiResult<(StatusCode, Json<TerminalCreated>)> {
-    let label = body.value.label.trim().to_string();
-    let n = label.chars().count();
-    if n == 0 || n > 80 {
-        return Err(invalid_one(FieldError::new(
-            "label",
-            "must be 1 to 80 characters",
-        )));
-    }
-    let (t, api_key) =
-        service::shops::create_terminal(&state.db, caller.fund(), &id, &label, caller.actor())
-            .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TerminalCreated {
-            id: t.id,
-            shop_id: t.shop_id,
-            label: t.label,
-            api_key,
-            created_at: format_instant(t.created_at),
-        }),
-    ))
+    let created = service::create_terminal(&state.db, &caller, &id, body.value).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// A shop's tills (admin): label, creation, last use, revocation; never the key.
@@ -799,27 +351,16 @@ pub async fn create_terminal(
 pub async fn list_terminals(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path(id): Path<String>,
-    mut query: QueryParams,
+    Path(id): Path<ShopId>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<TerminalList>> {
-    let page = query.page();
-    query.finish()?;
-    let shop = find(&state, &caller, &id).await?;
+    let page = Page::new(q.limit, q.cursor);
+    let rows = service::terminals(&state.db, &caller, &id, page.after.as_deref(), page.fetch());
+    let rows = rows.await?;
     page.check_cursor(&state.db, caller.fund(), Listed::Terminals { shop_id: &id })
         .await?;
-    let rows = terminals::list(
-        &state.db,
-        caller.fund(),
-        &shop.id,
-        page.after.as_deref(),
-        page.fetch(),
-    )
-    .await?;
-    let (rows, next_cursor) = page.split(rows, |t| &t.id);
-    Ok(Json(TerminalList {
-        items: rows.into_iter().map(TerminalView::from).collect(),
-        next_cursor,
-    }))
+    let (items, next_cursor) = page.split(rows, |t| t.id.as_str());
+    Ok(Json(TerminalList { items, next_cursor }))
 }
 
 /// Revokes a till's key at once (admin): the key answers 401 from now on. Revoking again
@@ -834,26 +375,10 @@ pub async fn list_terminals(
 pub async fn revoke_terminal(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    Path((id, terminal_id)): Path<(String, String)>,
+    Path((id, terminal_id)): Path<(ShopId, TerminalId)>,
 ) -> ApiResult<Json<TerminalView>> {
-    let t = service::shops::revoke_terminal(
-        &state.db,
-        caller.fund(),
-        &id,
-        &terminal_id,
-        caller.actor(),
-    )
-    .await?;
-    Ok(Json(t.into()))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CurrentTerminal {
-    id: String,
-    label: String,
-    shop: ShopView,
-    /// Whether the shop is approved (not pending, suspended or rejected): a till can show it.
-    accepting_payments: bool,
+    let revoked = service::revoke_terminal(&state.db, &caller, &id, &terminal_id).await?;
+    Ok(Json(revoked))
 }
 
 /// The calling till (terminal): its label and its shop, and whether the shop takes payments now.
@@ -865,15 +390,5 @@ pub async fn current_terminal(
     State(state): State<AppState>,
     caller: Authorized<TerminalOnly>,
 ) -> ApiResult<Json<CurrentTerminal>> {
-    let t = terminals::get(&state.db, caller.fund(), caller.actor())
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the terminal is unknown"))?;
-    let shop = find(&state, &caller, &t.shop_id).await?;
-    let accepting_payments = shop.status.accepts_payments();
-    Ok(Json(CurrentTerminal {
-        id: t.id,
-        label: t.label,
-        shop: summary(shop, Sight::of(Role::Terminal)),
-        accepting_payments,
-    }))
+    Ok(Json(service::current_terminal(&state.db, &caller).await?))
 }

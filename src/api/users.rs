@@ -1,37 +1,19 @@
+//! Who can sign in to the fund (admin): create and list users.
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{AdminOnly, ApiJson, Authorized};
-use super::page::QueryParams;
+use super::page::Page;
+use super::query::{Limit, Query};
 use super::AppState;
-use crate::domain::{FieldError, Role};
-use crate::service;
+use crate::domain::Role;
+use crate::service::users::{self, NewUser, UserListItem, UserView};
 use crate::store::cursors::Listed;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    email: String,
-    /// At least 10 characters.
-    password: String,
-    role: Role,
-    /// Required for the `member` role: the member this login belongs to.
-    #[serde(default)]
-    member_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    id: String,
-    email: String,
-    role: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    member_id: Option<String>,
-}
 
 /// Creates a user (admin).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
@@ -45,67 +27,37 @@ pub async fn create_user(
     caller: Authorized<AdminOnly>,
     body: ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    let req = body.value;
-    let mut errors: Vec<FieldError> = Vec::new();
-    if req.role == Role::Terminal {
-        errors.push(FieldError::new(
-            "role",
-            "tills authenticate with terminal keys, not users",
-        ));
-    }
-    if req.role == Role::Member && req.member_id.is_none() {
-        errors.push(FieldError::new("member_id", "required for the member role"));
-    }
-    if req.role != Role::Member && req.member_id.is_some() {
-        errors.push(FieldError::new("member_id", "only for the member role"));
-    }
-    if let Some(member_id) = &req.member_id {
-        let member = crate::store::members::find(&state.db, caller.fund(), member_id).await?;
-        match member {
-            None => errors.push(FieldError::new("member_id", "no such member")),
-            Some(m) if m.status == crate::domain::member::MemberStatus::Left => errors.push(
-                FieldError::new("member_id", "this member has left the fund"),
-            ),
-            Some(_) => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let user = service::users::create(
-        &state.db,
-        caller.fund(),
-        &req.email,
-        &req.password,
-        req.role,
-        req.member_id.as_deref(),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserView {
-            id: user.id,
-            email: user.email,
-            role: user.role,
-            member_id: user.member_id,
-        }),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserListItem {
-    id: String,
-    email: String,
-    role: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    member_id: Option<String>,
-    created_at: String,
+    let user = users::add(&state.db, &caller, body.value).await?;
+    Ok((StatusCode::CREATED, Json(user)))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct UserPage {
     items: Vec<UserListItem>,
     next_cursor: Option<String>,
+}
+
+/// `role=`: a role a user can hold (not `terminal`: tills are not users).
+struct UserRole(Role);
+
+impl<'de> Deserialize<'de> for UserRole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.parse::<Role>() {
+            Ok(role) if role != Role::Terminal => Ok(UserRole(role)),
+            _ => Err(serde::de::Error::custom(
+                "one of admin, treasurer, committee, member",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    role: Option<UserRole>,
+    limit: Option<Limit>,
+    cursor: Option<String>,
 }
 
 /// Who can sign in to the fund (admin), oldest first, optionally one `role`'s; paged with
@@ -120,42 +72,19 @@ pub struct UserPage {
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Authorized<AdminOnly>,
-    mut query: QueryParams,
+    Query(q): Query<UserQuery>,
 ) -> ApiResult<Json<UserPage>> {
-    let page = query.page();
-    let role = match query.take("role") {
-        None => None,
-        Some(r) => match r.parse::<Role>() {
-            Ok(role) if role != Role::Terminal => Some(role),
-            _ => {
-                query.error("role", "one of admin, treasurer, committee, member");
-                None
-            }
-        },
-    };
-    query.finish()?;
+    let page = Page::new(q.limit, q.cursor);
     page.check_cursor(&state.db, caller.fund(), Listed::Users)
         .await?;
-    let rows = crate::store::users::list(
+    let role = q.role.map(|r| r.0);
+    let rows = users::list(
         &state.db,
-        caller.fund(),
+        &caller,
         role,
         page.after.as_deref(),
         page.fetch(),
-    )
-    .await?;
-    let (rows, next_cursor) = page.split(rows, |(u, _)| &u.id);
-    Ok(Json(UserPage {
-        items: rows
-            .into_iter()
-            .map(|(u, created_at)| UserListItem {
-                id: u.id,
-                email: u.email,
-                role: u.role,
-                member_id: u.member_id,
-                created_at: crate::domain::format_instant(created_at),
-            })
-            .collect(),
-        next_cursor,
-    }))
+    );
+    let (items, next_cursor) = page.split(rows.await?, |u| u.id.as_str());
+    Ok(Json(UserPage { items, next_cursor }))
 }

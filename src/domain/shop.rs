@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::bank::{is_valid_bic, normalize_iban, validate_iban};
 use super::settings::FundSettings;
-use super::FieldError;
+use super::{FieldError, Role};
 
 /// Where a shop stands. Only an `approved` shop takes payments.
 ///
@@ -64,6 +64,134 @@ impl ShopStatus {
     }
 }
 
+/// A change the shop's status does not allow (409 `wrong_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the shop is {status}: it cannot be {action}")]
+pub struct WrongStatus {
+    pub status: ShopStatus,
+    pub action: &'static str,
+}
+
+impl ShopStatus {
+    /// The status after `change`: a decision while the shop is open to one; a suspension of an
+    /// approved shop; a reinstatement of a suspended one.
+    pub fn after(self, change: StatusChange) -> Result<ShopStatus, WrongStatus> {
+        let refused = |action| WrongStatus {
+            status: self,
+            action,
+        };
+        match change {
+            StatusChange::Approved | StatusChange::Rejected if !self.open_to_decision() => {
+                Err(refused("decided on again"))
+            }
+            StatusChange::Approved => Ok(ShopStatus::Approved),
+            StatusChange::Rejected => Ok(ShopStatus::Rejected),
+            StatusChange::Suspended if self == ShopStatus::Approved => Ok(ShopStatus::Suspended),
+            StatusChange::Suspended => Err(refused("suspended")),
+            StatusChange::Reinstated if self == ShopStatus::Suspended => Ok(ShopStatus::Approved),
+            StatusChange::Reinstated => Err(refused("reinstated")),
+        }
+    }
+
+    /// Whether the committee may vote now.
+    pub fn check_vote(self) -> Result<(), WrongStatus> {
+        if self.open_to_votes() {
+            Ok(())
+        } else {
+            Err(WrongStatus {
+                status: self,
+                action: "voted on",
+            })
+        }
+    }
+
+    /// A rejected shop gets no till (it will never take payments); a pending one may, so the
+    /// till is ready on the day of approval.
+    pub fn check_new_terminal(self) -> Result<(), WrongStatus> {
+        if self == ShopStatus::Rejected {
+            Err(WrongStatus {
+                status: self,
+                action: "given a terminal",
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What a role may see of a shop. Admins and treasurers see IBANs, nobody else; admins and
+/// committee members see the vote tally; members and tills see the public fields only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sight {
+    /// Bank details: admin and treasurer.
+    pub iban: bool,
+    /// Legal name, SIRET, BIC, dates, criteria answers, history: everyone but members and tills.
+    pub details: bool,
+    /// The tally of the votes: admin and committee.
+    pub tally: bool,
+    /// Each voter's choice: the admin sees every vote, a committee member their own only.
+    pub every_vote: bool,
+}
+
+impl Sight {
+    pub fn of(role: Role) -> Sight {
+        let (iban, details, tally) = match role {
+            Role::Admin => (true, true, true),
+            Role::Treasurer => (true, true, false),
+            Role::Committee => (false, true, true),
+            Role::Member | Role::Terminal => (false, false, false),
+        };
+        Sight {
+            iban,
+            details,
+            tally,
+            every_vote: role == Role::Admin,
+        }
+    }
+}
+
+/// Whether a caller of `role` (a till: of `own_shop`) may see this shop at all; if not, it is
+/// answered as if it did not exist. Members see approved shops, a till its own shop.
+pub fn visible(role: Role, own_shop: Option<&str>, shop_id: &str, status: ShopStatus) -> bool {
+    match role {
+        Role::Member => status == ShopStatus::Approved,
+        Role::Terminal => own_shop == Some(shop_id),
+        Role::Admin | Role::Treasurer | Role::Committee => true,
+    }
+}
+
+/// The shops a role's list holds, given the status asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListScope {
+    /// None at all (a member asking for pending shops).
+    Nothing,
+    /// Shops in these statuses (empty: any), only this one when `only` is given.
+    Shops {
+        statuses: Vec<ShopStatus>,
+        only: Option<String>,
+    },
+}
+
+pub fn list_scope(role: Role, own_shop: Option<&str>, asked: Option<ShopStatus>) -> ListScope {
+    let statuses: Vec<ShopStatus> = asked.into_iter().collect();
+    match role {
+        Role::Member if statuses.iter().any(|s| *s != ShopStatus::Approved) => ListScope::Nothing,
+        Role::Member => ListScope::Shops {
+            statuses: vec![ShopStatus::Approved],
+            only: None,
+        },
+        // A till lists its own shop (an empty id, matching nothing, if it somehow has none).
+        Role::Terminal => ListScope::Shops {
+            statuses,
+            only: Some(own_shop.unwrap_or_default().to_string()),
+        },
+        Role::Admin | Role::Treasurer | Role::Committee => ListScope::Shops {
+            statuses,
+            only: None,
+        },
+    }
+}
+
 impl fmt::Display for ShopStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -104,6 +232,14 @@ pub enum Decision {
 }
 
 impl Decision {
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "approved" => Some(Decision::Approved),
+            "rejected" => Some(Decision::Rejected),
+            _ => None,
+        }
+    }
+
     pub fn status(self) -> ShopStatus {
         match self {
             Decision::Approved => ShopStatus::Approved,
@@ -381,6 +517,50 @@ pub fn validate_review_on(review_on: NaiveDate, today: NaiveDate) -> Result<(), 
     Ok(())
 }
 
+/// A decision's note and review date: only an approval has a review date, after today.
+pub fn validate_decision(
+    decision: Decision,
+    note: Option<&str>,
+    review_on: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(Option<String>, Option<NaiveDate>), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let note = validate_note("note", note, MAX_NOTE_CHARS).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    if let Some(r) = review_on {
+        if decision == Decision::Rejected {
+            errors.push(FieldError::new(
+                "review_on",
+                "only an approval has a review date",
+            ));
+        } else if let Err(e) = validate_review_on(r, today) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok((note, review_on))
+    } else {
+        Err(errors)
+    }
+}
+
+/// A decision's, suspension's or reinstatement's note.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// A vote's comment.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
+/// A till's label ("Caisse 1", "Marché du jeudi"): 1 to 80 characters, trimmed.
+pub fn validate_terminal_label(label: &str) -> Result<String, FieldError> {
+    let label = label.trim();
+    let n = label.chars().count();
+    if n == 0 || n > 80 {
+        return Err(FieldError::new("label", "must be 1 to 80 characters"));
+    }
+    Ok(label.to_string())
+}
+
 /// A free-text note of a decision, suspension or vote: optional, bounded, trimmed.
 pub fn validate_note(
     field: &str,
@@ -481,6 +661,128 @@ mod tests {
             Ok(Some("ok".into()))
         );
         assert!(validate_note("note", Some(&"x".repeat(11)), 10).is_err());
+    }
+
+    #[test]
+    fn status_transitions() {
+        use ShopStatus::*;
+        use StatusChange as C;
+        for from in [Pending, Approved, Suspended] {
+            assert_eq!(from.after(C::Approved), Ok(Approved));
+            assert_eq!(from.after(C::Rejected), Ok(Rejected));
+            assert!(from.check_vote().is_ok());
+            assert!(from.check_new_terminal().is_ok());
+        }
+        fn wrong<T>(status: ShopStatus, action: &'static str) -> Result<T, WrongStatus> {
+            Err(WrongStatus { status, action })
+        }
+        assert_eq!(
+            Rejected.after(C::Approved),
+            wrong(Rejected, "decided on again")
+        );
+        assert_eq!(Rejected.check_vote(), wrong(Rejected, "voted on"));
+        assert_eq!(
+            Rejected.check_new_terminal(),
+            wrong(Rejected, "given a terminal")
+        );
+        assert_eq!(Approved.after(C::Suspended), Ok(Suspended));
+        assert_eq!(Suspended.after(C::Reinstated), Ok(Approved));
+        for from in [Pending, Rejected, Suspended] {
+            assert_eq!(from.after(C::Suspended), wrong(from, "suspended"));
+        }
+        for from in [Pending, Rejected, Approved] {
+            assert_eq!(from.after(C::Reinstated), wrong(from, "reinstated"));
+        }
+    }
+
+    #[test]
+    fn what_each_role_sees() {
+        let admin = Sight::of(Role::Admin);
+        assert!(admin.iban && admin.details && admin.tally && admin.every_vote);
+        let treasurer = Sight::of(Role::Treasurer);
+        assert!(treasurer.iban && treasurer.details && !treasurer.tally);
+        let committee = Sight::of(Role::Committee);
+        assert!(!committee.iban && committee.details && committee.tally && !committee.every_vote);
+        for role in [Role::Member, Role::Terminal] {
+            let s = Sight::of(role);
+            assert!(!s.iban && !s.details && !s.tally && !s.every_vote);
+        }
+        assert!(visible(Role::Member, None, "s1", ShopStatus::Approved));
+        assert!(!visible(Role::Member, None, "s1", ShopStatus::Suspended));
+        assert!(visible(
+            Role::Terminal,
+            Some("s1"),
+            "s1",
+            ShopStatus::Pending
+        ));
+        assert!(!visible(
+            Role::Terminal,
+            Some("s2"),
+            "s1",
+            ShopStatus::Approved
+        ));
+        assert!(visible(Role::Committee, None, "s1", ShopStatus::Rejected));
+    }
+
+    #[test]
+    fn what_each_role_lists() {
+        use ShopStatus::*;
+        assert_eq!(
+            list_scope(Role::Member, None, Some(Pending)),
+            ListScope::Nothing
+        );
+        let only = |statuses: Vec<ShopStatus>, only: Option<&str>| ListScope::Shops {
+            statuses,
+            only: only.map(String::from),
+        };
+        assert_eq!(
+            list_scope(Role::Member, None, None),
+            only(vec![Approved], None)
+        );
+        assert_eq!(
+            list_scope(Role::Terminal, Some("s1"), None),
+            only(vec![], Some("s1"))
+        );
+        assert_eq!(
+            list_scope(Role::Terminal, None, None),
+            only(vec![], Some(""))
+        );
+        assert_eq!(
+            list_scope(Role::Admin, None, Some(Pending)),
+            only(vec![Pending], None)
+        );
+    }
+
+    #[test]
+    fn decisions_and_labels_are_checked() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let later = today.succ_opt();
+        let fields = |r: Result<_, Vec<FieldError>>| -> Vec<String> {
+            r.unwrap_err().into_iter().map(|e| e.field).collect()
+        };
+        assert_eq!(
+            validate_decision(Decision::Approved, Some(" ok "), later, today),
+            Ok((Some("ok".into()), later))
+        );
+        assert_eq!(
+            fields(validate_decision(Decision::Rejected, None, later, today)),
+            ["review_on"]
+        );
+        let long = "x".repeat(MAX_NOTE_CHARS + 1);
+        assert_eq!(
+            fields(validate_decision(
+                Decision::Approved,
+                Some(&long),
+                Some(today),
+                today
+            )),
+            ["note", "review_on"]
+        );
+        assert_eq!(validate_terminal_label(" Caisse 1 "), Ok("Caisse 1".into()));
+        assert!(validate_terminal_label(" ").is_err());
+        assert!(validate_terminal_label(&"x".repeat(81)).is_err());
+        assert_eq!(Decision::parse("approved"), Some(Decision::Approved));
+        assert_eq!(Decision::parse("maybe"), None);
     }
 
     #[test]

@@ -96,20 +96,6 @@ impl ServiceError {
     }
 }
 
-/// A shop's refusal, with the codes the API has always answered for it.
-impl From<crate::store::shops::ShopError> for ServiceError {
-    fn from(e: crate::store::shops::ShopError) -> Self {
-        use crate::store::shops::ShopError;
-        match e {
-            ShopError::NotFound => ServiceError::not_found("shop"),
-            e @ ShopError::WrongStatus { .. } => {
-                ServiceError::refused(ErrorCode::WrongStatus, e.to_string())
-            }
-            ShopError::Store(s) => ServiceError::Store(s),
-        }
-    }
-}
-
 impl From<sqlx::Error> for ServiceError {
     fn from(e: sqlx::Error) -> Self {
         ServiceError::Store(StoreError::Db(e))

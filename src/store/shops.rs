@@ -19,15 +19,12 @@ use crate::domain::shop::{
 };
 use crate::domain::{new_id, now_micros};
 
+/// A shop write that found no shop (the rules of its status are `domain::shop`'s, checked by
+/// the service under [`lock`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ShopError {
     #[error("shop not found")]
     NotFound,
-    #[error("the shop is {status}: it cannot be {action}")]
-    WrongStatus {
-        status: ShopStatus,
-        action: &'static str,
-    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -417,12 +414,9 @@ pub async fn history(
         .collect()
 }
 
-/// Takes the shop's row for the rest of the transaction and answers its status.
-pub(crate) async fn lock(
-    tx: &mut Tx,
-    fund_id: &str,
-    shop_id: &str,
-) -> Result<ShopStatus, ShopError> {
+/// Takes the shop's row for the rest of the transaction and answers its status: every write
+/// below is made under it, after the service checked the status allows it.
+pub async fn lock(tx: &mut Tx, fund_id: &str, shop_id: &str) -> Result<ShopStatus, ShopError> {
     let row = sqlx::query(
         "UPDATE shops SET status = status WHERE fund_id = $1 AND id = $2 RETURNING status",
     )
@@ -443,7 +437,8 @@ pub struct VoteOutcome {
     pub voted_at: i64,
 }
 
-/// Records a committee member's vote, replacing their previous one on this shop.
+/// Records a committee member's vote, replacing their previous one on this shop (under
+/// [`lock`]).
 #[tracing::instrument(skip(tx, comment))]
 pub async fn vote(
     tx: &mut Tx,
@@ -452,14 +447,7 @@ pub async fn vote(
     voter_id: &str,
     choice: VoteChoice,
     comment: Option<&str>,
-) -> Result<VoteOutcome, ShopError> {
-    let status = lock(tx, fund_id, shop_id).await?;
-    if !status.open_to_votes() {
-        return Err(ShopError::WrongStatus {
-            status,
-            action: "voted on",
-        });
-    }
+) -> Result<VoteOutcome, StoreError> {
     let before = sqlx::query(
         "SELECT 1 AS one FROM shop_votes WHERE fund_id = $1 AND shop_id = $2 AND voter_id = $3",
     )
@@ -489,8 +477,9 @@ pub async fn vote(
     })
 }
 
-/// An admin's decision: the shop becomes approved or rejected, and the decision keeps the tally
-/// of the votes as they stand now. An approval sets (or clears) the next review date.
+/// An admin's decision (under [`lock`]): the shop becomes approved or rejected, and the
+/// decision keeps the tally of the votes as they stand now. An approval sets (or clears) the
+/// next review date.
 #[tracing::instrument(skip(tx, note))]
 pub async fn decide(
     tx: &mut Tx,
@@ -500,14 +489,7 @@ pub async fn decide(
     note: Option<&str>,
     review_on: Option<NaiveDate>,
     decided_by: &str,
-) -> Result<StatusRecord, ShopError> {
-    let status = lock(tx, fund_id, shop_id).await?;
-    if !status.open_to_decision() {
-        return Err(ShopError::WrongStatus {
-            status,
-            action: "decided on again",
-        });
-    }
+) -> Result<StatusRecord, StoreError> {
     let tally = tally(tx, fund_id, shop_id).await?;
     let review_on = review_on.filter(|_| decision == Decision::Approved);
     set_status(tx, fund_id, shop_id, decision.status(), Some(review_on)).await?;
@@ -524,28 +506,18 @@ pub async fn decide(
     .await
 }
 
-/// Suspends an approved shop or reinstates a suspended one, at once: the next payment at its
-/// tills sees the new status.
+/// Records a suspension or a reinstatement (under [`lock`]), effective at once: the next
+/// payment at the shop's tills sees the new status `to`.
 #[tracing::instrument(skip(tx, note))]
 pub async fn change_status(
     tx: &mut Tx,
     fund_id: &str,
     shop_id: &str,
     change: StatusChange,
+    to: ShopStatus,
     note: Option<&str>,
     decided_by: &str,
-) -> Result<StatusRecord, ShopError> {
-    let (from, to, action) = match change {
-        StatusChange::Suspended => (ShopStatus::Approved, ShopStatus::Suspended, "suspended"),
-        StatusChange::Reinstated => (ShopStatus::Suspended, ShopStatus::Approved, "reinstated"),
-        StatusChange::Approved | StatusChange::Rejected => {
-            unreachable!("decisions go through decide()")
-        }
-    };
-    let status = lock(tx, fund_id, shop_id).await?;
-    if status != from {
-        return Err(ShopError::WrongStatus { status, action });
-    }
+) -> Result<StatusRecord, StoreError> {
     set_status(tx, fund_id, shop_id, to, None).await?;
     record(tx, fund_id, shop_id, change, note, None, None, decided_by).await
 }
@@ -589,7 +561,7 @@ async fn record(
     review_on: Option<NaiveDate>,
     tally: Option<Tally>,
     decided_by: &str,
-) -> Result<StatusRecord, ShopError> {
+) -> Result<StatusRecord, StoreError> {
     let id = new_id("sdec");
     let now = now_micros();
     sqlx::query(

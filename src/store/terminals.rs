@@ -4,7 +4,6 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::shops::{self, ShopError};
 use super::{Db, StoreError, Tx};
 use crate::domain::{new_id, now_micros};
 
@@ -36,8 +35,8 @@ fn terminal_from_row(row: &AnyRow) -> Result<Terminal, StoreError> {
 
 const COLUMNS: &str = "id, shop_id, label, created_by, created_at, last_used_at, revoked_at";
 
-/// Adds a till to a shop. A rejected shop gets none (it will never take payments); a pending
-/// one may, so the till is ready on the day of approval.
+/// Adds a till to a shop, under the shop's lock (`shops::lock`): the service checked the
+/// shop's status allows one.
 #[tracing::instrument(skip(tx, key_hash))]
 pub async fn create(
     tx: &mut Tx,
@@ -46,14 +45,7 @@ pub async fn create(
     label: &str,
     key_hash: &str,
     created_by: &str,
-) -> Result<Terminal, ShopError> {
-    let status = shops::lock(tx, fund_id, shop_id).await?;
-    if status == crate::domain::shop::ShopStatus::Rejected {
-        return Err(ShopError::WrongStatus {
-            status,
-            action: "given a terminal",
-        });
-    }
+) -> Result<Terminal, StoreError> {
     let id = new_id("term");
     let now = now_micros();
     sqlx::query(

@@ -17,10 +17,12 @@ use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
-use crate::api::{cards, members, shops};
+use crate::api::{cards, members};
 use crate::app::AppState;
 use crate::domain::card::STEP_SECONDS;
+use crate::domain::shop::ShopStatus;
 use crate::domain::{now_micros, Role};
+use crate::service::{self, shops::ShopFilter};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -270,24 +272,23 @@ async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
     )
 }
 
+/// As many shops as the directory lists.
+const DIRECTORY_SHOWN: i64 = 200;
+
 async fn directory(State(state): State<AppState>, web: Web) -> Response {
     let caller = match web.require(&[Role::Member, Role::Admin, Role::Treasurer, Role::Committee]) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let list = call::json(
-        shops::list_shops(
-            State(state.clone()),
-            caller,
-            QueryParams::from_pairs([("status", "approved"), ("limit", "200")]),
-        )
-        .await,
-    )
-    .await;
-    let items = match list {
-        Ok(v) => v["items"].as_array().cloned().unwrap_or_default(),
-        Err(e) => return super::layout::internal_error(&web, e.detail),
+    let approved = ShopFilter {
+        status: Some(ShopStatus::Approved),
+        category: None,
     };
+    let items =
+        match service::shops::list(&state.db, &caller, approved, None, DIRECTORY_SHOWN).await {
+            Ok(items) => items,
+            Err(e) => return super::layout::internal_error(&web, e),
+        };
     let body = html! {
         @if items.is_empty() {
             p { (web.t(M::ShopsNone)) }
@@ -295,11 +296,10 @@ async fn directory(State(state): State<AppState>, web: Web) -> Response {
             ul.shops {
                 @for shop in &items {
                     li {
-                        h2 { (s(shop, "name")) }
-                        p { (s(shop, "address")) }
+                        h2 { (shop.name) }
+                        p { (shop.address) }
                         p.muted {
-                            @let cats: Vec<&str> = shop["categories"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-                            (web.t(M::Categories)) " : " (cats.join(", "))
+                            (web.t(M::Categories)) " : " (shop.categories.join(", "))
                         }
                     }
                 }

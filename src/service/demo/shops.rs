@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::caller::Caller;
 use crate::domain::shop::{Decision, ShopApplication, StatusChange, VoteChoice};
-use crate::domain::Role;
+use crate::domain::{FundId, Role, ShopId, UserId};
+use crate::service::shops::{NewTerminal, StatusNote, VoteRequest};
 use crate::service::{self, shops};
 use crate::store::Db;
 
@@ -203,7 +205,7 @@ fn demo_err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("demo shops: {e}")
 }
 
-async fn apply(db: &Db, fund: &str, s: &DemoShop, by: &str) -> anyhow::Result<String> {
+async fn apply(db: &Db, fund: &str, s: &DemoShop, by: &str) -> anyhow::Result<ShopId> {
     let application = ShopApplication {
         name: s.name.into(),
         legal_name: s.legal_name.into(),
@@ -218,10 +220,56 @@ async fn apply(db: &Db, fund: &str, s: &DemoShop, by: &str) -> anyhow::Result<St
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
     };
-    Ok(shops::apply(db, fund, &application, by)
+    Ok(
+        shops::apply(db, &as_user(fund, by, Role::Committee), &application)
+            .await
+            .map_err(demo_err)?
+            .id,
+    )
+}
+
+/// The demo acts as the fund's own people would, through the same use cases.
+fn as_user(fund: &str, user: &str, role: Role) -> Caller {
+    Caller::User {
+        fund: FundId::new(fund),
+        user: UserId::new(user),
+        role,
+        member: None,
+    }
+}
+
+async fn vote(
+    db: &Db,
+    fund: &str,
+    shop: &ShopId,
+    voter: &str,
+    choice: VoteChoice,
+    comment: Option<&str>,
+) -> anyhow::Result<()> {
+    let req = VoteRequest {
+        choice,
+        comment: comment.map(String::from),
+    };
+    shops::vote(db, &as_user(fund, voter, Role::Committee), shop, req)
         .await
-        .map_err(demo_err)?
-        .id)
+        .map_err(demo_err)?;
+    Ok(())
+}
+
+async fn till(
+    db: &Db,
+    fund: &str,
+    admin: &str,
+    shop: &ShopId,
+    label: &str,
+) -> anyhow::Result<String> {
+    let req = NewTerminal {
+        label: label.into(),
+    };
+    let created = shops::create_terminal(db, &as_user(fund, admin, Role::Admin), shop, req)
+        .await
+        .map_err(demo_err)?;
+    Ok(created.api_key)
 }
 
 /// What the demo printed once: a till key and its shop.
@@ -244,29 +292,24 @@ pub async fn fill(
     let mut shown_key = None;
     for (i, s) in APPROVED.iter().enumerate() {
         let id = apply(db, fund, s, committee).await?;
-        shops::vote(db, fund, &id, committee, VoteChoice::For, None)
-            .await
-            .map_err(demo_err)?;
+        vote(db, fund, &id, committee, VoteChoice::For, None).await?;
         // The butcher's approval is a year old: its review is due today.
         let review_on = if s.name.starts_with("Boucherie") {
             today
         } else {
             in_a_year
         };
-        shops::decide(
+        shops::record_decision(
             db,
-            fund,
+            &as_user(fund, admin, Role::Admin),
             &id,
             Decision::Approved,
             Some("Conventionné après visite du comité"),
             Some(review_on),
-            admin,
         )
         .await
         .map_err(demo_err)?;
-        let (_, key) = shops::create_terminal(db, fund, &id, "Caisse 1", admin)
-            .await
-            .map_err(demo_err)?;
+        let key = till(db, fund, admin, &id, "Caisse 1").await?;
         if i == 1 {
             shown_key = Some(key);
         }
@@ -292,42 +335,30 @@ pub async fn fill(
         ),
     ];
     for (voter, (choice, comment)) in voters.iter().zip(votes) {
-        shops::vote(db, fund, &pending, voter, choice, comment)
-            .await
-            .map_err(demo_err)?;
+        vote(db, fund, &pending, voter, choice, comment).await?;
     }
-    shops::create_terminal(db, fund, &pending, "Marché du samedi", admin)
-        .await
-        .map_err(demo_err)?;
+    till(db, fund, admin, &pending, "Marché du samedi").await?;
 
     let suspended = apply(db, fund, &SUSPENDED, committee).await?;
-    shops::vote(db, fund, &suspended, committee, VoteChoice::For, None)
-        .await
-        .map_err(demo_err)?;
-    shops::decide(
+    vote(db, fund, &suspended, committee, VoteChoice::For, None).await?;
+    let admin_caller = as_user(fund, admin, Role::Admin);
+    shops::record_decision(
         db,
-        fund,
+        &admin_caller,
         &suspended,
         Decision::Approved,
         None,
         Some(in_a_year),
-        admin,
     )
     .await
     .map_err(demo_err)?;
-    shops::create_terminal(db, fund, &suspended, "Caisse 1", admin)
+    till(db, fund, admin, &suspended, "Caisse 1").await?;
+    let note = StatusNote {
+        note: Some("Origine des produits non affichée lors de la visite du comité".into()),
+    };
+    shops::change_status(db, &admin_caller, &suspended, StatusChange::Suspended, note)
         .await
         .map_err(demo_err)?;
-    shops::change_status(
-        db,
-        fund,
-        &suspended,
-        StatusChange::Suspended,
-        Some("Origine des produits non affichée lors de la visite du comité"),
-        admin,
-    )
-    .await
-    .map_err(demo_err)?;
 
     Ok(DemoTill {
         shop_name: APPROVED[1].name,
