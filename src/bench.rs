@@ -233,7 +233,7 @@ async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, D
     let (db, fund, load) = load_members(scratch, n).await?;
     let started = Instant::now();
     let figures =
-        crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
+        crate::service::contributions::call(&db, &crate::domain::FundId::new(fund.as_str()), "2026-11".parse().expect("period"))
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
     let call = started.elapsed();
@@ -272,7 +272,7 @@ async fn issue_bench(scratch: &Scratch, n: usize) -> anyhow::Result<()> {
     let before = peak_rss_mib();
     let started = Instant::now();
     let figures =
-        crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
+        crate::service::allowances::issue(&db, &crate::domain::FundId::new(fund.as_str()), "2026-11".parse().expect("period"), None)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
@@ -862,7 +862,7 @@ async fn till_setup(
     use std::sync::Arc;
 
     let (db, fund, _) = load_members(scratch, terminals * cards_per_terminal).await?;
-    crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
+    crate::service::allowances::issue(&db, &crate::domain::FundId::new(fund.as_str()), "2026-11".parse().expect("period"), None)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e))?;
     let key_path = std::env::temp_dir().join(format!("caisse-bench-{}.key", std::process::id()));

@@ -204,7 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let figures = crate::service::allowances::issue(&db, &fund, period, Some(&report))
+            let figures = crate::service::allowances::issue(&db, &crate::domain::FundId::new(fund.as_str()), period, Some(&report))
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e))?;
             bar.finish_and_clear();

@@ -4,7 +4,7 @@ use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
 use crate::domain::settings::{AllowanceSettings, FundSettings};
-use crate::domain::Cents;
+use crate::domain::{Cents, FundId};
 use crate::service::chunked::{self, ChunkedBatch};
 use crate::service::error::ServiceError;
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
@@ -35,7 +35,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 #[tracing::instrument(skip(db, progress))]
 pub async fn issue(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     period: Period,
     progress: Option<Progress<'_>>,
 ) -> Result<IssuanceFigures, ServiceError> {
@@ -48,7 +48,7 @@ pub async fn issue(
 /// issuance short, as a crash would.
 pub async fn issue_in_chunks(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     period: Period,
     chunk: i64,
     max_chunks: Option<usize>,
@@ -66,6 +66,38 @@ pub async fn issue_in_chunks(
         progress,
     };
     chunked::run(db, fund_id, period, job, chunk, max_chunks).await
+}
+
+/// What an issuance did (or, for a period issued before, what the first issuance did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssuanceSummary {
+    pub period: Period,
+    /// Active members who received an allowance.
+    pub members_credited: i64,
+    /// Allowances credited.
+    pub total: Cents,
+    /// Sent back to the common pot because balances would have passed the cap.
+    pub returned_by_cap: Cents,
+}
+
+/// [`issue`] on a task of its own: a client that gives up waiting (a large fund takes a while)
+/// does not stop the issuance half-way; asking again joins it and answers the final figures.
+pub async fn issue_allowances(
+    db: &Db,
+    fund_id: &FundId,
+    period: Period,
+) -> Result<IssuanceSummary, ServiceError> {
+    let (db, fund) = (db.clone(), fund_id.clone());
+    let f = tokio::spawn(async move { issue(&db, &fund, period, None).await })
+        .await
+        .map_err(ServiceError::internal)??;
+    let c = |v: i64| Cents::from_cents(v).map_err(ServiceError::internal);
+    Ok(IssuanceSummary {
+        period,
+        members_credited: f.members_credited,
+        total: c(f.total)?,
+        returned_by_cap: c(f.returned_by_cap)?,
+    })
 }
 
 /// One run of an issuance, for the chunk driver.
