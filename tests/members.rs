@@ -724,10 +724,15 @@ async fn a_call_cut_short_is_finished_by_the_next_one(app: TestApp) {
         .await;
     }
     let period = "2026-10".parse().unwrap();
-    let cut =
-        caisse::service::contributions::call_in_chunks(&app.db, &caisse::domain::FundId::new(app.fund_id.as_str()), period, 2, Some(1))
-            .await
-            .unwrap();
+    let cut = caisse::service::contributions::call_in_chunks(
+        &app.db,
+        &caisse::domain::FundId::new(app.fund_id.as_str()),
+        period,
+        2,
+        Some(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(cut, None, "one chunk of two members does not finish five");
     assert_eq!(entries(&app, &t).await, 2);
 

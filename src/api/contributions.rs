@@ -15,8 +15,7 @@ use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
 use crate::domain::{Cents, MemberId};
 use crate::service::contributions::{
-    self as service, PaymentRequest as NewPayment, RecordedPayment, ScaleTrial,
-    SimulatedHousehold,
+    self as service, PaymentRequest as NewPayment, RecordedPayment, ScaleTrial, SimulatedHousehold,
 };
 
 #[derive(Deserialize, ToSchema)]

@@ -503,10 +503,7 @@ pub struct Coverage {
 const MAX_SIMULATED: usize = 100_000;
 
 /// The households of a trial, each checked; the errors name `members[i].household`.
-fn households(
-    list: Vec<SimulatedHousehold>,
-    errors: &mut Vec<FieldError>,
-) -> Vec<SimulatedMember> {
+fn households(list: Vec<SimulatedHousehold>, errors: &mut Vec<FieldError>) -> Vec<SimulatedMember> {
     if list.len() > MAX_SIMULATED {
         errors.push(FieldError::new("members", "at most 100000 households"));
     }
@@ -568,7 +565,12 @@ pub async fn try_scale(
 mod tests {
     use super::*;
 
-    fn request(amount: &str, method: &str, paid_on: &str, reference: Option<&str>) -> PaymentRequest {
+    fn request(
+        amount: &str,
+        method: &str,
+        paid_on: &str,
+        reference: Option<&str>,
+    ) -> PaymentRequest {
         PaymentRequest {
             member_id: MemberId::new("mem_1"),
             amount: amount.parse().unwrap(),
@@ -592,8 +594,11 @@ mod tests {
         let e = check_payment(&request("0.00", "bitcoin", "2099-01-01", None), today).unwrap_err();
         assert_eq!(fields(e), (ErrorCode::AmountInvalid, vec!["amount".into()]));
         let long = "x".repeat(141);
-        let e = check_payment(&request("1.00", "bitcoin", "2026-11-12", Some(&long)), today)
-            .unwrap_err();
+        let e = check_payment(
+            &request("1.00", "bitcoin", "2026-11-12", Some(&long)),
+            today,
+        )
+        .unwrap_err();
         assert_eq!(
             fields(e),
             (

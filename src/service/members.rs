@@ -5,8 +5,8 @@ use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{ContributionScale, FundSettings};
-use crate::domain::{Cents, FieldError, FundId, Instant, MemberId, Role, SignedCents};
 use crate::domain::ErrorCode;
+use crate::domain::{Cents, FieldError, FundId, Instant, MemberId, Role, SignedCents};
 use crate::service::error::ServiceError;
 use crate::store::cursors::{self, Listed};
 use crate::store::members::{self, Member, NewMember};
@@ -36,6 +36,31 @@ fn apply(
     scale: &ContributionScale,
 ) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
+    apply_contact(base, input, &mut errors);
+    apply_household(base, input, &mut errors);
+    if let Some(income) = input.monthly_income {
+        base.monthly_income = income;
+    }
+    if let Some(chosen) = input.chosen_contribution {
+        base.chosen_contribution = chosen;
+    }
+    if let (ContributionScale::Free { minimum }, Some(chosen)) = (scale, base.chosen_contribution) {
+        if chosen < *minimum {
+            errors.push(FieldError::new(
+                "chosen_contribution",
+                format!("must be at least the fund's minimum of {minimum}"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(errors))
+    }
+}
+
+/// Name, email and phone: spaces tidied, blank is none, each of a plausible form.
+fn apply_contact(base: &mut Member, input: &MemberInput, errors: &mut Vec<FieldError>) {
     if let Some(name) = &input.full_name {
         let name = clean(name);
         if name.is_empty() || name.chars().count() > 200 {
@@ -70,6 +95,11 @@ fn apply(
             }
         }
     }
+}
+
+/// The household: at least one person of 14 or over, no negative count, at most
+/// [`Household::MAX_PEOPLE`] people.
+fn apply_household(base: &mut Member, input: &MemberInput, errors: &mut Vec<FieldError>) {
     let adults = input.adults.unwrap_or(i64::from(base.household.adults()));
     let children = input
         .children
@@ -97,25 +127,6 @@ fn apply(
             format!("at most {} people", Household::MAX_PEOPLE),
         )),
         None => {}
-    }
-    if let Some(income) = input.monthly_income {
-        base.monthly_income = income;
-    }
-    if let Some(chosen) = input.chosen_contribution {
-        base.chosen_contribution = chosen;
-    }
-    if let (ContributionScale::Free { minimum }, Some(chosen)) = (scale, base.chosen_contribution) {
-        if chosen < *minimum {
-            errors.push(FieldError::new(
-                "chosen_contribution",
-                format!("must be at least the fund's minimum of {minimum}"),
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(errors))
     }
 }
 

@@ -19,10 +19,10 @@ use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
 use crate::api::{cards, shops};
 use crate::app::AppState;
-use crate::service;
-use crate::service::members::MemberAccount;
 use crate::domain::card::STEP_SECONDS;
 use crate::domain::{now_micros, Role};
+use crate::service;
+use crate::service::members::{Account, MemberAccount, MemberRecord, Transaction};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -133,51 +133,67 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                 }
             }
         }
-        section aria-labelledby="fig-h" {
-            h2 id="fig-h" { (web.t(M::Balance)) }
-            p.big id="balance" { (l.money(account.balance.cents())) }
-            dl.figures {
-                dt { (web.t(M::MonthlyAllowance)) } dd { (l.money(member.monthly_allowance.cents())) }
-                dt { (web.t(M::MonthlyContribution)) } dd { (l.money(member.contribution.cents())) }
-                dt { (web.t(M::ContributionsDue)) } dd { (l.money(account.contributions_due.cents())) }
-                dt { (web.t(M::PaymentReference)) } dd { code { (member.member.payment_reference) } }
-            }
+        (figures_section(web, &member, &account))
+        (history_section(web, &history))
+    };
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::MemberTitle), &["member.js"], body),
+    )
+}
+
+/// The balance and the monthly figures of the member, with the reference to quote on transfers.
+fn figures_section(web: &Web, member: &MemberRecord, account: &Account) -> Markup {
+    let l = web.lang;
+    html! {
+    section aria-labelledby="fig-h" {
+        h2 id="fig-h" { (web.t(M::Balance)) }
+        p.big id="balance" { (l.money(account.balance.cents())) }
+        dl.figures {
+            dt { (web.t(M::MonthlyAllowance)) } dd { (l.money(member.monthly_allowance.cents())) }
+            dt { (web.t(M::MonthlyContribution)) } dd { (l.money(member.contribution.cents())) }
+            dt { (web.t(M::ContributionsDue)) } dd { (l.money(account.contributions_due.cents())) }
+            dt { (web.t(M::PaymentReference)) } dd { code { (member.member.payment_reference) } }
         }
-        section aria-labelledby="hist-h" {
-            h2 id="hist-h" { (web.t(M::History)) }
-            @if history.is_empty() {
-                p { (web.t(M::NoHistory)) }
-            } @else {
-                div.scroll {
-                    table {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Date)) }
-                            th scope="col" { (web.t(M::Label)) }
-                            th scope="col" { (web.t(M::Account)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                        } }
-                        tbody {
-                            @for h in &history {
-                                tr {
-                                    td { (h.date) }
-                                    td { (h.label) }
-                                    td { @match h.account {
-                                        MemberAccount::Allowance => (web.t(M::AccountAllowance)),
-                                        MemberAccount::Contribution => (web.t(M::AccountContribution)),
-                                    } }
-                                    td class="num" { (l.money(h.amount.cents())) }
-                                }
+    }
+    }
+}
+
+/// The latest movements on the member's two accounts.
+fn history_section(web: &Web, history: &[Transaction]) -> Markup {
+    let l = web.lang;
+    html! {
+    section aria-labelledby="hist-h" {
+        h2 id="hist-h" { (web.t(M::History)) }
+        @if history.is_empty() {
+            p { (web.t(M::NoHistory)) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { (web.t(M::Date)) }
+                        th scope="col" { (web.t(M::Label)) }
+                        th scope="col" { (web.t(M::Account)) }
+                        th scope="col" class="num" { (web.t(M::Amount)) }
+                    } }
+                    tbody {
+                        @for h in history {
+                            tr {
+                                td { (h.date) }
+                                td { (h.label) }
+                                td { @match h.account {
+                                    MemberAccount::Allowance => (web.t(M::AccountAllowance)),
+                                    MemberAccount::Contribution => (web.t(M::AccountContribution)),
+                                } }
+                                td class="num" { (l.money(h.amount.cents())) }
                             }
                         }
                     }
                 }
             }
         }
-    };
-    respond(
-        StatusCode::OK,
-        page(web, web.t(M::MemberTitle), &["member.js"], body),
-    )
+    }
+    }
 }
 
 /// The member makes their own phone card (an app card; printed cards come from the staff).

@@ -69,10 +69,9 @@ impl ScaleForm {
     /// from the settings' JSON until the dashboard reads the typed settings: then
     /// [`ScaleForm::from_scale`] directly).
     fn from_settings(settings: &Value) -> ScaleForm {
-        let scale = serde_json::from_value::<ContributionScale>(
-            settings["contribution_scale"].clone(),
-        )
-        .ok();
+        let scale =
+            serde_json::from_value::<ContributionScale>(settings["contribution_scale"].clone())
+                .ok();
         ScaleForm::from_scale(scale.as_ref())
     }
 
@@ -333,8 +332,9 @@ async fn call_contributions(State(state): State<AppState>, form: Form) -> Respon
         Err(r) => return r,
     };
     let answer = match period_of(&form) {
-        Ok(period) => service::contributions::call_contributions(&state.db, caller.fund(), period)
-            .await,
+        Ok(period) => {
+            service::contributions::call_contributions(&state.db, caller.fund(), period).await
+        }
         Err(e) => Err(e),
     };
     let flash = match answer {
@@ -342,7 +342,10 @@ async fn call_contributions(State(state): State<AppState>, form: Form) -> Respon
             true,
             &web.lang.f(
                 M::CallResult,
-                &[&v.members_called.to_string(), &web.lang.money(v.total.cents())],
+                &[
+                    &v.members_called.to_string(),
+                    &web.lang.money(v.total.cents()),
+                ],
             ),
         ),
         Err(e) => notice(false, &refused(web, &e)),
@@ -357,8 +360,7 @@ async fn issue_allowances(State(state): State<AppState>, form: Form) -> Response
         Err(r) => return r,
     };
     let answer = match period_of(&form) {
-        Ok(period) => service::allowances::issue_allowances(&state.db, caller.fund(), period)
-            .await,
+        Ok(period) => service::allowances::issue_allowances(&state.db, caller.fund(), period).await,
         Err(e) => Err(e),
     };
     let flash = match answer {
@@ -366,7 +368,10 @@ async fn issue_allowances(State(state): State<AppState>, form: Form) -> Response
             true,
             &web.lang.f(
                 M::IssueResult,
-                &[&v.members_credited.to_string(), &web.lang.money(v.total.cents())],
+                &[
+                    &v.members_credited.to_string(),
+                    &web.lang.money(v.total.cents()),
+                ],
             ),
         ),
         Err(e) => notice(false, &refused(web, &e)),
