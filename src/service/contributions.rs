@@ -15,7 +15,7 @@ use crate::domain::{new_id, Cents};
 use crate::domain::{ErrorCode, FieldError, FundId, MemberId, Role};
 use crate::service::chunked::{self, ChunkedBatch};
 use crate::service::error::ServiceError;
-use crate::service::idempotent::{self, IdempotencyKey, Recorded};
+use crate::service::idempotent::{self, IdempotencyError, IdempotencyKey, Recorded};
 use crate::store::batches::Batch;
 use crate::store::contributions::{self, Payment, PeriodFigures};
 use crate::store::ledger::{self, Bulk};
@@ -199,6 +199,51 @@ pub struct RecordedPayment {
     pub entry_id: i64,
 }
 
+/// Why a payment is not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// A payment of nothing: `amount_invalid` on `amount`, alone.
+    #[error("amount: must be greater than zero")]
+    AmountNotPositive,
+    /// The method, the day or the reference at fault, each named: `validation_failed`.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    /// No such member (`member_not_found` on `member_id`), a caller without the role, or the
+    /// store failing.
+    #[error(transparent)]
+    Other(#[from] ServiceError),
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    parts.join("; ")
+}
+
+impl From<sqlx::Error> for PaymentError {
+    fn from(e: sqlx::Error) -> Self {
+        PaymentError::Other(e.into())
+    }
+}
+
+/// A payment's refusal, with the codes the API has always answered for it.
+impl From<PaymentError> for ServiceError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            e @ PaymentError::AmountNotPositive => {
+                ServiceError::field(ErrorCode::AmountInvalid, "amount", e.to_string())
+            }
+            PaymentError::Invalid(errors) => ServiceError::invalid(errors),
+            PaymentError::Idempotency(e) => e.into(),
+            PaymentError::Other(e) => e,
+        }
+    }
+}
+
 /// A payment that passed its checks.
 #[derive(Debug)]
 struct CheckedPayment {
@@ -211,13 +256,9 @@ const MAX_REFERENCE: usize = 140;
 
 /// An amount above zero, a known method, a day no later than tomorrow (a payment recorded
 /// just after midnight elsewhere), a reference of at most 140 characters (blank is none).
-fn check_payment(req: &PaymentRequest, today: NaiveDate) -> Result<CheckedPayment, ServiceError> {
+fn check_payment(req: &PaymentRequest, today: NaiveDate) -> Result<CheckedPayment, PaymentError> {
     if req.amount.is_zero() {
-        return Err(ServiceError::field(
-            ErrorCode::AmountInvalid,
-            "amount",
-            "must be greater than zero",
-        ));
+        return Err(PaymentError::AmountNotPositive);
     }
     let mut errors = Vec::new();
     let method = req.method.parse::<PaymentMethod>().ok();
@@ -244,7 +285,7 @@ fn check_payment(req: &PaymentRequest, today: NaiveDate) -> Result<CheckedPaymen
     }
     match method {
         Some(method) if errors.is_empty() => Ok(CheckedPayment { method, reference }),
-        _ => Err(ServiceError::invalid(errors)),
+        _ => Err(PaymentError::Invalid(errors)),
     }
 }
 
@@ -258,8 +299,10 @@ pub async fn record_dues_payment(
     caller: &Caller,
     key: &IdempotencyKey,
     req: PaymentRequest,
-) -> Result<Recorded<RecordedPayment>, ServiceError> {
-    caller.require(&[Role::Admin, Role::Treasurer])?;
+) -> Result<Recorded<RecordedPayment>, PaymentError> {
+    caller
+        .require(&[Role::Admin, Role::Treasurer])
+        .map_err(ServiceError::from)?;
     let checked = check_payment(&req, crate::domain::today())?;
     let fund = caller.fund().clone();
     let request = req.clone();
@@ -580,7 +623,8 @@ mod tests {
         }
     }
 
-    fn fields(e: ServiceError) -> (ErrorCode, Vec<String>) {
+    fn fields(e: PaymentError) -> (ErrorCode, Vec<String>) {
+        let e = ServiceError::from(e);
         let code = e.code();
         (code, e.fields().iter().map(|f| f.field.clone()).collect())
     }
