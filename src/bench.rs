@@ -232,10 +232,13 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
 async fn calls_bench(scratch: &Scratch, n: usize) -> anyhow::Result<(Duration, Duration)> {
     let (db, fund, load) = load_members(scratch, n).await?;
     let started = Instant::now();
-    let figures =
-        crate::service::contributions::call(&db, &fund, "2026-11".parse().expect("period"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e))?;
+    let figures = crate::service::contributions::call(
+        &db,
+        &crate::domain::FundId::new(fund.as_str()),
+        "2026-11".parse().expect("period"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let call = started.elapsed();
     anyhow::ensure!(
         figures.members_called == n as i64,
@@ -271,10 +274,14 @@ async fn issue_bench(scratch: &Scratch, n: usize) -> anyhow::Result<()> {
     let (db, fund, load) = load_members(scratch, n).await?;
     let before = peak_rss_mib();
     let started = Instant::now();
-    let figures =
-        crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e))?;
+    let figures = crate::service::allowances::issue(
+        &db,
+        &crate::domain::FundId::new(fund.as_str()),
+        "2026-11".parse().expect("period"),
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     let after = peak_rss_mib();
     anyhow::ensure!(
@@ -862,9 +869,14 @@ async fn till_setup(
     use std::sync::Arc;
 
     let (db, fund, _) = load_members(scratch, terminals * cards_per_terminal).await?;
-    crate::service::allowances::issue(&db, &fund, "2026-11".parse().expect("period"), None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    crate::service::allowances::issue(
+        &db,
+        &crate::domain::FundId::new(fund.as_str()),
+        "2026-11".parse().expect("period"),
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let key_path = std::env::temp_dir().join(format!("caisse-bench-{}.key", std::process::id()));
     let key = Arc::new(crate::card_key::CardKey::load_or_create(&key_path)?);
     let _ = std::fs::remove_file(&key_path);

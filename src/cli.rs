@@ -204,9 +204,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let figures = crate::service::allowances::issue(&db, &fund, period, Some(&report))
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e))?;
+            let figures = crate::service::allowances::issue(
+                &db,
+                &crate::domain::FundId::new(fund.as_str()),
+                period,
+                Some(&report),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
             bar.finish_and_clear();
             println!(
                 "{period}: {} members credited, {} € in all, {} € back to the pot by the balance cap",

@@ -331,7 +331,7 @@ async fn an_issuance_cut_short_is_finished_by_the_next_call(app: TestApp) {
     let period = "2026-11".parse().unwrap();
     let cut = caisse::service::allowances::issue_in_chunks(
         &app.db,
-        &app.fund_id,
+        &caisse::domain::FundId::new(app.fund_id.as_str()),
         period,
         2,
         Some(1),

@@ -937,6 +937,31 @@ async fn committee_admin_and_treasurer_forms(app: TestApp) {
         .await;
     assert!(sim.body.contains("id=\"simulation\""), "{}", sim.body);
     assert!(sim.body.contains("allocations 160,00"), "{}", sim.body);
+
+    // A scale or a month typed wrong is told in words; what was typed stays in the form.
+    let bad = t
+        .post(
+            "/tresorerie/simulation",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("minimum", "1"),
+                ("up_to_1", "beaucoup"),
+                ("amount_1", "10"),
+            ],
+        )
+        .await;
+    assert!(bad.body.contains("notice bad"), "{}", bad.body);
+    assert!(bad.body.contains("value=\"beaucoup\""), "{}", bad.body);
+    let bad = t
+        .post(
+            "/tresorerie/appel",
+            &[("csrf", &csrf_of(&page)), ("period", "2026-13")],
+        )
+        .await;
+    assert!(bad.body.contains("notice bad"), "{}", bad.body);
+    for english in [&bad.body, &sim.body] {
+        assert!(!english.contains("must be"), "{english}");
+    }
 }
 
 /// A GET with the agent's cookies that keeps the headers: (status, content type,

@@ -3,7 +3,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{AdminTreasurer, ApiJson, Authorized};
 use super::AppState;
 use crate::domain::member::Period;
@@ -39,18 +39,11 @@ pub async fn issue(
     caller: Authorized<AdminTreasurer>,
     body: ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<IssuanceSummary>> {
-    let period = body.value.period;
-    // On a task of its own: a client that gives up waiting (a large fund takes a while) does
-    // not stop the issuance half-way; asking again joins it and answers the final figures.
-    let (db, fund_id) = (state.db.clone(), caller.fund().to_string());
-    let f = tokio::spawn(async move { service::issue(&db, &fund_id, period, None).await })
-        .await
-        .map_err(ApiError::internal)??;
-    let c = |v: i64| Cents::from_cents(v).map_err(ApiError::internal);
+    let f = service::issue_allowances(&state.db, caller.fund(), body.value.period).await?;
     Ok(Json(IssuanceSummary {
-        period,
+        period: f.period,
         members_credited: f.members_credited,
-        total: c(f.total)?,
-        returned_by_cap: c(f.returned_by_cap)?,
+        total: f.total,
+        returned_by_cap: f.returned_by_cap,
     }))
 }

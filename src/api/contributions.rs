@@ -1,23 +1,22 @@
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{AdminTreasurer, ApiJson, Authorized, IdempotencyKey};
-use super::page::QueryParams;
-use super::{idempotent, AppState};
-use crate::domain::household::Household;
-use crate::domain::member::Period;
+use super::idempotent::REPLAYED_HEADER;
+use super::query::Query;
+use super::AppState;
+use crate::domain::member::{MemberStatus, Period};
 use crate::domain::settings::{AllowanceSettings, ContributionScale};
-use crate::domain::ErrorCode;
-use crate::domain::{Cents, FieldError};
-use crate::service::contributions::{self as service, SimulatedMember};
-use crate::store::{contributions, funds};
+use crate::domain::{Cents, MemberId};
+use crate::service::contributions::{
+    self as service, PaymentRequest as NewPayment, RecordedPayment, ScaleTrial, SimulatedHousehold,
+};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,23 +43,18 @@ pub async fn call_contributions(
     caller: Authorized<AdminTreasurer>,
     body: ApiJson<CallRequest>,
 ) -> ApiResult<Json<CallSummary>> {
-    let period = body.value.period;
-    // On a task of its own, as an issuance: a client that stops waiting does not stop it.
-    let (db, fund_id) = (state.db.clone(), caller.fund().to_string());
-    let figures = tokio::spawn(async move { service::call(&db, &fund_id, period).await })
-        .await
-        .map_err(ApiError::internal)??;
+    let s = service::call_contributions(&state.db, caller.fund(), body.value.period).await?;
     Ok(Json(CallSummary {
-        period,
-        members_called: figures.members_called,
-        total: Cents::from_cents(figures.total).map_err(ApiError::internal)?,
+        period: s.period,
+        members_called: s.members_called,
+        total: s.total,
     }))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
-    member_id: String,
+    member_id: MemberId,
     amount: Cents,
     /// transfer, cash, cheque, card or direct_debit.
     method: String,
@@ -71,22 +65,11 @@ pub struct PaymentRequest {
     reference: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct PaymentView {
-    id: String,
-    member_id: String,
-    amount: Cents,
-    method: String,
-    paid_on: String,
-    reference: Option<String>,
-    entry_id: i64,
-}
-
 /// Records a member's payment (treasurer); requires an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/contributions/payments", tag = "contributions",
     request_body = PaymentRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "1 to 255 characters")),
-    responses((status = 201, body = PaymentView), (status = 400, body = Problem),
+    responses((status = 201, body = RecordedPayment), (status = 400, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn record_payment(
@@ -95,87 +78,38 @@ pub async fn record_payment(
     key: IdempotencyKey,
     body: ApiJson<PaymentRequest>,
 ) -> ApiResult<Response> {
-    let req = body.value;
-    let mut errors = Vec::new();
-    if req.amount.is_zero() {
-        return Err(ApiError::field(
-            ErrorCode::AmountInvalid,
-            "amount",
-            "must be greater than zero",
-        ));
+    let b = body.value;
+    let request = NewPayment {
+        member_id: b.member_id,
+        amount: b.amount,
+        method: b.method,
+        paid_on: b.paid_on,
+        reference: b.reference,
+    };
+    let recorded = service::record_dues_payment(&state.db, &caller, &key, request).await?;
+    let mut response = (StatusCode::CREATED, Json(recorded.value)).into_response();
+    if recorded.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
-    if !service::METHODS.contains(&req.method.as_str()) {
-        errors.push(FieldError::new(
-            "method",
-            "one of transfer, cash, cheque, card, direct_debit",
-        ));
-    }
-    let today = crate::domain::today();
-    if req.paid_on > today + chrono::Days::new(1) {
-        errors.push(FieldError::new("paid_on", "must not be in the future"));
-    }
-    let reference = req
-        .reference
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty());
-    if reference.as_ref().is_some_and(|r| r.chars().count() > 140) {
-        errors.push(FieldError::new("reference", "at most 140 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let fund = caller.fund().to_string();
-    idempotent::run(
-        &state.db,
-        &caller,
-        &key,
-        "POST /api/v1/contributions/payments",
-        &body.raw,
-        move |tx| {
-            async move {
-                let p = service::record_payment(
-                    tx,
-                    &fund,
-                    &req.member_id,
-                    req.amount,
-                    &req.method,
-                    req.paid_on,
-                    reference,
-                )
-                .await?;
-                Ok((
-                    StatusCode::CREATED,
-                    PaymentView {
-                        amount: Cents::from_cents(p.amount).map_err(ApiError::internal)?,
-                        id: p.id,
-                        member_id: p.member_id,
-                        method: p.method,
-                        paid_on: p.paid_on,
-                        reference: p.reference,
-                        entry_id: p.entry_id,
-                    },
-                ))
-            }
-            .boxed()
-        },
-    )
-    .await
+    Ok(response)
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ArrearView {
-    member_id: String,
+    member_id: MemberId,
     number: i64,
     payment_reference: String,
     /// `null` for a member who has left.
     full_name: Option<String>,
-    status: String,
+    status: MemberStatus,
     /// Owed for periods before the current one.
     arrears: Cents,
     /// Owed in all, the current period included.
     outstanding: Cents,
     /// The oldest period not covered by payments.
-    oldest_unpaid_period: Option<String>,
+    oldest_unpaid_period: Option<Period>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -184,6 +118,12 @@ pub struct ArrearsView {
     members: i64,
     total: Cents,
     items: Vec<ArrearView>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsQuery {
+    period: Option<Period>,
 }
 
 /// Members with unpaid dues of past periods, largest first (treasurer).
@@ -197,38 +137,27 @@ pub struct ArrearsView {
 pub async fn arrears(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    mut query: QueryParams,
+    Query(query): Query<ArrearsQuery>,
 ) -> ApiResult<Json<ArrearsView>> {
-    let period = match query.take("period") {
-        Some(p) => p.parse::<Period>().unwrap_or_else(|m| {
-            query.error("period", m);
-            Period::of(crate::domain::today())
-        }),
-        None => Period::of(crate::domain::today()),
-    };
-    query.finish()?;
-    let rows = contributions::arrears(&state.db, caller.fund(), period).await?;
-    let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
-    let total: i64 = rows.iter().map(|r| r.dues.arrears()).sum();
-    let items = rows
+    let a = service::arrears(&state.db, caller.fund(), query.period).await?;
+    let items: Vec<ArrearView> = a
+        .items
         .into_iter()
-        .map(|r| {
-            Ok(ArrearView {
-                arrears: c(r.dues.arrears())?,
-                outstanding: c(r.dues.outstanding())?,
-                member_id: r.member_id,
-                number: r.number,
-                payment_reference: r.payment_reference,
-                full_name: r.full_name,
-                status: r.status,
-                oldest_unpaid_period: r.oldest_unpaid,
-            })
+        .map(|r| ArrearView {
+            member_id: r.member_id,
+            number: r.number,
+            payment_reference: r.payment_reference,
+            full_name: r.full_name,
+            status: r.status,
+            arrears: r.arrears,
+            outstanding: r.outstanding,
+            oldest_unpaid_period: r.oldest_unpaid_period,
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect();
     Ok(Json(ArrearsView {
-        period,
+        period: a.period,
         members: items.len() as i64,
-        total: c(total)?,
+        total: a.total,
         items,
     }))
 }
@@ -283,50 +212,26 @@ pub async fn simulate(
     body: ApiJson<SimulationRequest>,
 ) -> ApiResult<Json<SimulationView>> {
     let req = body.value;
-    let mut errors = Vec::new();
-    req.contribution_scale
-        .validate("contribution_scale", &mut errors);
-    let members = match req.members {
-        Some(list) => {
-            if list.len() > 100_000 {
-                errors.push(FieldError::new("members", "at most 100000 households"));
-            }
-            let mut out = Vec::with_capacity(list.len());
-            for (i, m) in list.into_iter().enumerate() {
-                let h = u32::try_from(m.household.adults)
-                    .ok()
-                    .zip(u32::try_from(m.household.children).ok())
-                    .and_then(|(a, c)| Household::new(a, c));
-                match h {
-                    Some(household) => out.push(SimulatedMember {
-                        household,
-                        monthly_income: m.monthly_income,
-                        chosen_contribution: m.chosen_contribution,
-                    }),
-                    None => errors.push(FieldError::new(
-                        format!("members[{i}].household"),
-                        "at least one adult, no negative count, at most 30 people",
-                    )),
-                }
-            }
-            out
-        }
-        None => service::current_members(&state.db, caller.fund()).await?,
+    let trial = ScaleTrial {
+        contribution_scale: req.contribution_scale,
+        members: req.members.map(|list| {
+            list.into_iter()
+                .map(|m| SimulatedHousehold {
+                    adults: m.household.adults,
+                    children: m.household.children,
+                    monthly_income: m.monthly_income,
+                    chosen_contribution: m.chosen_contribution,
+                })
+                .collect()
+        }),
+        allowance: req.allowance,
     };
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let allowance = match req.allowance {
-        Some(a) => a,
-        None => funds::settings(&state.db, caller.fund()).await?.allowance,
-    };
-    let s = service::simulate(&req.contribution_scale, &allowance, &members);
-    let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
+    let s = service::try_scale(&state.db, caller.fund(), trial).await?;
     Ok(Json(SimulationView {
         members: s.members,
-        total_contributions: c(s.total_contributions)?,
-        total_allowances: c(s.total_allowances)?,
+        total_contributions: s.total_contributions,
+        total_allowances: s.total_allowances,
         coverage_ratio: s.coverage_ratio.map(|r| format!("{r:.4}")),
-        subsidy_needed: c(s.total_allowances - s.total_contributions)?,
+        subsidy_needed: s.subsidy_needed,
     }))
 }

@@ -299,6 +299,7 @@ through_service_error!(
     crate::service::idempotent::IdempotencyError,
     crate::service::cards::IssueError,
     crate::service::members::StatusChangeError,
+    crate::service::contributions::PaymentError,
     crate::service::settlements::SettleError,
 );
 

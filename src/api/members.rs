@@ -4,17 +4,16 @@ use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{AdminTreasurer, ApiJson, Authorized, Caller};
-use super::page::QueryParams;
+use super::page::Page;
+use super::query::{Limit, Query};
 use super::AppState;
-use crate::domain::member::{MemberStatus, Period};
-use crate::domain::settings::FundSettings;
-use crate::domain::{format_instant, Cents, Role};
-use crate::service::members::{self as service, MemberInput, StatusChange};
-use crate::store::cursors::Listed;
-use crate::store::members::{self, Member};
-use crate::store::{contributions, funds, ledger};
+use crate::domain::member::MemberStatus;
+use crate::domain::{Cents, Instant, MemberId, Role, SignedCents};
+use crate::service::members::{
+    self as service, Account, MemberInput, MemberRecord, StatusChange, Transaction,
+};
 
 #[derive(Serialize, Deserialize, ToSchema, Clone, Copy)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +97,8 @@ pub struct MemberView {
     left_on: Option<String>,
 }
 
-pub fn view(m: Member, settings: &FundSettings) -> MemberView {
-    let (contribution, monthly_allowance) = service::figures(&m, settings);
+pub fn view(record: MemberRecord) -> MemberView {
+    let m = record.member;
     MemberView {
         consumption_units: m.household.consumption_units().normalize().to_string(),
         household: HouseholdBody {
@@ -116,25 +115,11 @@ pub fn view(m: Member, settings: &FundSettings) -> MemberView {
         phone: m.phone,
         monthly_income: m.monthly_income,
         chosen_contribution: m.chosen_contribution,
-        contribution,
-        monthly_allowance,
+        contribution: record.contribution,
+        monthly_allowance: record.monthly_allowance,
         joined_on: m.joined_on,
         left_on: m.left_on,
     }
-}
-
-/// Admin and treasurer see every member; a member sees only themself (anyone else is 404, as
-/// if it did not exist); other roles are refused.
-async fn visible_member(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Member> {
-    match caller.role() {
-        Role::Admin | Role::Treasurer => {}
-        Role::Member if caller.member().map(|m| m.as_str()) == Some(id) => {}
-        Role::Member => return Err(ApiError::not_found("member")),
-        _ => return Err(ApiError::forbidden()),
-    }
-    members::find(&state.db, caller.fund(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))
 }
 
 /// Registers a member with their household (admin, treasurer).
@@ -158,9 +143,8 @@ pub async fn create_member(
         monthly_income: Some(b.monthly_income),
         chosen_contribution: Some(b.chosen_contribution),
     };
-    let m = service::create(&state.db, caller.fund(), &input).await?;
-    let settings = funds::settings(&state.db, caller.fund()).await?;
-    Ok((StatusCode::CREATED, Json(view(m, &settings))))
+    let record = service::create(&state.db, caller.fund(), &input).await?;
+    Ok((StatusCode::CREATED, Json(view(record))))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -181,33 +165,42 @@ pub struct MemberPage {
 pub async fn list_members(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    mut query: QueryParams,
+    Query(query): Query<MemberFilter>,
 ) -> ApiResult<Json<MemberPage>> {
-    let page = query.page();
-    let status = query.take("status").and_then(|s| {
-        let parsed = s.parse::<MemberStatus>().ok();
-        if parsed.is_none() {
-            query.error("status", "must be active, suspended or left");
-        }
-        parsed
-    });
-    query.finish()?;
-    page.check_cursor(&state.db, caller.fund(), Listed::Members)
-        .await?;
-    let settings = funds::settings(&state.db, caller.fund()).await?;
-    let rows = members::list(
+    let page = Page::new(query.limit, query.cursor);
+    let status = query.status.map(|s| s.0);
+    let list = service::list(
         &state.db,
         caller.fund(),
         status,
         page.after.as_deref(),
-        page.fetch(),
+        page.limit,
     )
     .await?;
-    let (items, next_cursor) = page.split(rows, |m| m.id.as_str());
     Ok(Json(MemberPage {
-        items: items.into_iter().map(|m| view(m, &settings)).collect(),
-        next_cursor,
+        items: list.items.into_iter().map(view).collect(),
+        next_cursor: list.next_cursor.map(MemberId::into_string),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberFilter {
+    status: Option<StatusParam>,
+    limit: Option<Limit>,
+    cursor: Option<String>,
+}
+
+/// `status`: active, suspended or left.
+struct StatusParam(MemberStatus);
+
+impl<'de> Deserialize<'de> for StatusParam {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StatusParam, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map(StatusParam)
+            .map_err(|()| serde::de::Error::custom("must be active, suspended or left"))
+    }
 }
 
 /// A member's record (admin, treasurer, or the member).
@@ -219,11 +212,9 @@ pub async fn list_members(
 pub async fn get_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
 ) -> ApiResult<Json<MemberView>> {
-    let m = visible_member(&state, &caller, &id).await?;
-    let settings = funds::settings(&state.db, caller.fund()).await?;
-    Ok(Json(view(m, &settings)))
+    Ok(Json(view(service::get(&state.db, &caller, &id).await?)))
 }
 
 /// Changes a member's household, income, chosen contribution or contact details (admin,
@@ -236,7 +227,7 @@ pub async fn get_member(
 pub async fn patch_member(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
     body: ApiJson<MemberPatch>,
 ) -> ApiResult<Json<MemberView>> {
     let p = body.value;
@@ -249,20 +240,18 @@ pub async fn patch_member(
         monthly_income: p.monthly_income,
         chosen_contribution: p.chosen_contribution,
     };
-    let m = service::update(&state.db, caller.fund(), &id, &input).await?;
-    let settings = funds::settings(&state.db, caller.fund()).await?;
-    Ok(Json(view(m, &settings)))
+    let record = service::update(&state.db, caller.fund(), &id, &input).await?;
+    Ok(Json(view(record)))
 }
 
 async fn status_change(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &MemberId,
     change: StatusChange,
 ) -> ApiResult<Json<MemberView>> {
-    let m = service::change_status(&state.db, caller.fund(), id, change).await?;
-    let settings = funds::settings(&state.db, caller.fund()).await?;
-    Ok(Json(view(m, &settings)))
+    let record = service::change_status(&state.db, caller.fund(), id, change).await?;
+    Ok(Json(view(record)))
 }
 
 /// Suspends a member: no allowance, no payment at the till (admin, treasurer).
@@ -274,7 +263,7 @@ async fn status_change(
 pub async fn suspend_member(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
 ) -> ApiResult<Json<MemberView>> {
     status_change(&state, &caller, &id, StatusChange::Suspend).await
 }
@@ -288,7 +277,7 @@ pub async fn suspend_member(
 pub async fn reactivate_member(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
 ) -> ApiResult<Json<MemberView>> {
     status_change(&state, &caller, &id, StatusChange::Reactivate).await
 }
@@ -303,7 +292,7 @@ pub async fn reactivate_member(
 pub async fn leave_member(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
 ) -> ApiResult<Json<MemberView>> {
     status_change(&state, &caller, &id, StatusChange::Leave).await
 }
@@ -320,17 +309,13 @@ pub struct AccountView {
     credit: Cents,
 }
 
-async fn account_view(state: &AppState, fund_id: &str, m: &Member) -> ApiResult<AccountView> {
-    let balance = ledger::balance(&state.db, fund_id, &m.allowance_account()).await?;
-    let current = Period::of(crate::domain::today());
-    let dues = contributions::dues(&state.db, fund_id, &m.id, current).await?;
-    let c = |v: i64| Cents::from_cents(v.max(0)).map_err(ApiError::internal);
-    Ok(AccountView {
-        balance: c(balance)?,
-        contributions_due: c(dues.outstanding())?,
-        arrears: c(dues.arrears())?,
-        credit: c(dues.credit())?,
-    })
+fn account_view(a: Account) -> AccountView {
+    AccountView {
+        balance: a.balance,
+        contributions_due: a.contributions_due,
+        arrears: a.arrears,
+        credit: a.credit,
+    }
 }
 
 /// A member's allowance balance and dues (admin, treasurer, or the member).
@@ -341,26 +326,62 @@ async fn account_view(state: &AppState, fund_id: &str, m: &Member) -> ApiResult<
 pub async fn member_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<MemberId>,
 ) -> ApiResult<Json<AccountView>> {
-    let m = visible_member(&state, &caller, &id).await?;
-    Ok(Json(account_view(&state, caller.fund(), &m).await?))
+    let account = service::account(&state.db, &caller, &id).await?;
+    Ok(Json(account_view(account)))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TransactionView {
     entry_id: i64,
     date: String,
-    created_at: String,
+    created_at: Instant,
     /// contribution_call, contribution_payment, allowance, redemption, refund, ...
     kind: String,
     label: String,
     /// `allowance` (the balance to spend) or `contribution` (dues).
-    account: String,
+    account: &'static str,
     /// Signed euros: on `allowance`, + credited and − spent; on `contribution`, + called and
     /// − paid.
-    #[schema(value_type = String, example = "-12.50")]
-    amount: String,
+    amount: SignedCents,
+}
+
+fn transaction_view(t: Transaction) -> TransactionView {
+    TransactionView {
+        entry_id: t.entry_id,
+        date: t.date,
+        created_at: t.created_at,
+        kind: t.kind,
+        label: t.label,
+        account: t.account.as_str(),
+        amount: t.amount,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionQuery {
+    limit: Option<Limit>,
+    #[serde(default)]
+    cursor: JournalCursor,
+}
+
+/// `cursor` of a member's history: the journal number of the last movement of a page (empty
+/// is none).
+#[derive(Default)]
+struct JournalCursor(Option<i64>);
+
+impl<'de> Deserialize<'de> for JournalCursor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JournalCursor, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(JournalCursor(None));
+        }
+        text.parse()
+            .map(|seq| JournalCursor(Some(seq)))
+            .map_err(|_| serde::de::Error::custom("not a cursor of this list"))
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -380,49 +401,14 @@ pub struct TransactionPage {
 pub async fn member_transactions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    mut query: QueryParams,
+    Path(id): Path<MemberId>,
+    Query(query): Query<TransactionQuery>,
 ) -> ApiResult<Json<TransactionPage>> {
-    let page = query.page();
-    // The cursor is a journal number: movements are listed in the journal's order.
-    let before = page.after.as_deref().and_then(|c| {
-        let parsed = c.parse::<i64>().ok();
-        if parsed.is_none() {
-            query.error("cursor", "not a cursor of this list");
-        }
-        parsed
-    });
-    query.finish()?;
-    let m = visible_member(&state, &caller, &id).await?;
-    let rows = contributions::movements(
-        &state.db,
-        caller.fund(),
-        m.contribution_account().as_str(),
-        m.allowance_account().as_str(),
-        before,
-        page.fetch(),
-    )
-    .await?;
-    let more = rows.len() as i64 > page.limit;
-    let mut items = rows;
-    items.truncate(page.limit as usize);
-    let next_cursor = more
-        .then(|| items.last().map(|i| i.seq.to_string()))
-        .flatten();
+    let limit = Page::new(query.limit, None).limit;
+    let list = service::transactions(&state.db, &caller, &id, query.cursor.0, limit).await?;
     Ok(Json(TransactionPage {
-        items: items
-            .into_iter()
-            .map(|i| TransactionView {
-                entry_id: i.entry_id,
-                date: i.date,
-                created_at: format_instant(i.created_at),
-                kind: i.kind,
-                label: i.label,
-                account: i.account.to_string(),
-                amount: crate::domain::money::format_signed_cents(i.amount),
-            })
-            .collect(),
-        next_cursor,
+        items: list.items.into_iter().map(transaction_view).collect(),
+        next_cursor: list.next_cursor.map(|seq| seq.to_string()),
     }))
 }
 
@@ -447,21 +433,15 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 #[tracing::instrument(skip_all)]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Me>> {
-    let (member, account) = match &caller.member() {
-        Some(id) if caller.role() == Role::Member => {
-            let m = members::find(&state.db, caller.fund(), id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("member"))?;
-            let account = account_view(&state, caller.fund(), &m).await?;
-            let settings = funds::settings(&state.db, caller.fund()).await?;
-            (Some(view(m, &settings)), Some(account))
-        }
-        _ => (None, None),
+    let me = service::me(&state.db, &caller).await?;
+    let (member, account) = match me.member {
+        Some((record, account)) => (Some(view(record)), Some(account_view(account))),
+        None => (None, None),
     };
     Ok(Json(Me {
         user: MeUser {
-            id: caller.actor().to_string(),
-            role: caller.role(),
+            id: me.actor,
+            role: me.role,
         },
         member,
         account,

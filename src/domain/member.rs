@@ -38,6 +38,58 @@ impl FromStr for MemberStatus {
     }
 }
 
+/// How a member paid their dues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Transfer,
+    Cash,
+    Cheque,
+    Card,
+    DirectDebit,
+}
+
+impl PaymentMethod {
+    pub const ALL: [PaymentMethod; 5] = [
+        PaymentMethod::Transfer,
+        PaymentMethod::Cash,
+        PaymentMethod::Cheque,
+        PaymentMethod::Card,
+        PaymentMethod::DirectDebit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Transfer => "transfer",
+            PaymentMethod::Cash => "cash",
+            PaymentMethod::Cheque => "cheque",
+            PaymentMethod::Card => "card",
+            PaymentMethod::DirectDebit => "direct_debit",
+        }
+    }
+
+    /// The word in the ledger's French labels ("Cotisation M000042 (espèces)").
+    pub fn label(self) -> &'static str {
+        match self {
+            PaymentMethod::Transfer => "virement",
+            PaymentMethod::Cash => "espèces",
+            PaymentMethod::Cheque => "chèque",
+            PaymentMethod::Card => "carte",
+            PaymentMethod::DirectDebit => "prélèvement",
+        }
+    }
+}
+
+impl FromStr for PaymentMethod {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        PaymentMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or(())
+    }
+}
+
 /// The member's pseudonymous code in the ledger and the FEC: `M000042`.
 pub fn account_ref(number: i64) -> String {
     format!("M{number:06}")
@@ -228,6 +280,16 @@ mod tests {
         let text = format!("VIR SEPA cotisation novembre {} merci", r.to_lowercase());
         assert_eq!(find_payment_references(&text), vec![r]);
         assert!(find_payment_references("REF INTERNE RF00XYZ").is_empty());
+    }
+
+    #[test]
+    fn payment_methods_read_back_their_wire_word() {
+        for m in PaymentMethod::ALL {
+            assert_eq!(m.as_str().parse::<PaymentMethod>(), Ok(m));
+            let wire = serde_json::to_string(&m).unwrap();
+            assert_eq!(wire, format!("\"{}\"", m.as_str()));
+        }
+        assert!("bitcoin".parse::<PaymentMethod>().is_err());
     }
 
     #[test]

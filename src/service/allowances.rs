@@ -4,7 +4,7 @@ use crate::domain::household::Household;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
 use crate::domain::member::Period;
 use crate::domain::settings::{AllowanceSettings, FundSettings};
-use crate::domain::Cents;
+use crate::domain::{Cents, FundId};
 use crate::service::chunked::{self, ChunkedBatch};
 use crate::service::error::ServiceError;
 use crate::store::allowances::{self, Eligible, IssuanceFigures};
@@ -35,7 +35,7 @@ pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 #[tracing::instrument(skip(db, progress))]
 pub async fn issue(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     period: Period,
     progress: Option<Progress<'_>>,
 ) -> Result<IssuanceFigures, ServiceError> {
@@ -48,7 +48,7 @@ pub async fn issue(
 /// issuance short, as a crash would.
 pub async fn issue_in_chunks(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     period: Period,
     chunk: i64,
     max_chunks: Option<usize>,
@@ -66,6 +66,38 @@ pub async fn issue_in_chunks(
         progress,
     };
     chunked::run(db, fund_id, period, job, chunk, max_chunks).await
+}
+
+/// What an issuance did (or, for a period issued before, what the first issuance did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssuanceSummary {
+    pub period: Period,
+    /// Active members who received an allowance.
+    pub members_credited: i64,
+    /// Allowances credited.
+    pub total: Cents,
+    /// Sent back to the common pot because balances would have passed the cap.
+    pub returned_by_cap: Cents,
+}
+
+/// [`issue`] on a task of its own: a client that gives up waiting (a large fund takes a while)
+/// does not stop the issuance half-way; asking again joins it and answers the final figures.
+pub async fn issue_allowances(
+    db: &Db,
+    fund_id: &FundId,
+    period: Period,
+) -> Result<IssuanceSummary, ServiceError> {
+    let (db, fund) = (db.clone(), fund_id.clone());
+    let f = tokio::spawn(async move { issue(&db, &fund, period, None).await })
+        .await
+        .map_err(ServiceError::internal)??;
+    let c = |v: i64| Cents::from_cents(v).map_err(ServiceError::internal);
+    Ok(IssuanceSummary {
+        period,
+        members_credited: f.members_credited,
+        total: c(f.total)?,
+        returned_by_cap: c(f.returned_by_cap)?,
+    })
 }
 
 /// One run of an issuance, for the chunk driver.
@@ -136,6 +168,57 @@ impl ChunkedBatch for Issuance<'_> {
     }
 }
 
+/// One member's credit under `rules`, and what the balance cap sends back to the pot (cents):
+/// their entries (6571 / 467 member, then 467 member / 6571 for the excess) go onto `entries`.
+fn credit_of(
+    job: &Issuance<'_>,
+    rules: &AllowanceSettings,
+    m: &Eligible,
+    entries: &mut Vec<NewEntry>,
+) -> Result<(Cents, i64), ServiceError> {
+    let (period, date, labels) = (job.period, job.date, &job.labels);
+    let pot = AccountCode::general(General::AllowancesGranted);
+    let household = u32::try_from(m.adults)
+        .ok()
+        .zip(u32::try_from(m.children).ok())
+        .and_then(|(a, c)| Household::new(a, c))
+        .ok_or_else(|| ServiceError::internal(format!("member {} household", m.member_id)))?;
+    let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
+    let after_credit = m.balance + amount.cents();
+    let returned = rules
+        .balance_cap
+        .map(|cap| (after_credit - cap.cents()).max(0))
+        .unwrap_or(0);
+    let account = AccountCode::auxiliary(General::AllowanceBalances, &m.account_ref);
+    if !amount.is_zero() {
+        entries.push(
+            EntryBuilder::new(Journal::Allowances, "allowance", date, &labels.credit)
+                .reference(format!("{period}-{}", m.account_ref))
+                .debit(pot.clone(), amount)
+                .credit(account.clone(), amount)
+                .build()
+                .map_err(ServiceError::internal)?,
+        );
+    }
+    if returned > 0 {
+        let back = Cents::from_cents(returned).map_err(ServiceError::internal)?;
+        entries.push(
+            EntryBuilder::new(
+                Journal::Allowances,
+                "allowance_cap_return",
+                date,
+                &labels.cap,
+            )
+            .reference(format!("{period}-{}", m.account_ref))
+            .debit(account, back)
+            .credit(pot, back)
+            .build()
+            .map_err(ServiceError::internal)?,
+        );
+    }
+    Ok((amount, returned))
+}
+
 /// Credits one chunk of members in the caller's transaction and adds them to `figures`.
 async fn credit_chunk(
     tx: &mut Tx,
@@ -144,50 +227,12 @@ async fn credit_chunk(
     page: &[Eligible],
     figures: &mut IssuanceFigures,
 ) -> Result<(), ServiceError> {
-    let (fund_id, period, date, labels) = (job.fund_id, job.period, job.date, &job.labels);
-    let pot = AccountCode::general(General::AllowancesGranted);
+    let (fund_id, period) = (job.fund_id, job.period);
     let mut entries: Vec<NewEntry> = Vec::with_capacity(page.len());
     let mut rows = Vec::with_capacity(page.len());
     for m in page {
-        let household = u32::try_from(m.adults)
-            .ok()
-            .zip(u32::try_from(m.children).ok())
-            .and_then(|(a, c)| Household::new(a, c))
-            .ok_or_else(|| ServiceError::internal(format!("member {} household", m.member_id)))?;
-        let amount = rules.monthly_amount(household).unwrap_or(Cents::ZERO);
-        let after_credit = m.balance + amount.cents();
-        let returned = rules
-            .balance_cap
-            .map(|cap| (after_credit - cap.cents()).max(0))
-            .unwrap_or(0);
-        let account = AccountCode::auxiliary(General::AllowanceBalances, &m.account_ref);
+        let (amount, returned) = credit_of(job, rules, m, &mut entries)?;
         let credit_entry = !amount.is_zero();
-        if credit_entry {
-            entries.push(
-                EntryBuilder::new(Journal::Allowances, "allowance", date, &labels.credit)
-                    .reference(format!("{period}-{}", m.account_ref))
-                    .debit(pot.clone(), amount)
-                    .credit(account.clone(), amount)
-                    .build()
-                    .map_err(ServiceError::internal)?,
-            );
-        }
-        if returned > 0 {
-            let back = Cents::from_cents(returned).map_err(ServiceError::internal)?;
-            entries.push(
-                EntryBuilder::new(
-                    Journal::Allowances,
-                    "allowance_cap_return",
-                    date,
-                    &labels.cap,
-                )
-                .reference(format!("{period}-{}", m.account_ref))
-                .debit(account, back)
-                .credit(pot.clone(), back)
-                .build()
-                .map_err(ServiceError::internal)?,
-            );
-        }
         rows.push((m.member_id.clone(), amount.cents(), returned, credit_entry));
         figures.members_credited += i64::from(credit_entry);
         figures.total += amount.cents();

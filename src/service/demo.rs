@@ -256,17 +256,21 @@ async fn demo_members(db: &Db, fund_id: &str) -> anyhow::Result<Vec<String>> {
             monthly_income: Some(Some(format!("{income}.00").parse()?)),
             chosen_contribution: None,
         };
-        let m = create(db, fund_id, &input)
+        let m = create(db, &crate::domain::FundId::new(fund_id), &input)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
-        ids.push(m.id);
+        ids.push(m.member.id);
     }
     for (i, change) in [
         (7, StatusChange::Suspend),
         (19, StatusChange::Suspend),
         (33, StatusChange::Leave),
     ] {
-        change_status(db, fund_id, &ids[i], change)
+        let (fund, member) = (
+            crate::domain::FundId::new(fund_id),
+            crate::domain::MemberId::new(ids[i].as_str()),
+        );
+        change_status(db, &fund, &member, change)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
     }
@@ -285,10 +289,10 @@ async fn demo_contributions(db: &Db, fund_id: &str, members: &[String]) -> anyho
         current.previous(),
     ];
     for (month, period) in periods.into_iter().enumerate() {
-        super::contributions::call(db, fund_id, period)
+        super::contributions::call(db, &crate::domain::FundId::new(fund_id), period)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
-        super::allowances::issue(db, fund_id, period, None)
+        super::allowances::issue(db, &crate::domain::FundId::new(fund_id), period, None)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
         let mut tx = db.begin().await?;

@@ -17,11 +17,12 @@ use super::session::{Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
-use crate::api::{cards, members};
+use crate::api::cards;
 use crate::app::AppState;
 use crate::domain::card::STEP_SECONDS;
 use crate::domain::shop::ShopStatus;
 use crate::domain::{now_micros, Role};
+use crate::service::members::{Account, MemberAccount, MemberRecord, Transaction};
 use crate::service::{self, shops::ShopFilter};
 
 pub fn routes() -> Router<AppState> {
@@ -80,13 +81,14 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
         Ok(c) => c,
         Err(r) => return r,
     };
-    let me = match call::json(members::me(State(state.clone()), caller.clone()).await).await {
-        Ok(v) => v,
-        Err(e) => return super::layout::internal_error(web, e.detail),
+    let me = match service::members::me(&state.db, &caller).await {
+        Ok(me) => me,
+        Err(e) => return super::layout::internal_error(web, e),
     };
-    let member = &me["member"];
-    let account = &me["account"];
-    let member_id = s(member, "id").to_string();
+    let Some((member, account)) = me.member else {
+        return super::layout::internal_error(web, "a member's login without its member");
+    };
+    let member_id = member.id();
     let cards = match cards_of(state, web, &caller, &member_id).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -95,18 +97,11 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
         .iter()
         .find(|c| s(c, "kind") == "app" && s(c, "status") == "active")
         .map(|c| s(c, "card_id").to_string());
-    let history = call::json(
-        members::member_transactions(
-            State(state.clone()),
-            caller.clone(),
-            Path(member_id.clone()),
-            QueryParams::from_pairs([("limit", "30")]),
-        )
-        .await,
-    )
-    .await
-    .map(|v| v["items"].as_array().cloned().unwrap_or_default())
-    .unwrap_or_default();
+    // The history is a part of the page: if it cannot be read, the rest still shows.
+    let history = service::members::transactions(&state.db, &caller, &member_id, None, 30)
+        .await
+        .map(|list| list.items)
+        .unwrap_or_default();
     let qr = match &app_card {
         Some(id) => Some(qr_markup(state, &caller, id).await),
         None => None,
@@ -139,48 +134,67 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                 }
             }
         }
-        section aria-labelledby="fig-h" {
-            h2 id="fig-h" { (web.t(M::Balance)) }
-            p.big id="balance" { (l.money_str(s(account, "balance"))) }
-            dl.figures {
-                dt { (web.t(M::MonthlyAllowance)) } dd { (l.money_str(s(member, "monthly_allowance"))) }
-                dt { (web.t(M::MonthlyContribution)) } dd { (l.money_str(s(member, "contribution"))) }
-                dt { (web.t(M::ContributionsDue)) } dd { (l.money_str(s(account, "contributions_due"))) }
-                dt { (web.t(M::PaymentReference)) } dd { code { (s(member, "payment_reference")) } }
-            }
+        (figures_section(web, &member, &account))
+        (history_section(web, &history))
+    };
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::MemberTitle), &["member.js"], body),
+    )
+}
+
+/// The balance and the monthly figures of the member, with the reference to quote on transfers.
+fn figures_section(web: &Web, member: &MemberRecord, account: &Account) -> Markup {
+    let l = web.lang;
+    html! {
+    section aria-labelledby="fig-h" {
+        h2 id="fig-h" { (web.t(M::Balance)) }
+        p.big id="balance" { (l.money(account.balance.cents())) }
+        dl.figures {
+            dt { (web.t(M::MonthlyAllowance)) } dd { (l.money(member.monthly_allowance.cents())) }
+            dt { (web.t(M::MonthlyContribution)) } dd { (l.money(member.contribution.cents())) }
+            dt { (web.t(M::ContributionsDue)) } dd { (l.money(account.contributions_due.cents())) }
+            dt { (web.t(M::PaymentReference)) } dd { code { (member.member.payment_reference) } }
         }
-        section aria-labelledby="hist-h" {
-            h2 id="hist-h" { (web.t(M::History)) }
-            @if history.is_empty() {
-                p { (web.t(M::NoHistory)) }
-            } @else {
-                div.scroll {
-                    table {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Date)) }
-                            th scope="col" { (web.t(M::Label)) }
-                            th scope="col" { (web.t(M::Account)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                        } }
-                        tbody {
-                            @for h in &history {
-                                tr {
-                                    td { (s(h, "date")) }
-                                    td { (s(h, "label")) }
-                                    td { @if s(h, "account") == "allowance" { (web.t(M::AccountAllowance)) } @else { (web.t(M::AccountContribution)) } }
-                                    td class="num" { (l.money_str(s(h, "amount"))) }
-                                }
+    }
+    }
+}
+
+/// The latest movements on the member's two accounts.
+fn history_section(web: &Web, history: &[Transaction]) -> Markup {
+    let l = web.lang;
+    html! {
+    section aria-labelledby="hist-h" {
+        h2 id="hist-h" { (web.t(M::History)) }
+        @if history.is_empty() {
+            p { (web.t(M::NoHistory)) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { (web.t(M::Date)) }
+                        th scope="col" { (web.t(M::Label)) }
+                        th scope="col" { (web.t(M::Account)) }
+                        th scope="col" class="num" { (web.t(M::Amount)) }
+                    } }
+                    tbody {
+                        @for h in history {
+                            tr {
+                                td { (h.date) }
+                                td { (h.label) }
+                                td { @match h.account {
+                                    MemberAccount::Allowance => (web.t(M::AccountAllowance)),
+                                    MemberAccount::Contribution => (web.t(M::AccountContribution)),
+                                } }
+                                td class="num" { (l.money(h.amount.cents())) }
                             }
                         }
                     }
                 }
             }
         }
-    };
-    respond(
-        StatusCode::OK,
-        page(web, web.t(M::MemberTitle), &["member.js"], body),
-    )
+    }
+    }
 }
 
 /// The member makes their own phone card (an app card; printed cards come from the staff).

@@ -17,19 +17,23 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::call::{self, s, typed_amount};
+use super::call::{self, s};
 use super::charts::{self, Series};
 use super::i18n::M;
 use super::layout::{csrf_field, notice, page, respond};
-use super::problem::problem_text;
-use super::session::{Form, Web};
+use super::problem::{problem_text, refused};
+use super::session::{typed_amount, Form, Web};
 use crate::api::error::ApiError;
 use crate::api::extract::{AdminTreasurer, IdempotencyKey, MaybeIdempotencyKey};
 use crate::api::page::QueryParams;
-use crate::api::{allowances, contributions, exports, ledger, settings, settlements};
+use crate::api::{exports, ledger, settings, settlements};
 use crate::app::AppState;
-use crate::domain::Role;
-use crate::service::reports;
+use crate::domain::member::Period;
+use crate::domain::settings::{Bracket, ContributionScale};
+use crate::domain::{Cents, ErrorCode, Role};
+use crate::service::contributions::{Coverage, ScaleTrial};
+use crate::service::error::ServiceError;
+use crate::service::{self, reports};
 use crate::store::dashboard;
 
 /// A statement's text posted by the form: the API's 16 MiB, urlencoded (up to 3 bytes a byte).
@@ -61,22 +65,34 @@ struct ScaleForm {
 }
 
 impl ScaleForm {
-    /// The fund's current scale when it is by brackets, else a Gironde-like example.
+    /// The fund's current scale when it is by brackets, else a Gironde-like example (read
+    /// from the settings' JSON until the dashboard reads the typed settings: then
+    /// [`ScaleForm::from_scale`] directly).
     fn from_settings(settings: &Value) -> ScaleForm {
-        let scale = &settings["contribution_scale"];
-        let mut brackets: Vec<(String, String)> = scale["brackets"]
-            .as_array()
-            .map(|a| {
-                a.iter()
+        let scale =
+            serde_json::from_value::<ContributionScale>(settings["contribution_scale"].clone())
+                .ok();
+        ScaleForm::from_scale(scale.as_ref())
+    }
+
+    /// The form for `scale`: its brackets when it has some, else a Gironde-like example.
+    fn from_scale(scale: Option<&ContributionScale>) -> ScaleForm {
+        let (minimum, mut brackets) = match scale {
+            Some(ContributionScale::Brackets { minimum, brackets }) => (
+                Some(*minimum),
+                brackets
+                    .iter()
                     .map(|b| {
-                        (
-                            b["up_to"].as_str().unwrap_or_default().to_string(),
-                            s(b, "amount").to_string(),
-                        )
+                        let up_to = b.up_to.map(|c| c.to_string()).unwrap_or_default();
+                        (up_to, b.amount.to_string())
                     })
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .collect(),
+            ),
+            Some(
+                ContributionScale::Linear { minimum, .. } | ContributionScale::Free { minimum },
+            ) => (Some(*minimum), Vec::new()),
+            None => (None, Vec::new()),
+        };
         if brackets.is_empty() {
             brackets = vec![
                 ("800.00".into(), "10.00".into()),
@@ -86,7 +102,7 @@ impl ScaleForm {
         }
         brackets.resize(4, (String::new(), String::new()));
         ScaleForm {
-            minimum: scale["minimum"].as_str().unwrap_or("1.00").to_string(),
+            minimum: minimum.map_or_else(|| "1.00".to_string(), |m| m.to_string()),
             brackets,
         }
     }
@@ -105,19 +121,28 @@ impl ScaleForm {
         }
     }
 
-    fn to_json(&self) -> Value {
-        let brackets: Vec<Value> = self
-            .brackets
-            .iter()
-            .filter(|(_, amount)| !amount.is_empty())
-            .map(|(up_to, amount)| {
-                json!({
-                    "up_to": if up_to.is_empty() { Value::Null } else { json!(typed_amount(up_to)) },
-                    "amount": typed_amount(amount),
-                })
-            })
-            .collect();
-        json!({"kind": "brackets", "minimum": typed_amount(&self.minimum), "brackets": brackets})
+    /// The scale typed: brackets without an amount are left out; a bracket without an upper
+    /// bound is the open-ended last one. A refusal names the field as the API would
+    /// (`contribution_scale.brackets[1].up_to`), for the same words.
+    fn to_scale(&self) -> Result<ContributionScale, ServiceError> {
+        let amount = |field: String, typed: &str| {
+            typed_amount(typed)
+                .parse::<Cents>()
+                .map_err(|e| ServiceError::field(ErrorCode::AmountInvalid, &field, e.to_string()))
+        };
+        let minimum = amount("contribution_scale.minimum".into(), &self.minimum)?;
+        let mut brackets = Vec::new();
+        for (up_to, typed) in self.brackets.iter().filter(|(_, a)| !a.is_empty()) {
+            let at = format!("contribution_scale.brackets[{}]", brackets.len());
+            let up_to = if up_to.is_empty() {
+                None
+            } else {
+                Some(amount(format!("{at}.up_to"), up_to)?)
+            };
+            let amount = amount(format!("{at}.amount"), typed)?;
+            brackets.push(Bracket { up_to, amount });
+        }
+        Ok(ContributionScale::Brackets { minimum, brackets })
     }
 }
 
@@ -293,30 +318,37 @@ async fn render(
     )
 }
 
+/// The month typed in a period field (`2026-11`).
+fn period_of(form: &Form) -> Result<Period, ServiceError> {
+    form.text("period")
+        .parse::<Period>()
+        .map_err(|m| ServiceError::field(ErrorCode::InvalidField, "period", m))
+}
+
 async fn call_contributions(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let caller = match web.require(ROLES) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let body = call::body(json!({"period": form.text("period")}))?;
-        call::json(contributions::call_contributions(State(state.clone()), auth, body).await).await
-    }
-    .await;
+    let answer = match period_of(&form) {
+        Ok(period) => {
+            service::contributions::call_contributions(&state.db, caller.fund(), period).await
+        }
+        Err(e) => Err(e),
+    };
     let flash = match answer {
         Ok(v) => notice(
             true,
             &web.lang.f(
                 M::CallResult,
                 &[
-                    &v["members_called"].to_string(),
-                    &web.lang.money_str(s(&v, "total")),
+                    &v.members_called.to_string(),
+                    &web.lang.money(v.total.cents()),
                 ],
             ),
         ),
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash), None).await
 }
@@ -327,28 +359,27 @@ async fn issue_allowances(State(state): State<AppState>, form: Form) -> Response
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let body = call::body(json!({"period": form.text("period")}))?;
-        call::json(allowances::issue(State(state.clone()), auth, body).await).await
-    }
-    .await;
+    let answer = match period_of(&form) {
+        Ok(period) => service::allowances::issue_allowances(&state.db, caller.fund(), period).await,
+        Err(e) => Err(e),
+    };
     let flash = match answer {
         Ok(v) => notice(
             true,
             &web.lang.f(
                 M::IssueResult,
                 &[
-                    &v["members_credited"].to_string(),
-                    &web.lang.money_str(s(&v, "total")),
+                    &v.members_credited.to_string(),
+                    &web.lang.money(v.total.cents()),
                 ],
             ),
         ),
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash), None).await
 }
 
+/// Tries the scale typed on the fund's active members with its allowance settings.
 async fn simulate(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let caller = match web.require(ROLES) {
@@ -356,34 +387,41 @@ async fn simulate(State(state): State<AppState>, form: Form) -> Response {
         Err(r) => return r,
     };
     let scale = ScaleForm::from_form(&form);
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let body = call::body(json!({"contribution_scale": scale.to_json()}))?;
-        call::json(contributions::simulate(State(state.clone()), auth, body).await).await
-    }
-    .await;
-    let l = web.lang;
-    let flash = match answer {
-        Ok(v) => {
-            let ratio = v["coverage_ratio"]
-                .as_str()
-                .and_then(|r| r.parse::<f64>().ok())
-                .map_or_else(|| "—".to_string(), |r| percent(l, r));
-            html! {
-                p.notice.good role="status" id="simulation" {
-                    (l.f(M::SimResult, &[
-                        &v["members"].to_string(),
-                        &l.money_str(s(&v, "total_contributions")),
-                        &l.money_str(s(&v, "total_allowances")),
-                        &ratio,
-                        &l.money_str(s(&v, "subsidy_needed")),
-                    ]))
-                }
-            }
+    let answer = match scale.to_scale() {
+        Ok(contribution_scale) => {
+            let trial = ScaleTrial {
+                contribution_scale,
+                members: None,
+                allowance: None,
+            };
+            service::contributions::try_scale(&state.db, caller.fund(), trial).await
         }
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Err(e) => Err(e),
+    };
+    let flash = match answer {
+        Ok(coverage) => simulation_notice(web, &coverage),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash), Some(scale)).await
+}
+
+fn simulation_notice(web: &Web, v: &Coverage) -> Markup {
+    let l = web.lang;
+    let ratio = v
+        .coverage_ratio
+        .and_then(|r| format!("{r:.4}").parse::<f64>().ok())
+        .map_or_else(|| "—".to_string(), |r| percent(l, r));
+    html! {
+        p.notice.good role="status" id="simulation" {
+            (l.f(M::SimResult, &[
+                &v.members.to_string(),
+                &l.money(v.total_contributions.cents()),
+                &l.money(v.total_allowances.cents()),
+                &ratio,
+                &l.money(v.subsidy_needed.cents()),
+            ]))
+        }
+    }
 }
 
 // ---- Month end and exports -------------------------------------------------------------------

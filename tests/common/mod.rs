@@ -368,9 +368,11 @@ impl TestApp {
             children: Some(0),
             ..Default::default()
         };
-        caisse::service::members::create(&self.db, &self.fund_id, &input)
+        let fund = caisse::domain::FundId::new(self.fund_id.as_str());
+        caisse::service::members::create(&self.db, &fund, &input)
             .await
             .expect("create member")
+            .member
             .id
     }
 
