@@ -25,7 +25,7 @@ use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::MemberStatus;
 use crate::domain::shop::ShopStatus;
 use crate::domain::{
-    new_id, Cents, ErrorCode, FieldError, FundId, Instant, Role, ShopId, TerminalId,
+    new_id, CardId, Cents, ErrorCode, FieldError, FundId, Instant, Role, ShopId, TerminalId,
 };
 use crate::service::cards::{self, VerifyError};
 use crate::service::error::ServiceError;
@@ -106,12 +106,12 @@ pub enum RedeemError {
     #[error("declined: {}", .decline.code())]
     Declined {
         decline: RedeemDecline,
-        card_id: Option<String>,
+        card_id: Option<CardId>,
     },
     /// A printed card's PIN was wrong. Only [`redeem_in`] answers it: [`pay`] rolls back,
     /// counts it with [`cards::record_wrong_pin`] and answers the decline that follows.
     #[error("wrong PIN")]
-    WrongPin { card_id: String },
+    WrongPin { card_id: CardId },
     /// Only a till takes payments.
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
@@ -272,10 +272,10 @@ async fn keep_refusal(db: &Db, till: Till<'_>, refused: RedeemError, amount: Cen
     RedeemError::Declined { decline, card_id }
 }
 
-fn declined(decline: RedeemDecline, card_id: Option<&str>) -> RedeemError {
+fn declined(decline: RedeemDecline, card_id: Option<&CardId>) -> RedeemError {
     RedeemError::Declined {
         decline,
-        card_id: card_id.map(String::from),
+        card_id: card_id.cloned(),
     }
 }
 
@@ -298,11 +298,11 @@ pub async fn redeem_in(
     if !ShopStatus::parse(&status).is_some_and(ShopStatus::accepts_payments) {
         return Err(declined(RedeemDecline::ShopNotApproved, None));
     }
-    let card = match cards::verify_token(tx, key, fund_id, token, pin, now.micros()).await {
+    let card = match cards::verify_token(tx, key, fund_id, token, pin, now).await {
         Ok(card) => card,
         Err(VerifyError::Declined(d)) => {
-            let card_id = crate::domain::card::parse_token(token).map(|t| t.card_id().to_string());
-            return Err(declined(RedeemDecline::Card(d), card_id.as_deref()));
+            let card_id = crate::domain::card::parse_token(token).map(|t| CardId::new(t.card_id()));
+            return Err(declined(RedeemDecline::Card(d), card_id.as_ref()));
         }
         Err(VerifyError::WrongPin { card_id }) => return Err(RedeemError::WrongPin { card_id }),
         Err(VerifyError::Store(e)) => return Err(e.into()),

@@ -7,20 +7,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::call::{self, s};
 use super::i18n::M;
 use super::layout::{csrf_field, inline_svg, notice, page, respond};
-use super::problem::problem_text;
+use super::problem::refused;
 use super::session::{Form, Web};
-use crate::api::error::ApiError;
-use crate::api::extract::{AdminTreasurerMember, Caller};
 use crate::api::page::QueryParams;
-use crate::api::{cards, members, shops};
+use crate::api::{members, shops};
 use crate::app::AppState;
-use crate::domain::card::STEP_SECONDS;
-use crate::domain::{now_micros, Role};
+use crate::caller::Caller;
+use crate::domain::card::{CardKind, CardStatus, STEP_SECONDS};
+use crate::domain::{now_micros, CardId, MemberId, Role};
+use crate::service::cards::{self, MemberCard, NewCardRequest};
+use crate::service::error::ServiceError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,37 +37,29 @@ fn seconds_left() -> i64 {
     STEP_SECONDS - now.rem_euclid(STEP_SECONDS)
 }
 
+/// The member's cards, or the page to answer when they cannot be read.
 async fn cards_of(
     state: &AppState,
     web: &Web,
     caller: &Caller,
     member_id: &str,
-) -> Result<Vec<Value>, Response> {
-    let v = call::json(
-        cards::list_cards(
-            State(state.clone()),
-            caller.clone(),
-            Path(member_id.to_string()),
-            QueryParams::from_pairs([("limit", "200")]),
-        )
-        .await,
-    )
-    .await
-    .map_err(|e| super::layout::internal_error(web, e.detail))?;
-    Ok(v["items"].as_array().cloned().unwrap_or_default())
+) -> Result<Vec<MemberCard>, Response> {
+    let member = MemberId::new(member_id);
+    cards::list(&state.db, caller, &member, MAX_CARDS, None)
+        .await
+        .map(|page| page.items)
+        .map_err(|e| super::layout::internal_error(web, e))
 }
 
-async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, ApiError> {
-    let svg = call::bytes(
-        cards::card_qr(
-            State(state.clone()),
-            caller.clone(),
-            Path(card_id.to_string()),
-        )
-        .await,
-    )
-    .await?;
-    Ok(String::from_utf8_lossy(&svg).into_owned())
+/// More cards than a member ever holds (a list page's most).
+const MAX_CARDS: i64 = 200;
+
+async fn qr_markup(
+    state: &AppState,
+    caller: &Caller,
+    card_id: &CardId,
+) -> Result<String, ServiceError> {
+    Ok(cards::qr(&state.db, &state.cards, caller, card_id).await?)
 }
 
 async fn member_page(State(state): State<AppState>, web: Web) -> Response {
@@ -91,8 +84,8 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
     };
     let app_card = cards
         .iter()
-        .find(|c| s(c, "kind") == "app" && s(c, "status") == "active")
-        .map(|c| s(c, "card_id").to_string());
+        .find(|c| c.kind == CardKind::App && c.status == CardStatus::Active)
+        .map(|c| c.card_id.clone());
     let history = call::json(
         members::member_transactions(
             State(state.clone()),
@@ -127,7 +120,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                     }
                     noscript { p { (web.t(M::QrNoScript)) } }
                 }
-                (Some(_), Some(Err(e))) => { (notice(false, &problem_text(web, e))) }
+                (Some(_), Some(Err(e))) => { (notice(false, &refused(web, e))) }
                 _ => {
                     p { (web.t(M::NoCard)) }
                     form method="post" action="/membre/carte" {
@@ -188,26 +181,26 @@ async fn create_card(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let member_id = caller.member().map(|m| m.to_string()).unwrap_or_default();
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurerMember>(&caller)?;
-        let b = call::body(json!({"kind": "app"}));
-        call::json(cards::create_card(State(state.clone()), auth, Path(member_id), b).await).await
-    }
-    .await;
-    let flash = match answer {
-        Ok(v) => html! {
+    let Some(member) = caller.member() else {
+        return super::layout::internal_error(web, "a member's login without its member");
+    };
+    let request = NewCardRequest {
+        kind: CardKind::App,
+        pin: None,
+    };
+    let flash = match cards::create(&state.db, &state.cards, &caller, member, request).await {
+        Ok(issued) => html! {
             (notice(true, web.t(M::CardCreated)))
-            details { summary { (web.t(M::CardSecretHint)) } p { code { (s(&v, "secret")) } } }
+            details { summary { (web.t(M::CardSecretHint)) } p { code { (issued.secret.unwrap_or_default()) } } }
         },
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Err(e) => notice(false, &refused(web, &e.into())),
     };
     render(&state, web, Some(flash)).await
 }
 
 /// The current code's QR image, for the page's script; `X-Step-Seconds-Left` says when the
 /// next one comes.
-async fn qr(State(state): State<AppState>, web: Web, Path(card_id): Path<String>) -> Response {
+async fn qr(State(state): State<AppState>, web: Web, Path(card_id): Path<CardId>) -> Response {
     let caller = match web.require(&[Role::Member]) {
         Ok(c) => c,
         Err(r) => return r,
@@ -242,12 +235,11 @@ async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
     };
     let mut printed = Vec::new();
     for c in cards
-        .iter()
-        .filter(|c| s(c, "kind") == "printed" && s(c, "status") != "revoked")
+        .into_iter()
+        .filter(|c| c.kind == CardKind::Printed && c.status != CardStatus::Revoked)
     {
-        let id = s(c, "card_id").to_string();
-        if let Ok(svg) = qr_markup(&state, &caller, &id).await {
-            printed.push((id, svg));
+        if let Ok(svg) = qr_markup(&state, &caller, &c.card_id).await {
+            printed.push((c.card_id, svg));
         }
     }
     let body = html! {
