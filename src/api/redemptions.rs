@@ -165,4 +165,28 @@ mod tests {
         named.sort();
         assert_eq!(named, ["colour", "from", "to"]);
     }
+
+    #[test]
+    fn the_schemas_keep_the_names_clients_know() {
+        let (_, doc) = super::super::api_router();
+        let doc = serde_json::to_value(&doc).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "RedemptionRequest",
+            "RedemptionView",
+            "RefundRequest",
+            "RefundView",
+            "RedemptionItem",
+            "RedemptionPage",
+            "NewCardBody",
+            "CardView",
+            "CardPage",
+        ] {
+            assert!(schemas[name].is_object(), "schema {name}");
+        }
+        let view = &schemas["RedemptionView"]["properties"];
+        for field in ["id", "status", "amount", "remaining_balance", "created_at"] {
+            assert!(view[field].is_object(), "RedemptionView.{field}");
+        }
+    }
 }

@@ -350,6 +350,8 @@ pub async fn record_wrong_pin(
 
 /// A card as its member and the staff see it: without its secret or PIN.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = CardView)]
 pub struct MemberCard {
     pub card_id: CardId,
     pub member_id: MemberId,
@@ -390,6 +392,8 @@ pub struct CardPage {
 /// What is asked to issue a card.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = NewCardBody)]
 pub struct NewCardRequest {
     pub kind: CardKind,
     /// Printed cards only: 4 to 6 digits.

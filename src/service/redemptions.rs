@@ -165,6 +165,8 @@ impl From<RedeemError> for ServiceError {
 /// What a till sends to take a payment.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = RedemptionRequest)]
 pub struct PayRequest {
     /// The QR payload scanned at the till: `caisse1:CARD_ID:CODE` (app) or `caisse1:CARD_ID`
     /// (printed card, with `pin`).
@@ -186,6 +188,8 @@ pub enum PaymentStatus {
 /// An approved payment: what the till is told, and in this serde form what a replay answers
 /// again. Nothing in it names the member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = RedemptionView)]
 pub struct Approved {
     pub id: String,
     pub status: PaymentStatus,
@@ -316,30 +320,8 @@ pub async fn redeem_in(
         return Err(declined(RedeemDecline::MemberInactive, Some(&card.card_id)));
     }
     let id = new_id("red");
-    let member_account = member.allowance_account();
-    let entry = EntryBuilder::new(
-        Journal::Purchases,
-        "redemption",
-        crate::domain::today(),
-        &format!("Achat — {shop_name}"),
-    )
-    .reference(id.clone())
-    .debit(member_account.clone(), amount)
-    .credit(AccountCode::auxiliary(General::Shops, shop_id), amount)
-    .build()
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let posted = match ledger::post(tx, fund_id, &entry).await {
-        Ok(p) => p,
-        Err(LedgerError::InsufficientBalance(_)) => {
-            return Err(declined(
-                RedeemDecline::InsufficientBalance,
-                Some(&card.card_id),
-            ))
-        }
-        Err(LedgerError::Store(e)) => return Err(e.into()),
-        Err(e) => return Err(StoreError::Corrupt(e.to_string()).into()),
-    };
-    let remaining = posted.balances.get(&member_account).copied().unwrap_or(0);
+    let (entry_id, remaining) =
+        charge(tx, till, &shop_name, &member, &id, amount, &card.card_id).await?;
     store::insert(
         tx,
         fund_id,
@@ -350,7 +332,7 @@ pub async fn redeem_in(
             card_id: &card.card_id,
             member_id: &member.id,
             amount: amount.cents(),
-            entry_id: posted.entry_id,
+            entry_id,
             created_at: now.micros(),
         },
     )
@@ -359,10 +341,47 @@ pub async fn redeem_in(
         id,
         status: PaymentStatus::Approved,
         amount,
-        remaining_balance: Cents::from_cents(remaining)
-            .map_err(|_| StoreError::Corrupt("negative member balance".into()))?,
+        remaining_balance: remaining,
         created_at: now,
     })
+}
+
+/// Posts the purchase, 467 member / 401 shop, by the conditional update that cannot take the
+/// member's balance below zero (`insufficient_balance` otherwise). Answers the entry and what
+/// the member has left.
+async fn charge(
+    tx: &mut Tx,
+    till: Till<'_>,
+    shop_name: &str,
+    member: &members::Member,
+    redemption_id: &str,
+    amount: Cents,
+    card_id: &CardId,
+) -> Result<(i64, Cents), RedeemError> {
+    let member_account = member.allowance_account();
+    let entry = EntryBuilder::new(
+        Journal::Purchases,
+        "redemption",
+        crate::domain::today(),
+        &format!("Achat — {shop_name}"),
+    )
+    .reference(redemption_id.to_string())
+    .debit(member_account.clone(), amount)
+    .credit(AccountCode::auxiliary(General::Shops, till.shop), amount)
+    .build()
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let posted = match ledger::post(tx, till.fund, &entry).await {
+        Ok(p) => p,
+        Err(LedgerError::InsufficientBalance(_)) => {
+            return Err(declined(RedeemDecline::InsufficientBalance, Some(card_id)))
+        }
+        Err(LedgerError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(StoreError::Corrupt(e.to_string()).into()),
+    };
+    let remaining = posted.balances.get(&member_account).copied().unwrap_or(0);
+    let remaining = Cents::from_cents(remaining)
+        .map_err(|_| StoreError::Corrupt("negative member balance".into()))?;
+    Ok((posted.entry_id, remaining))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -443,6 +462,8 @@ pub struct RefundRequest {
 
 /// A refund: what the till is told, and in this serde form what a replay answers again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = RefundView)]
 pub struct Refunded {
     pub id: String,
     pub redemption_id: String,
@@ -561,6 +582,8 @@ fn stored_cents(cents: i64) -> Result<Cents, StoreError> {
 
 /// A sale as a list shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+// The OpenAPI document keeps the name its clients know.
+#[schema(as = RedemptionItem)]
 pub struct Redemption {
     pub id: String,
     pub shop_id: ShopId,
@@ -658,6 +681,7 @@ pub struct TillDay {
     pub refunded: Cents,
 }
 
+/// The calling till's day: its shop's sales since midnight (the fund's time zone), and totals.
 pub async fn till_day(db: &Db, caller: &Caller) -> Result<TillDay, ServiceError> {
     Till::of(caller)?;
     let filter = RedemptionFilter {
@@ -666,18 +690,91 @@ pub async fn till_day(db: &Db, caller: &Caller) -> Result<TillDay, ServiceError>
         ))),
         ..RedemptionFilter::default()
     };
-    let sales = list(db, caller, filter, TILL_DAY_SALES, None).await?.items;
-    let total = sum(sales.iter().filter(|r| !r.reversed).map(|r| r.amount))?;
-    let refunded = sum(sales.iter().map(|r| r.refunded))?;
-    Ok(TillDay {
-        sales,
-        total,
-        refunded,
-    })
+    TillDay::of(list(db, caller, filter, TILL_DAY_SALES, None).await?.items)
+}
+
+impl TillDay {
+    /// The day of these sales, with its totals.
+    pub fn of(sales: Vec<Redemption>) -> Result<TillDay, ServiceError> {
+        let total = sum(sales.iter().filter(|r| !r.reversed).map(|r| r.amount))?;
+        let refunded = sum(sales.iter().map(|r| r.refunded))?;
+        Ok(TillDay {
+            sales,
+            total,
+            refunded,
+        })
+    }
 }
 
 fn sum(mut amounts: impl Iterator<Item = Cents>) -> Result<Cents, ServiceError> {
     amounts
         .try_fold(Cents::ZERO, Cents::checked_add)
         .ok_or_else(|| ServiceError::internal("the day's sales overflow"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approved_payment_is_stored_and_replayed_in_the_wire_form() {
+        let approved = Approved {
+            id: "red_1".into(),
+            status: PaymentStatus::Approved,
+            amount: "12.50".parse().unwrap(),
+            remaining_balance: "137.50".parse().unwrap(),
+            created_at: Instant::from_micros(1_764_581_400_000_000),
+        };
+        let wire = serde_json::to_value(&approved).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"id": "red_1", "status": "approved", "amount": "12.50",
+                "remaining_balance": "137.50", "created_at": "2025-12-01T09:30:00Z"})
+        );
+        let replayed: Approved = serde_json::from_value(wire).unwrap();
+        assert_eq!(replayed, approved);
+    }
+
+    #[test]
+    fn refusals_keep_their_codes_and_fields() {
+        let zero = ServiceError::from(RedeemError::AmountZero);
+        assert_eq!(zero.code(), ErrorCode::AmountInvalid);
+        assert_eq!(zero.fields()[0].field, "amount");
+        let locked = RedeemError::Declined {
+            decline: RedeemDecline::Card(Decline::CardLocked),
+            card_id: None,
+        };
+        assert_eq!(ServiceError::from(locked).code(), ErrorCode::CardLocked);
+        let too_much = ServiceError::from(RefundError::TooMuch {
+            left: "10.00".parse().unwrap(),
+        });
+        assert_eq!(too_much.code(), ErrorCode::RefundExceedsRedemption);
+        assert_eq!(
+            too_much.fields()[0].message,
+            "at most 10.00 can still be refunded"
+        );
+        let reused = ServiceError::from(RefundError::Idempotency(IdempotencyError::Reused));
+        assert_eq!(reused.code(), ErrorCode::IdempotencyKeyReused);
+    }
+
+    #[test]
+    fn a_reversed_sale_is_not_in_the_days_total() {
+        let sale = |amount: &str, refunded: &str, reversed| Redemption {
+            id: "red".into(),
+            shop_id: ShopId::new("shop"),
+            amount: amount.parse().unwrap(),
+            refunded: refunded.parse().unwrap(),
+            reversed,
+            created_at: Instant::from_micros(0),
+        };
+        let day = TillDay::of(vec![
+            sale("10.00", "2.00", false),
+            sale("5.00", "1.00", true),
+        ]);
+        let day = day.unwrap();
+        assert_eq!(day.total, "10.00".parse().unwrap());
+        assert_eq!(day.refunded, "3.00".parse().unwrap());
+        assert!(day.sales[0].refundable() && !day.sales[1].refundable());
+        assert!(!sale("3.00", "3.00", false).refundable());
+    }
 }

@@ -35,86 +35,99 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
         Ok(c) => c,
         Err(r) => return r,
     };
-    let TillDay {
-        sales,
-        total,
-        refunded,
-    } = match service::till_day(&state.db, &caller).await {
+    let day = match service::till_day(&state.db, &caller).await {
         Ok(day) => day,
         Err(e) => return super::layout::internal_error(web, e),
     };
-    let l = web.lang;
     let body = html! {
         @if let Some(o) = outcome { (o) }
-        section.card aria-labelledby="pay-h" {
-            h2 id="pay-h" { (web.t(M::Pay)) }
-            p { (web.t(M::TillHelp)) }
-            // The key drawn with this page is also in `data-idem`, which no browser restores:
-            // till.js binds the key to the sale it was sent with (see there). `autocomplete`
-            // off: a browser restoring the form after Back must not restore an old key.
-            @let key = super::form_key();
-            form method="post" action="/caisse/paiement" id="pay" autocomplete="off" data-idem=(key) {
-                (csrf_field(web))
-                input type="hidden" name="idem" value=(key) id="idem";
-                label for="amount" { (web.t(M::AmountEuros)) }
-                input.big id="amount" name="amount" type="text" inputmode="decimal" required autofocus
-                    pattern="[0-9]+([.,][0-9]{1,2})?";
-                label for="code" { (web.t(M::Code)) }
-                input id="code" name="code" type="text" autocapitalize="off" spellcheck="false";
-                div id="camera" hidden {
-                    button type="button" id="camera-start" { (web.t(M::ScanCamera)) }
-                    button type="button" id="camera-stop" hidden { (web.t(M::StopCamera)) }
-                    video id="camera-video" muted playsinline hidden {}
-                    p id="camera-msg" role="status" {}
-                }
-                template id="camera-unavailable" { (web.t(M::CameraUnavailable)) }
-                label for="pin" { (web.t(M::Pin)) }
-                input id="pin" name="pin" type="password" inputmode="numeric" pattern="[0-9]{4,6}" autocomplete="off";
-                details {
-                    summary { (web.t(M::ManualEntry)) }
-                    label for="card" { (web.t(M::CardId)) }
-                    input id="card" name="card" type="text" autocapitalize="off" spellcheck="false";
-                    label for="mcode" { (web.t(M::CardCode)) }
-                    input id="mcode" name="mcode" type="text" inputmode="numeric" pattern="[0-9]{8}";
-                }
-                button.big type="submit" { (web.t(M::Pay)) }
+        (pay_form(web))
+        (sales_of_the_day(web, &day))
+    };
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::TillTitle), &["till.js"], body),
+    )
+}
+
+/// The sale's form: an amount, the card's code (scanner, camera or by hand) and a PIN.
+fn pay_form(web: &Web) -> Markup {
+    html! {
+    section.card aria-labelledby="pay-h" {
+        h2 id="pay-h" { (web.t(M::Pay)) }
+        p { (web.t(M::TillHelp)) }
+        // The key drawn with this page is also in `data-idem`, which no browser restores:
+        // till.js binds the key to the sale it was sent with (see there). `autocomplete`
+        // off: a browser restoring the form after Back must not restore an old key.
+        @let key = super::form_key();
+        form method="post" action="/caisse/paiement" id="pay" autocomplete="off" data-idem=(key) {
+            (csrf_field(web))
+            input type="hidden" name="idem" value=(key) id="idem";
+            label for="amount" { (web.t(M::AmountEuros)) }
+            input.big id="amount" name="amount" type="text" inputmode="decimal" required autofocus
+                pattern="[0-9]+([.,][0-9]{1,2})?";
+            label for="code" { (web.t(M::Code)) }
+            input id="code" name="code" type="text" autocapitalize="off" spellcheck="false";
+            div id="camera" hidden {
+                button type="button" id="camera-start" { (web.t(M::ScanCamera)) }
+                button type="button" id="camera-stop" hidden { (web.t(M::StopCamera)) }
+                video id="camera-video" muted playsinline hidden {}
+                p id="camera-msg" role="status" {}
             }
+            template id="camera-unavailable" { (web.t(M::CameraUnavailable)) }
+            label for="pin" { (web.t(M::Pin)) }
+            input id="pin" name="pin" type="password" inputmode="numeric" pattern="[0-9]{4,6}" autocomplete="off";
+            details {
+                summary { (web.t(M::ManualEntry)) }
+                label for="card" { (web.t(M::CardId)) }
+                input id="card" name="card" type="text" autocapitalize="off" spellcheck="false";
+                label for="mcode" { (web.t(M::CardCode)) }
+                input id="mcode" name="mcode" type="text" inputmode="numeric" pattern="[0-9]{8}";
+            }
+            button.big type="submit" { (web.t(M::Pay)) }
         }
-        section aria-labelledby="sales-h" {
-            h2 id="sales-h" { (web.t(M::TodaySales)) }
-            dl.figures {
-                dt { (web.t(M::TotalSales)) } dd id="total-sales" { (l.money(total.cents())) }
-                dt { (web.t(M::TotalRefunds)) } dd id="total-refunds" { (l.money(refunded.cents())) }
-            }
-            @if sales.is_empty() {
-                p { (web.t(M::NoSales)) }
-            } @else {
-                div.scroll {
-                    table {
-                        thead { tr {
-                            th scope="col" { (web.t(M::TillTime)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                            th scope="col" class="num" { (web.t(M::Refunded)) }
-                            th scope="col" { (web.t(M::Refund)) }
-                        } }
-                        tbody {
-                            @for r in &sales {
-                                @let id = &r.id;
-                                tr {
-                                    td { (r.created_at.local_clock()) }
-                                    td class="num" { (l.money(r.amount.cents())) }
-                                    td class="num" { (l.money(r.refunded.cents())) }
-                                    td {
-                                        @if r.reversed {
-                                            (web.t(M::SaleReversed))
-                                        } @else if r.refundable() {
-                                            form.inline method="post" action=(format!("/caisse/remboursement/{id}")) {
-                                                (csrf_field(web))
-                                                input type="hidden" name="idem" value=(super::form_key());
-                                                label for=(format!("refund-{id}")) class="sr" { (web.t(M::RefundAmount)) }
-                                                input id=(format!("refund-{id}")) name="amount" type="text" inputmode="decimal" size="6" required;
-                                                button type="submit" { (web.t(M::Refund)) }
-                                            }
+    }
+    }
+}
+
+/// The day's totals and sales, each with its refund form while something is left to refund.
+fn sales_of_the_day(web: &Web, day: &TillDay) -> Markup {
+    let l = web.lang;
+    html! {
+    section aria-labelledby="sales-h" {
+        h2 id="sales-h" { (web.t(M::TodaySales)) }
+        dl.figures {
+            dt { (web.t(M::TotalSales)) } dd id="total-sales" { (l.money(day.total.cents())) }
+            dt { (web.t(M::TotalRefunds)) } dd id="total-refunds" { (l.money(day.refunded.cents())) }
+        }
+        @if day.sales.is_empty() {
+            p { (web.t(M::NoSales)) }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { (web.t(M::TillTime)) }
+                        th scope="col" class="num" { (web.t(M::Amount)) }
+                        th scope="col" class="num" { (web.t(M::Refunded)) }
+                        th scope="col" { (web.t(M::Refund)) }
+                    } }
+                    tbody {
+                        @for r in &day.sales {
+                            @let id = &r.id;
+                            tr {
+                                td { (r.created_at.local_clock()) }
+                                td class="num" { (l.money(r.amount.cents())) }
+                                td class="num" { (l.money(r.refunded.cents())) }
+                                td {
+                                    @if r.reversed {
+                                        (web.t(M::SaleReversed))
+                                    } @else if r.refundable() {
+                                        form.inline method="post" action=(format!("/caisse/remboursement/{id}")) {
+                                            (csrf_field(web))
+                                            input type="hidden" name="idem" value=(super::form_key());
+                                            label for=(format!("refund-{id}")) class="sr" { (web.t(M::RefundAmount)) }
+                                            input id=(format!("refund-{id}")) name="amount" type="text" inputmode="decimal" size="6" required;
+                                            button type="submit" { (web.t(M::Refund)) }
                                         }
                                     }
                                 }
@@ -124,11 +137,8 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
                 }
             }
         }
-    };
-    respond(
-        StatusCode::OK,
-        page(web, web.t(M::TillTitle), &["till.js"], body),
-    )
+    }
+    }
 }
 
 /// What the form's fields make as the QR payload: the scanned code, else the manual entry.
