@@ -181,19 +181,22 @@ async fn create_card(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(member) = caller.member() else {
-        return super::layout::internal_error(web, "a member's login without its member");
-    };
     let request = NewCardRequest {
         kind: CardKind::App,
         pin: None,
     };
-    let flash = match cards::create(&state.db, &state.cards, &caller, member, request).await {
+    let created = match caller.member() {
+        Some(member) => cards::create(&state.db, &state.cards, &caller, member, request)
+            .await
+            .map_err(ServiceError::from),
+        None => Err(ServiceError::not_found("member")),
+    };
+    let flash = match created {
         Ok(issued) => html! {
             (notice(true, web.t(M::CardCreated)))
             details { summary { (web.t(M::CardSecretHint)) } p { code { (issued.secret.unwrap_or_default()) } } }
         },
-        Err(e) => notice(false, &refused(web, &e.into())),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash)).await
 }
