@@ -6,7 +6,7 @@ mod common;
 
 use caisse::domain::card::{secret_from_base32, step_at, totp};
 use caisse::domain::now_micros;
-use caisse::domain::Role;
+use caisse::domain::{FundId, Instant, Role};
 use caisse::service::cards::{self, VerifiedCard, VerifyError};
 use caisse::service::pins;
 use caisse::store::funds;
@@ -46,17 +46,18 @@ async fn verify(
     pin: Option<&str>,
     now: i64,
 ) -> Result<VerifiedCard, &'static str> {
-    let proof = pins::prove(&app.db, &app.card_key, &app.fund_id, token, pin)
+    let fund = FundId::new(&app.fund_id);
+    let proof = pins::prove(&app.db, &app.card_key, &fund, token, pin)
         .await
         .unwrap();
     let mut tx = app.db.begin().await.unwrap();
     let verified = cards::verify_token(
         &mut tx,
         &app.card_key,
-        &app.fund_id,
+        &fund,
         token,
         proof.as_ref(),
-        now,
+        Instant::from_micros(now),
     );
     match verified.await {
         Ok(card) => {
@@ -66,7 +67,7 @@ async fn verify(
         Err(VerifyError::Declined(d)) => Err(d.code().as_str()),
         Err(VerifyError::WrongPin { card_id }) => {
             tx.rollback().await.unwrap();
-            let d = cards::record_wrong_pin(&app.db, &app.fund_id, &card_id)
+            let d = cards::record_wrong_pin(&app.db, &fund, &card_id)
                 .await
                 .unwrap();
             Err(d.code().as_str())
@@ -423,8 +424,8 @@ async fn qr_images_decode_to_the_current_payload(app: TestApp) {
     assert!(codes.contains(&payload), "{payload} not in {codes:?}");
     // What the image shows is accepted at the till.
     let card = verify(&app, &payload, None, after).await.unwrap();
-    assert_eq!(card.card_id, a_id);
-    assert_eq!(card.member_id, member_id);
+    assert_eq!(card.card_id.as_str(), a_id);
+    assert_eq!(card.member_id.as_str(), member_id);
 
     let p = issue(
         &app,
@@ -468,7 +469,7 @@ async fn app_tokens(app: TestApp) {
 
     // The current step, once.
     let ok = verify(&app, &token(step), None, now).await.unwrap();
-    assert_eq!(ok.member_id, member_id);
+    assert_eq!(ok.member_id.as_str(), member_id);
     assert_eq!(
         verify(&app, &token(step), None, now).await,
         Err("token_reused")
@@ -535,10 +536,10 @@ async fn app_tokens(app: TestApp) {
     cards::verify_token(
         &mut tx,
         &app.card_key,
-        &app.fund_id,
+        &FundId::new(&app.fund_id),
         &token(step + 1),
         None,
-        next,
+        Instant::from_micros(next),
     )
     .await
     .unwrap();

@@ -298,6 +298,8 @@ through_service_error!(
     crate::caller::Forbidden,
     crate::service::idempotent::IdempotencyError,
     crate::service::cards::IssueError,
+    crate::service::redemptions::RedeemError,
+    crate::service::redemptions::RefundError,
     crate::service::members::StatusChangeError,
     crate::service::contributions::PaymentError,
     crate::service::settlements::SettleError,

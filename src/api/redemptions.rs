@@ -1,45 +1,34 @@
-use std::sync::{Arc, Mutex};
+//! The till's routes: a payment, a refund, and the list of sales. Each extracts, calls one
+//! use case of `service::redemptions`, and answers its result.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header::HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, Authorized, Caller, IdempotencyKey, TerminalOnly};
-use super::page::QueryParams;
-use super::{idempotent, AppState};
-use crate::domain::ErrorCode;
-use crate::domain::{format_instant, now_micros, Cents, FieldError, Role};
-use crate::service::redemptions::{self as service, RedeemError, RefundError};
-use crate::service::{cards, pins};
-use crate::store::redemptions as store;
+use super::idempotent::REPLAYED_HEADER;
+use super::page::Page;
+use super::query::{Limit, Query};
+use super::AppState;
+use crate::domain::{Instant, ShopId};
+use crate::service::idempotent::Recorded;
+use crate::service::redemptions::{
+    self as service, Approved, PayRequest, RedemptionFilter, RedemptionPage, RefundRequest,
+    Refunded,
+};
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedemptionRequest {
-    /// The QR payload scanned at the till: `caisse1:CARD_ID:CODE` (app) or `caisse1:CARD_ID`
-    /// (printed card, with `pin`).
-    #[schema(example = "caisse1:card_01m80c9ad3c66ws7nkrhvb49zz:46119246")]
-    token: String,
-    amount: Cents,
-    /// The PIN of a printed card.
-    #[serde(default)]
-    pin: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RedemptionView {
-    id: String,
-    #[schema(example = "approved")]
-    status: &'static str,
-    amount: Cents,
-    /// What the member has left to spend. Nothing in the answer names the member.
-    remaining_balance: Cents,
-    created_at: String,
+/// A new effect is 201; its replay is the same answer, marked `Idempotent-Replayed: true`.
+fn created<T: Serialize>(recorded: Recorded<T>) -> Response {
+    let mut response = (StatusCode::CREATED, Json(recorded.value)).into_response();
+    if recorded.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// Takes a payment at the till (terminal); requires an `Idempotency-Key`. A decline is 422
@@ -47,9 +36,9 @@ pub struct RedemptionView {
 /// pin_required pin_wrong member_inactive shop_not_approved insufficient_balance
 /// amount_invalid`, and moves nothing.
 #[utoipa::path(post, path = "/api/v1/redemptions", tag = "till",
-    request_body = RedemptionRequest, security(("bearer" = [])),
+    request_body = PayRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "1 to 255 characters")),
-    responses((status = 201, body = RedemptionView),
+    responses((status = 201, body = Approved),
               (status = 400, description = "Idempotency-Key missing", body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, description = "idempotency_key_reused", body = Problem),
@@ -60,127 +49,11 @@ pub async fn redeem(
     State(state): State<AppState>,
     caller: Authorized<TerminalOnly>,
     key: IdempotencyKey,
-    body: ApiJson<RedemptionRequest>,
+    body: ApiJson<PayRequest>,
 ) -> ApiResult<Response> {
     state.check_till_rate(caller.actor())?;
-    let req = body.value;
-    let shop = caller
-        .shop()
-        .map(|s| s.to_string())
-        .ok_or_else(|| ApiError::internal("terminal without a shop"))?;
-    if req.amount.is_zero() {
-        return Err(ApiError::field(
-            ErrorCode::AmountInvalid,
-            "amount",
-            "must be greater than zero",
-        ));
-    }
-    // What a refusal needs recording after the rollback.
-    let refusal: Arc<Mutex<Option<RedeemError>>> = Arc::new(Mutex::new(None));
-    let (fund, terminal, cards_key) = (
-        caller.fund().to_string(),
-        caller.actor().to_string(),
-        state.cards.clone(),
-    );
-    // A printed card's PIN is checked here, before the payment takes the write path; the
-    // transaction only compares the proof with the stored PIN.
-    let pin = pins::prove(
-        &state.db,
-        &state.cards,
-        caller.fund(),
-        &req.token,
-        req.pin.as_deref(),
-    )
-    .await?;
-    let (token, amount) = (req.token, req.amount);
-    let (shop_in, refusal_in) = (shop.clone(), refusal.clone());
-    let answer = idempotent::run(
-        &state.db,
-        &caller,
-        &key,
-        "POST /api/v1/redemptions",
-        &body.raw,
-        move |tx| {
-            async move {
-                match service::redeem(
-                    tx,
-                    &cards_key,
-                    &fund,
-                    &shop_in,
-                    &terminal,
-                    &token,
-                    pin.as_ref(),
-                    amount,
-                )
-                .await
-                {
-                    Ok(a) => Ok((
-                        StatusCode::CREATED,
-                        RedemptionView {
-                            id: a.id,
-                            status: "approved",
-                            amount: a.amount,
-                            remaining_balance: a.remaining_balance,
-                            created_at: format_instant(a.created_at),
-                        },
-                    )),
-                    Err(RedeemError::Store(e)) => Err(e.into()),
-                    Err(other) => {
-                        let placeholder = ApiError::new(ErrorCode::InternalError, "declined");
-                        *refusal_in.lock().expect("refusal cell") = Some(other);
-                        Err(placeholder)
-                    }
-                }
-            }
-            .boxed()
-        },
-    )
-    .await;
-    let refused = refusal.lock().expect("refusal cell").take();
-    let Some(refused) = refused else {
-        return answer;
-    };
-    // The payment's transaction is rolled back: count a wrong PIN and keep the decline for
-    // the committee, each in a transaction of its own.
-    let (decline_code, message, card_id) = match refused {
-        RedeemError::Declined { decline, card_id } => (decline.code(), decline.message(), card_id),
-        RedeemError::WrongPin { card_id } => {
-            let d = cards::record_wrong_pin(&state.db, caller.fund(), &card_id).await?;
-            (d.code(), d.message(), Some(card_id))
-        }
-        RedeemError::Store(e) => return Err(e.into()),
-    };
-    if let Err(e) = store::record_decline(
-        &state.db,
-        caller.fund(),
-        &shop,
-        caller.actor(),
-        card_id.as_deref(),
-        decline_code.as_str(),
-        Some(amount.cents()),
-        now_micros(),
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not record a decline");
-    }
-    Err(ApiError::new(decline_code, message))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    amount: Cents,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RefundView {
-    id: String,
-    redemption_id: String,
-    amount: Cents,
-    /// What can still be refunded of the redemption.
-    refundable: Cents,
-    created_at: String,
+    let paid = service::pay(&state.db, &state.cards, &caller, &key, &body.value).await?;
+    Ok(created(paid))
 }
 
 /// Refunds part or all of a redemption (terminal of the same shop); requires an
@@ -189,7 +62,7 @@ pub struct RefundView {
     params(("id" = String, Path),
            ("Idempotency-Key" = String, Header, description = "1 to 255 characters")),
     request_body = RefundRequest, security(("bearer" = [])),
-    responses((status = 201, body = RefundView), (status = 400, body = Problem),
+    responses((status = 201, body = Refunded), (status = 400, body = Problem),
               (status = 404, description = "no such redemption at this shop", body = Problem),
               (status = 409, description = "idempotency_key_reused; redemption_reversed (the \
                 sale's entry was reversed)", body = Problem),
@@ -203,85 +76,41 @@ pub async fn refund(
     body: ApiJson<RefundRequest>,
 ) -> ApiResult<Response> {
     state.check_till_rate(caller.actor())?;
-    let amount = body.value.amount;
-    if amount.is_zero() {
-        return Err(ApiError::field(
-            ErrorCode::AmountInvalid,
-            "amount",
-            "must be greater than zero",
-        ));
-    }
-    let shop = caller
-        .shop()
-        .map(|s| s.to_string())
-        .ok_or_else(|| ApiError::internal("terminal without a shop"))?;
-    let (fund, terminal) = (caller.fund().to_string(), caller.actor().to_string());
-    let route = format!("POST /api/v1/redemptions/{id}/refunds");
-    idempotent::run(&state.db, &caller, &key, &route, &body.raw, move |tx| {
-        async move {
-            match service::refund(tx, &fund, &shop, &terminal, &id, amount).await {
-                Ok(r) => Ok((
-                    StatusCode::CREATED,
-                    RefundView {
-                        id: r.id,
-                        redemption_id: r.redemption_id,
-                        amount: r.amount,
-                        refundable: r.refundable,
-                        created_at: format_instant(r.created_at),
-                    },
-                )),
-                Err(RefundError::NotFound) => Err(ApiError::not_found("redemption")),
-                Err(RefundError::Reversed) => Err(ApiError::new(
-                    ErrorCode::RedemptionReversed,
-                    "this sale was reversed by the treasurer: there is nothing left to refund",
-                )),
-                Err(RefundError::TooMuch { left }) => Err(ApiError::field(
-                    ErrorCode::RefundExceedsRedemption,
-                    "amount",
-                    format!(
-                        "at most {} can still be refunded",
-                        crate::domain::money::format_signed_cents(left)
-                    ),
-                )),
-                Err(RefundError::Store(e)) => Err(e.into()),
-            }
+    let refunded = service::refund(&state.db, &caller, &key, &id, &body.value).await?;
+    Ok(created(refunded))
+}
+
+/// `from` and `to` of the list: an RFC 3339 instant, or a date, which is the fund's day from
+/// its midnight in the fund's time zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstantOrDay(Instant);
+
+impl<'de> Deserialize<'de> for InstantOrDay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<InstantOrDay, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) {
+            return Ok(InstantOrDay(Instant::from_micros(t.timestamp_micros())));
         }
-        .boxed()
-    })
-    .await
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RedemptionItem {
-    id: String,
-    shop_id: String,
-    amount: Cents,
-    refunded: Cents,
-    /// The treasurer reversed this sale: it is not paid to the shop and cannot be refunded.
-    reversed: bool,
-    created_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RedemptionPage {
-    items: Vec<RedemptionItem>,
-    /// Pass as `to` for the next (older) page.
-    next_cursor: Option<String>,
-}
-
-fn instant_param(query: &mut QueryParams, name: &str) -> Option<i64> {
-    let v = query.take(name)?;
-    match chrono::DateTime::parse_from_rfc3339(&v) {
-        Ok(t) => Some(t.timestamp_micros()),
-        Err(_) => match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
-            // A date is the fund's day: from its midnight, in the fund's time zone.
-            Ok(d) => Some(crate::domain::day_start_micros(d)),
-            Err(_) => {
-                query.error(name, "an RFC 3339 instant or a date YYYY-MM-DD");
-                None
-            }
-        },
+        match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+            Ok(day) => Ok(InstantOrDay(Instant::from_micros(
+                crate::domain::day_start_micros(day),
+            ))),
+            Err(_) => Err(serde::de::Error::custom(
+                "an RFC 3339 instant or a date YYYY-MM-DD",
+            )),
+        }
     }
+}
+
+/// The parameters of `GET /api/v1/redemptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    from: Option<InstantOrDay>,
+    to: Option<InstantOrDay>,
+    shop_id: Option<ShopId>,
+    limit: Option<Limit>,
+    cursor: Option<String>,
 }
 
 /// Redemptions, newest first: a till sees its own shop's; admin and treasurer see all (or one
@@ -297,59 +126,67 @@ fn instant_param(query: &mut QueryParams, name: &str) -> Option<i64> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    mut query: QueryParams,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<RedemptionPage>> {
-    let page = query.page();
-    let from = instant_param(&mut query, "from").unwrap_or(0);
-    let to = instant_param(&mut query, "to").unwrap_or(i64::MAX);
-    let shop_filter = query.take("shop_id");
-    query.finish()?;
-    let shop = match caller.role() {
-        Role::Terminal => caller.shop().map(|s| s.to_string()),
-        Role::Admin | Role::Treasurer => shop_filter,
-        _ => return Err(ApiError::forbidden()),
+    let page = Page::new(query.limit, query.cursor);
+    let filter = RedemptionFilter {
+        from: query.from.map(|f| f.0),
+        to: query.to.map(|t| t.0),
+        shop: query.shop_id,
     };
-    let after = match &page.after {
-        None => None,
-        Some(cursor) => Some(
-            store::position(&state.db, caller.fund(), shop.as_deref(), cursor)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid(vec![FieldError::new(
-                        "cursor",
-                        "not the next_cursor of a page of this list",
-                    )])
-                })?,
-        ),
-    };
-    let mut rows = store::list(
+    let listed = service::list(
         &state.db,
-        caller.fund(),
-        shop.as_deref(),
-        from,
-        to,
-        after.as_ref(),
-        page.fetch(),
+        &caller,
+        filter,
+        page.limit,
+        page.after.as_deref(),
     )
     .await?;
-    let more = rows.len() as i64 > page.limit;
-    rows.truncate(page.limit as usize);
-    let next_cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
-    let c = |v: i64| Cents::from_cents(v).map_err(ApiError::internal);
-    Ok(Json(RedemptionPage {
-        items: rows
-            .into_iter()
-            .map(|r| {
-                Ok(RedemptionItem {
-                    amount: c(r.amount)?,
-                    refunded: c(r.refunded)?,
-                    reversed: r.reversed,
-                    id: r.id,
-                    shop_id: r.shop_id,
-                    created_at: format_instant(r.created_at),
-                })
-            })
-            .collect::<ApiResult<Vec<_>>>()?,
-        next_cursor,
-    }))
+    Ok(Json(listed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_and_to_are_instants_or_days() {
+        let q: ListQuery =
+            super::super::query::parse("from=2026-12-01&to=2026-12-01T10:00:00Z").unwrap();
+        let day =
+            crate::domain::day_start_micros(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(q.from, Some(InstantOrDay(Instant::from_micros(day))));
+        assert_eq!(
+            q.to.map(|t| t.0.rfc3339()).as_deref(),
+            Some("2026-12-01T10:00:00Z")
+        );
+        let e = super::super::query::parse::<ListQuery>("from=hier&to=x&colour=red").unwrap_err();
+        let mut named: Vec<String> = e.errors.into_iter().map(|f| f.field).collect();
+        named.sort();
+        assert_eq!(named, ["colour", "from", "to"]);
+    }
+
+    #[test]
+    fn the_schemas_keep_the_names_clients_know() {
+        let (_, doc) = super::super::api_router();
+        let doc = serde_json::to_value(&doc).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "RedemptionRequest",
+            "RedemptionView",
+            "RefundRequest",
+            "RefundView",
+            "RedemptionItem",
+            "RedemptionPage",
+            "NewCardBody",
+            "CardView",
+            "CardPage",
+        ] {
+            assert!(schemas[name].is_object(), "schema {name}");
+        }
+        let view = &schemas["RedemptionView"]["properties"];
+        for field in ["id", "status", "amount", "remaining_balance", "created_at"] {
+            assert!(view[field].is_object(), "RedemptionView.{field}");
+        }
+    }
 }

@@ -53,6 +53,27 @@ impl FromStr for CardKind {
     }
 }
 
+/// Where a card stands: it pays (`active`), waits for an admin after too many wrong PINs
+/// (`locked`), or never pays again (`revoked`). Revoked wins over locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    Active,
+    Locked,
+    Revoked,
+}
+
+impl CardStatus {
+    /// The status of a card from the instants it was locked and revoked at, if ever.
+    pub fn of(locked_at: Option<i64>, revoked_at: Option<i64>) -> CardStatus {
+        match (locked_at, revoked_at) {
+            (_, Some(_)) => CardStatus::Revoked,
+            (Some(_), None) => CardStatus::Locked,
+            (None, None) => CardStatus::Active,
+        }
+    }
+}
+
 /// Why a card token is refused. Each maps to one of the API's decline codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decline {
@@ -208,6 +229,17 @@ pub fn secret_from_base32(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revoked_card_is_revoked_even_when_locked() {
+        assert_eq!(CardStatus::of(None, None), CardStatus::Active);
+        assert_eq!(CardStatus::of(Some(1), None), CardStatus::Locked);
+        assert_eq!(CardStatus::of(Some(1), Some(2)), CardStatus::Revoked);
+        assert_eq!(
+            serde_json::to_string(&CardStatus::Locked).unwrap(),
+            "\"locked\""
+        );
+    }
 
     const SEED: &[u8] = b"12345678901234567890123456789012";
 

@@ -105,22 +105,22 @@ pub async fn fill(
         let app = super::cards::issue(
             db,
             card_key,
-            fund_id,
-            &members[0],
+            &crate::domain::FundId::new(fund_id),
+            &crate::domain::MemberId::new(&members[0]),
             crate::domain::card::CardKind::App,
             None,
-            &ids[0],
+            &crate::domain::UserId::new(&ids[0]),
         )
         .await
         .map_err(|e| anyhow::anyhow!("{}", e))?;
         let printed = super::cards::issue(
             db,
             card_key,
-            fund_id,
-            &members[0],
+            &crate::domain::FundId::new(fund_id),
+            &crate::domain::MemberId::new(&members[0]),
             crate::domain::card::CardKind::Printed,
             Some(DEMO_PIN.to_string()),
-            &ids[0],
+            &crate::domain::UserId::new(&ids[0]),
         )
         .await
         .map_err(|e| anyhow::anyhow!("{}", e))?;

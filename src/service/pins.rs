@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 
 use crate::card_key::CardKey;
 use crate::domain::card::{self, CardKind, Token};
+use crate::domain::FundId;
 use crate::service::cards::seal_context;
 use crate::store::cards as store;
 use crate::store::{Db, StoreError};
@@ -78,7 +79,7 @@ impl PinProof {
 pub async fn prove(
     db: &Db,
     key: &CardKey,
-    fund_id: &str,
+    fund_id: &FundId,
     token: &str,
     pin: Option<&str>,
 ) -> Result<Option<PinProof>, StoreError> {

@@ -7,21 +7,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
-use serde_json::{json, Value};
 
-use super::call::{self, s};
 use super::i18n::M;
 use super::layout::{csrf_field, inline_svg, notice, page, respond};
-use super::problem::problem_text;
+use super::problem::refused;
 use super::session::{Form, Web};
-use crate::api::error::ApiError;
-use crate::api::extract::{AdminTreasurerMember, Caller};
-use crate::api::page::QueryParams;
-use crate::api::cards;
 use crate::app::AppState;
-use crate::domain::card::STEP_SECONDS;
+use crate::caller::Caller;
+use crate::domain::card::{CardKind, CardStatus, STEP_SECONDS};
 use crate::domain::shop::ShopStatus;
-use crate::domain::{now_micros, Role};
+use crate::domain::{now_micros, CardId, MemberId, Role};
+use crate::service::cards::{self, MemberCard, NewCardRequest};
+use crate::service::error::ServiceError;
 use crate::service::members::{Account, MemberAccount, MemberRecord, Transaction};
 use crate::service::{self, shops::ShopFilter};
 
@@ -39,37 +36,29 @@ fn seconds_left() -> i64 {
     STEP_SECONDS - now.rem_euclid(STEP_SECONDS)
 }
 
+/// The member's cards, or the page to answer when they cannot be read.
 async fn cards_of(
     state: &AppState,
     web: &Web,
     caller: &Caller,
     member_id: &str,
-) -> Result<Vec<Value>, Response> {
-    let v = call::json(
-        cards::list_cards(
-            State(state.clone()),
-            caller.clone(),
-            Path(member_id.to_string()),
-            QueryParams::from_pairs([("limit", "200")]),
-        )
-        .await,
-    )
-    .await
-    .map_err(|e| super::layout::internal_error(web, e.detail))?;
-    Ok(v["items"].as_array().cloned().unwrap_or_default())
+) -> Result<Vec<MemberCard>, Response> {
+    let member = MemberId::new(member_id);
+    cards::list(&state.db, caller, &member, MAX_CARDS, None)
+        .await
+        .map(|page| page.items)
+        .map_err(|e| super::layout::internal_error(web, e))
 }
 
-async fn qr_markup(state: &AppState, caller: &Caller, card_id: &str) -> Result<String, ApiError> {
-    let svg = call::bytes(
-        cards::card_qr(
-            State(state.clone()),
-            caller.clone(),
-            Path(card_id.to_string()),
-        )
-        .await,
-    )
-    .await?;
-    Ok(String::from_utf8_lossy(&svg).into_owned())
+/// More cards than a member ever holds (a list page's most).
+const MAX_CARDS: i64 = 200;
+
+async fn qr_markup(
+    state: &AppState,
+    caller: &Caller,
+    card_id: &CardId,
+) -> Result<String, ServiceError> {
+    Ok(cards::qr(&state.db, &state.cards, caller, card_id).await?)
 }
 
 async fn member_page(State(state): State<AppState>, web: Web) -> Response {
@@ -95,8 +84,8 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
     };
     let app_card = cards
         .iter()
-        .find(|c| s(c, "kind") == "app" && s(c, "status") == "active")
-        .map(|c| s(c, "card_id").to_string());
+        .find(|c| c.kind == CardKind::App && c.status == CardStatus::Active)
+        .map(|c| c.card_id.clone());
     // The history is a part of the page: if it cannot be read, the rest still shows.
     let history = service::members::transactions(&state.db, &caller, &member_id, None, 30)
         .await
@@ -124,7 +113,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
                     }
                     noscript { p { (web.t(M::QrNoScript)) } }
                 }
-                (Some(_), Some(Err(e))) => { (notice(false, &problem_text(web, e))) }
+                (Some(_), Some(Err(e))) => { (notice(false, &refused(web, e))) }
                 _ => {
                     p { (web.t(M::NoCard)) }
                     form method="post" action="/membre/carte" {
@@ -204,26 +193,29 @@ async fn create_card(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let member_id = caller.member().map(|m| m.to_string()).unwrap_or_default();
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurerMember>(&caller)?;
-        let b = call::body(json!({"kind": "app"}));
-        call::json(cards::create_card(State(state.clone()), auth, Path(member_id), b).await).await
-    }
-    .await;
-    let flash = match answer {
-        Ok(v) => html! {
+    let request = NewCardRequest {
+        kind: CardKind::App,
+        pin: None,
+    };
+    let created = match caller.member() {
+        Some(member) => cards::create(&state.db, &state.cards, &caller, member, request)
+            .await
+            .map_err(ServiceError::from),
+        None => Err(ServiceError::not_found("member")),
+    };
+    let flash = match created {
+        Ok(issued) => html! {
             (notice(true, web.t(M::CardCreated)))
-            details { summary { (web.t(M::CardSecretHint)) } p { code { (s(&v, "secret")) } } }
+            details { summary { (web.t(M::CardSecretHint)) } p { code { (issued.secret.unwrap_or_default()) } } }
         },
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash)).await
 }
 
 /// The current code's QR image, for the page's script; `X-Step-Seconds-Left` says when the
 /// next one comes.
-async fn qr(State(state): State<AppState>, web: Web, Path(card_id): Path<String>) -> Response {
+async fn qr(State(state): State<AppState>, web: Web, Path(card_id): Path<CardId>) -> Response {
     let caller = match web.require(&[Role::Member]) {
         Ok(c) => c,
         Err(r) => return r,
@@ -258,12 +250,11 @@ async fn printable_card(State(state): State<AppState>, web: Web) -> Response {
     };
     let mut printed = Vec::new();
     for c in cards
-        .iter()
-        .filter(|c| s(c, "kind") == "printed" && s(c, "status") != "revoked")
+        .into_iter()
+        .filter(|c| c.kind == CardKind::Printed && c.status != CardStatus::Revoked)
     {
-        let id = s(c, "card_id").to_string();
-        if let Ok(svg) = qr_markup(&state, &caller, &id).await {
-            printed.push((id, svg));
+        if let Ok(svg) = qr_markup(&state, &caller, &c.card_id).await {
+            printed.push((c.card_id, svg));
         }
     }
     let body = html! {
