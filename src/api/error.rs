@@ -299,6 +299,7 @@ through_service_error!(
     crate::service::cards::IssueError,
     crate::service::members::StatusChangeError,
     crate::service::settlements::SettleError,
+    crate::service::corrections::ReverseError,
 );
 
 pub type ApiResult<T> = Result<T, ApiError>;
