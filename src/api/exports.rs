@@ -12,6 +12,7 @@ use super::extract::{AdminTreasurer, Authorized};
 use super::query::Query;
 use super::reports::DayRange;
 use super::AppState;
+use crate::domain::FieldError;
 use crate::service::exports;
 
 /// A fiscal (calendar) year in a query string: `YYYY`, 1900 to 9999.
@@ -27,11 +28,12 @@ impl<'de> Deserialize<'de> for Year {
     }
 }
 
-/// `?year=`.
+/// `?year=`, required. (Optional to serde, so that a bad year is named once: `Query` names a
+/// value it took out for being bad again as missing.)
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct YearQuery {
-    year: Year,
+    year: Option<Year>,
 }
 
 fn attachment(content_type: &'static str, file_name: &str, body: Body) -> ApiResult<Response> {
@@ -64,7 +66,13 @@ pub async fn fec(
     caller: Authorized<AdminTreasurer>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Response> {
-    let (name, chunks) = exports::fec(&state.db, caller.fund(), q.year.0).await?;
+    let Some(Year(year)) = q.year else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "year",
+            "required: the year to export, YYYY",
+        )]));
+    };
+    let (name, chunks) = exports::fec(&state.db, caller.fund(), year).await?;
     attachment(
         "text/plain; charset=utf-8",
         &name,
