@@ -213,7 +213,6 @@ impl FromRequestParts<AppState> for ClientAddr {
 }
 
 /// The `Idempotency-Key` header, required on the money routes (1 to 255 characters).
-
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
