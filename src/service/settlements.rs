@@ -881,7 +881,7 @@ async fn match_line_in(
                 .ok_or_else(|| {
                     ServiceError::field(
                         ErrorCode::MemberNotFound,
-                        "member",
+                        "member_id",
                         "no member has this number or payment reference",
                     )
                 })?;
