@@ -1093,3 +1093,68 @@ pub fn camt053_for_payouts(
     x.push_str("</Stmt>\n</BkToCstmrStmt>\n</Document>\n");
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(amount: i64, reference: &str, bank_ref: Option<&str>) -> Line {
+        Line {
+            booked_on: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            amount,
+            reference: reference.into(),
+            counterparty: None,
+            bank_ref: bank_ref.map(str::to_string),
+            end_to_end_id: None,
+        }
+    }
+
+    #[test]
+    fn two_equal_lines_of_one_statement_are_two_movements() {
+        let lines = [
+            line(-500, "Frais", None),
+            line(-500, "Frais ", None),
+            line(-500, "Frais", Some("B-1")),
+            line(-500, "Frais", None),
+        ];
+        let keys = dedupe_keys(&lines);
+        assert_eq!(
+            keys,
+            [
+                "dar:2026-11-30|-500|Frais",
+                "dar:2026-11-30|-500|Frais#2",
+                "ref:B-1",
+                "dar:2026-11-30|-500|Frais#3",
+            ]
+        );
+        // The same file again gives the same keys: nothing is imported twice.
+        assert_eq!(dedupe_keys(&lines), keys);
+    }
+
+    #[test]
+    fn a_settlement_reads_back_what_it_stores_for_a_replay() {
+        let s = Settlement {
+            id: "stl_1".into(),
+            cutoff: Instant::from_micros(1_764_543_600_000_000),
+            total: Cents::from_cents(1_840).unwrap(),
+            created_at: Instant::from_micros(1_764_543_600_000_000),
+            lines: vec![SettlementLine {
+                shop_id: ShopId::new("shop_1"),
+                shop_name: "Primeur".into(),
+                amount: Cents::from_cents(1_840).unwrap(),
+                end_to_end_id: "CC01".into(),
+                status: LineStatus::Unpaid,
+                redemptions: 1,
+                refunds: 0,
+                reversals: 0,
+                paid_at: None,
+            }],
+        };
+        let wire = serde_json::to_value(&s).unwrap();
+        assert_eq!(wire["total"], "18.40");
+        assert_eq!(wire["lines"][0]["status"], "unpaid");
+        assert_eq!(wire["cutoff"], "2025-11-30T23:00:00Z");
+        let back: Settlement = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -4,9 +4,11 @@
 //! operations, the month end (settlement, SEPA file, bank statement import, reconciliation),
 //! the accounting exports (FEC, journal CSV), the trial balance, and the contribution simulator.
 //!
+//! The dashboard, the month end and the exports call `service::{ledger, reports, settlements,
+//! exports}` with typed values and render their typed results, as the API's handlers do.
 //! Downloads (`/tresorerie/reglements/{id}/sepa.xml`, `/tresorerie/fec`,
-//! `/tresorerie/journal.csv`) are GETs that change nothing: they pass the API handler's answer
-//! through as it is (headers and streamed body), so no CSRF token is needed for them.
+//! `/tresorerie/journal.csv`) are GETs that change nothing, so no CSRF token is needed for them;
+//! the FEC and the journal are streamed from the service as they are read.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -604,8 +606,6 @@ fn statement_section(web: &Web) -> Markup {
 
 /// Bank lines matched to nothing (each with its form), and transfers not yet paid.
 fn reconciliation_section(web: &Web, rec: &settle::Reconciliation) -> Markup {
-    let l = web.lang;
-    let unpaid = &rec.unpaid_settlement_lines;
     html! {
         section aria-labelledby="rec-h" {
             h2 id="rec-h" { (web.t(M::Reconciliation)) }
@@ -613,63 +613,77 @@ fn reconciliation_section(web: &Web, rec: &settle::Reconciliation) -> Markup {
             @if rec.unmatched_bank_lines.is_empty() {
                 p id="unmatched-none" { (web.t(M::NothingLeft)) }
             } @else {
-                div.scroll {
-                    table id="unmatched" aria-labelledby="unmatched-h" {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Date)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                            th scope="col" { (web.t(M::Reference)) }
-                            th scope="col" { (web.t(M::Counterparty)) }
-                            th scope="col" { (web.t(M::MatchByHand)) }
-                        } }
-                        tbody {
-                            @for b in &rec.unmatched_bank_lines {
-                                tr {
-                                    td { (b.booked_on) }
-                                    td class="num" { (l.money(b.amount.cents())) }
-                                    td { (b.reference) }
-                                    td { (b.counterparty.as_deref().unwrap_or_default()) }
-                                    td { (match_form(web, b, unpaid)) }
-                                }
-                            }
-                        }
-                        tfoot { tr {
-                            th scope="row" { (web.t(M::Total)) }
-                            td class="num" { (l.money(rec.unmatched_total.cents())) }
-                            td {} td {} td {}
-                        } }
-                    }
-                }
+                (unmatched_table(web, rec))
             }
             h3 id="unpaid-h" { (web.t(M::UnpaidLines)) }
-            @if unpaid.is_empty() {
+            @if rec.unpaid_settlement_lines.is_empty() {
                 p id="unpaid-none" { (web.t(M::NothingLeft)) }
             } @else {
-                div.scroll {
-                    table id="unpaid" aria-labelledby="unpaid-h" {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Shop)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                            th scope="col" { (web.t(M::EndToEndId)) }
-                            th scope="col" { (web.t(M::SepaFile)) }
-                        } }
-                        tbody {
-                            @for u in unpaid {
-                                tr {
-                                    td { (u.line.shop_name) }
-                                    td class="num" { (l.money(u.line.amount.cents())) }
-                                    td { code { (u.line.end_to_end_id) } }
-                                    td { a href=(sepa_href(&u.settlement_id)) download aria-label=(l.f(M::SepaOfLine, &[&u.line.end_to_end_id])) { (web.t(M::SepaLink)) } }
-                                }
-                            }
+                (unpaid_table(web, rec))
+            }
+        }
+    }
+}
+
+fn unmatched_table(web: &Web, rec: &settle::Reconciliation) -> Markup {
+    let l = web.lang;
+    html! {
+        div.scroll {
+            table id="unmatched" aria-labelledby="unmatched-h" {
+                thead { tr {
+                    th scope="col" { (web.t(M::Date)) }
+                    th scope="col" class="num" { (web.t(M::Amount)) }
+                    th scope="col" { (web.t(M::Reference)) }
+                    th scope="col" { (web.t(M::Counterparty)) }
+                    th scope="col" { (web.t(M::MatchByHand)) }
+                } }
+                tbody {
+                    @for b in &rec.unmatched_bank_lines {
+                        tr {
+                            td { (b.booked_on) }
+                            td class="num" { (l.money(b.amount.cents())) }
+                            td { (b.reference) }
+                            td { (b.counterparty.as_deref().unwrap_or_default()) }
+                            td { (match_form(web, b, &rec.unpaid_settlement_lines)) }
                         }
-                        tfoot { tr {
-                            th scope="row" { (web.t(M::Total)) }
-                            td class="num" { (l.money(rec.unpaid_total.cents())) }
-                            td {} td {}
-                        } }
                     }
                 }
+                tfoot { tr {
+                    th scope="row" { (web.t(M::Total)) }
+                    td class="num" { (l.money(rec.unmatched_total.cents())) }
+                    td {} td {} td {}
+                } }
+            }
+        }
+    }
+}
+
+fn unpaid_table(web: &Web, rec: &settle::Reconciliation) -> Markup {
+    let l = web.lang;
+    html! {
+        div.scroll {
+            table id="unpaid" aria-labelledby="unpaid-h" {
+                thead { tr {
+                    th scope="col" { (web.t(M::Shop)) }
+                    th scope="col" class="num" { (web.t(M::Amount)) }
+                    th scope="col" { (web.t(M::EndToEndId)) }
+                    th scope="col" { (web.t(M::SepaFile)) }
+                } }
+                tbody {
+                    @for u in &rec.unpaid_settlement_lines {
+                        tr {
+                            td { (u.line.shop_name) }
+                            td class="num" { (l.money(u.line.amount.cents())) }
+                            td { code { (u.line.end_to_end_id) } }
+                            td { a href=(sepa_href(&u.settlement_id)) download aria-label=(l.f(M::SepaOfLine, &[&u.line.end_to_end_id])) { (web.t(M::SepaLink)) } }
+                        }
+                    }
+                }
+                tfoot { tr {
+                    th scope="row" { (web.t(M::Total)) }
+                    td class="num" { (l.money(rec.unpaid_total.cents())) }
+                    td {} td {}
+                } }
             }
         }
     }
