@@ -22,7 +22,7 @@ use chrono::NaiveDate;
 
 use crate::domain::ledger::{AccountCode, EntryError, General, NewEntry, Posting};
 use crate::domain::member::MemberStatus;
-use crate::domain::{now_micros, ErrorCode};
+use crate::domain::{now_micros, ErrorCode, FundId};
 use crate::service::error::ServiceError;
 use crate::store::corrections::{self as store, Mirror, SaleTable};
 use crate::store::ledger::{self, LedgerError, PostedEntry};
@@ -130,7 +130,7 @@ pub struct Reversed {
 #[tracing::instrument(skip(tx))]
 pub async fn reverse(
     tx: &mut Tx,
-    fund_id: &str,
+    fund_id: &FundId,
     entry_id: i64,
     date: NaiveDate,
     label: &str,
