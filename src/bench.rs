@@ -383,20 +383,33 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
     .await?;
 
     let started = Instant::now();
-    let s = crate::service::settlements::settle(&db, &fund, now, "bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    let s = crate::service::settlements::settle(
+        &db,
+        &crate::domain::FundId::new(fund.clone()),
+        crate::domain::Instant::from_micros(now),
+        &crate::domain::UserId::new("bench"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let took = started.elapsed();
     anyhow::ensure!(
         s.lines.len() == shops,
         "{} lines for {shops} shops",
         s.lines.len()
     );
-    anyhow::ensure!(s.total == expected, "settled {} of {expected}", s.total);
+    anyhow::ensure!(
+        s.total.cents() == expected,
+        "settled {} of {expected}",
+        s.total
+    );
     let started = Instant::now();
-    let xml = crate::service::settlements::sepa_file(&db, &fund, &s.id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    let xml = crate::service::settlements::sepa_file(
+        &db,
+        &crate::domain::FundId::new(fund.clone()),
+        &s.id,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
     let sepa = started.elapsed();
     println!(
         "caisse settle: {n} redemptions and {} refunds across {shops} shops settled in {:.2} s \
@@ -406,9 +419,9 @@ async fn settle_bench(scratch: &Scratch, n: usize, shops: usize) -> anyhow::Resu
         took.as_secs_f64(),
         (n + refunds.max(1)) as f64 / took.as_secs_f64(),
         scratch.backend.name(),
-        crate::domain::money::format_signed_cents(s.total),
+        s.total,
         s.lines.len(),
-        xml.len() / 1024,
+        xml.xml.len() / 1024,
         sepa.as_secs_f64(),
         seeded.as_secs_f64()
     );

@@ -450,6 +450,30 @@ async fn what_cannot_be_reversed(app: TestApp) {
     app.reverse(&s.t, 999_999, "x")
         .await
         .problem(404, "not_found");
+    // The rules the service checks before anything is written: an id that is no number names
+    // no entry, a reason is 1 to 200 characters, and so is a subsidy's label.
+    app.post(
+        "/api/v1/ledger/entries/abc/reversal",
+        Some(&s.t),
+        json!({"reason": "x"}),
+    )
+    .await
+    .problem(404, "not_found");
+    for reason in ["  ".to_string(), "é".repeat(201)] {
+        let r = app.reverse(&s.t, sub, &reason).await;
+        r.problem(422, "validation_failed");
+        assert_eq!(r.fields(), vec!["reason"]);
+    }
+    let r = app
+        .post_idem(
+            "/api/v1/subsidies",
+            &s.t,
+            "sub-2",
+            json!({"amount": "5.00", "received_on": "2026-11-02", "label": " "}),
+        )
+        .await;
+    r.problem(422, "validation_failed");
+    assert_eq!(r.fields(), vec!["label"]);
 
     // The cap return alone (a member over the cap).
     app.issue(&s.t, "2026-10").await;

@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use caisse::domain::ledger::{AccountCode, EntryBuilder, General, Journal, NewEntry};
-use caisse::domain::Cents;
+use caisse::domain::{Cents, FundId};
 use caisse::store::ledger::{self, LedgerError};
 use caisse::store::{Backend, Db};
 use chrono::NaiveDate;
@@ -337,9 +337,15 @@ async fn parallel_debits_never_overspend(app: common::TestApp) {
 
 async fn post_subsidy(db: &Db, fund: &str, c: i64) -> i64 {
     let mut tx = db.begin().await.unwrap();
-    let p = caisse::service::ledger::record_subsidy(&mut tx, fund, cents(c), day(), "Subvention")
-        .await
-        .unwrap();
+    let p = caisse::service::ledger::record_subsidy(
+        &mut tx,
+        &FundId::new(fund),
+        cents(c),
+        day(),
+        "Subvention",
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     p.entry_id
 }
@@ -544,7 +550,7 @@ async fn concurrent_writers_keep_the_chain_linear(app: common::TestApp) {
                 for _ in 0..(1 + (i + w) % 2) {
                     let p = caisse::service::ledger::record_subsidy(
                         &mut tx,
-                        &fund,
+                        &FundId::new(fund.clone()),
                         cents(100 + i as i64),
                         day(),
                         "Subvention",
@@ -603,9 +609,15 @@ async fn bulk_batches_chain_with_concurrent_writers(app: common::TestApp) {
     for chunk in 0..2u8 {
         if chunk == 1 {
             // An ordinary entry in the middle of the batch.
-            caisse::service::ledger::record_subsidy(&mut tx, &fund, cents(5), day(), "Dans le lot")
-                .await
-                .unwrap();
+            caisse::service::ledger::record_subsidy(
+                &mut tx,
+                &FundId::new(fund.clone()),
+                cents(5),
+                day(),
+                "Dans le lot",
+            )
+            .await
+            .unwrap();
         }
         let entries: Vec<NewEntry> = (0..25u8)
             .map(|i| {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use caisse::domain::card::{app_payload, secret_from_base32, step_at, totp};
 use caisse::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
-use caisse::domain::Role;
+use caisse::domain::{FundId, Role};
 use caisse::store::ledger;
 use chrono::NaiveDate;
 use common::TestApp;
@@ -906,9 +906,10 @@ async fn large_export_pages_and_snapshot(app: TestApp) {
     tx.commit().await.unwrap();
 
     // The export starts (it reads the journal head), then an entry is posted: not in it.
-    let (_, chunks) = caisse::service::exports::fec(&app.db, &app.fund_id, 2026)
-        .await
-        .unwrap();
+    let (_, chunks) =
+        caisse::service::exports::fec(&app.db, &FundId::new(app.fund_id.clone()), 2026)
+            .await
+            .unwrap();
     let late = EntryBuilder::new(
         Journal::Bank,
         "subsidy",
@@ -934,12 +935,17 @@ async fn large_export_pages_and_snapshot(app: TestApp) {
     let text = parts.concat();
     assert_eq!(text.lines().count(), 1 + 2 * 12_050);
     assert!(!text.contains("pendant l'export"));
-    let csv: Vec<String> = caisse::service::exports::journal_csv(&app.db, &app.fund_id, None, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let csv: Vec<String> = caisse::service::exports::journal_csv(
+        &app.db,
+        &FundId::new(app.fund_id.clone()),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .try_collect()
+    .await
+    .unwrap();
     assert_eq!(csv.concat().lines().count(), 1 + 2 * 12_051);
 
     // Over HTTP afterwards: every entry, numbered 1 to 12,051 without a gap, each balanced.

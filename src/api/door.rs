@@ -19,7 +19,7 @@ use crate::domain::ErrorCode;
 /// A NUL (`%00`) in the path is 404 (no id holds one), and so is a path that does not decode
 /// to UTF-8 (`%FF`), which axum's `Path` would answer with a plain-text 400; in the query
 /// string, a NUL is 422 naming the parameter. Form fields and JSON bodies are checked where
-/// they are read ([`crate::web::session::Form`], [`super::extract::parse_json`]).
+/// they are read (the pages' form reader, [`super::extract::parse_json`]).
 pub async fn refuse_nul(req: Request, next: Next) -> Response {
     let uri = req.uri();
     if uri.path().contains("%00") || !decodes_to_utf8(uri.path()) {

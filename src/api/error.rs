@@ -303,6 +303,7 @@ through_service_error!(
     crate::service::members::StatusChangeError,
     crate::service::contributions::PaymentError,
     crate::service::settlements::SettleError,
+    crate::service::corrections::ReverseError,
 );
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -5,11 +5,36 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 
+use serde::{Deserialize, Deserializer};
+
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{AdminTreasurer, Authorized};
-use super::page::QueryParams;
+use super::query::Query;
+use super::reports::DayRange;
 use super::AppState;
+use crate::domain::FieldError;
 use crate::service::exports;
+
+/// A fiscal (calendar) year in a query string: `YYYY`, 1900 to 9999.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Year(pub i32);
+
+impl<'de> Deserialize<'de> for Year {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Year, D::Error> {
+        let text = String::deserialize(d)?;
+        exports::parse_year("year", &text)
+            .map(Year)
+            .map_err(|_| serde::de::Error::custom("must be a year YYYY"))
+    }
+}
+
+/// `?year=`, required. (Optional to serde, so that a bad year is named once: `Query` names a
+/// value it took out for being bad again as missing.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YearQuery {
+    year: Option<Year>,
+}
 
 fn attachment(content_type: &'static str, file_name: &str, body: Body) -> ApiResult<Response> {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
@@ -39,40 +64,20 @@ fn attachment(content_type: &'static str, file_name: &str, body: Body) -> ApiRes
 pub async fn fec(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    mut query: QueryParams,
+    Query(q): Query<YearQuery>,
 ) -> ApiResult<Response> {
-    let year = match query.take("year") {
-        None => {
-            query.error("year", "required: the year to export, YYYY");
-            None
-        }
-        Some(v) => match v.parse::<i32>() {
-            Ok(y) if v.len() == 4 && (1900..=9999).contains(&y) => Some(y),
-            _ => {
-                query.error("year", "must be a year YYYY");
-                None
-            }
-        },
+    let Some(Year(year)) = q.year else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "year",
+            "required: the year to export, YYYY",
+        )]));
     };
-    query.finish()?;
-    let year = year.ok_or_else(|| ApiError::internal("year checked above"))?;
     let (name, chunks) = exports::fec(&state.db, caller.fund(), year).await?;
     attachment(
         "text/plain; charset=utf-8",
         &name,
         Body::from_stream(chunks),
     )
-}
-
-fn date_param(query: &mut QueryParams, name: &str) -> Option<String> {
-    let v = query.take(name)?;
-    match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
-        Ok(d) if v.len() == 10 => Some(d.to_string()),
-        _ => {
-            query.error(name, "must be a date YYYY-MM-DD");
-            None
-        }
-    }
 }
 
 /// The journal as CSV (treasurer, admin), RFC 4180 with a header row and CRLF line ends: one
@@ -91,18 +96,10 @@ fn date_param(query: &mut QueryParams, name: &str) -> Option<String> {
 pub async fn journal_csv(
     State(state): State<AppState>,
     caller: Authorized<AdminTreasurer>,
-    mut query: QueryParams,
+    Query(q): Query<DayRange>,
 ) -> ApiResult<Response> {
-    let from = date_param(&mut query, "from");
-    let to = date_param(&mut query, "to");
-    if let (Some(f), Some(t)) = (&from, &to) {
-        if t < f {
-            query.error("to", "must not be before from");
-        }
-    }
-    query.finish()?;
-    let chunks =
-        exports::journal_csv(&state.db, caller.fund(), from.as_deref(), to.as_deref()).await?;
+    let (from, to) = (q.from.map(|d| d.0), q.to.map(|d| d.0));
+    let chunks = exports::journal_csv(&state.db, caller.fund(), from, to).await?;
     attachment(
         "text/csv; charset=utf-8; header=present",
         "journal.csv",

@@ -84,3 +84,14 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
     }
     r
 }
+
+/// The answer of an idempotent use case: 201 with its typed result, marked
+/// `Idempotent-Replayed: true` when it is the stored answer of an earlier request.
+pub fn created<T: Serialize>(recorded: crate::service::idempotent::Recorded<T>) -> Response {
+    let mut r = (StatusCode::CREATED, axum::Json(recorded.value)).into_response();
+    if recorded.replayed {
+        r.headers_mut()
+            .insert(REPLAYED_HEADER, header::HeaderValue::from_static("true"));
+    }
+    r
+}

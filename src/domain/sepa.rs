@@ -118,38 +118,55 @@ impl CreditTransfer {
     }
 
     pub fn to_xml(&self) -> String {
-        let n = self.transfers.len();
-        let total = self.total();
-        let id = sepa_id(&self.message_id);
-        let name = sepa_text(&self.debtor.name, MAX_NAME);
-        let mut x = String::with_capacity(1_024 + n * 640);
+        let mut x = String::with_capacity(1_024 + self.transfers.len() * 640);
         x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         x.push_str(
             "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03\" \
              xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
         );
-        x.push_str("  <CstmrCdtTrfInitn>\n    <GrpHdr>\n");
+        x.push_str("  <CstmrCdtTrfInitn>\n");
+        self.write_group_header(&mut x);
+        x.push_str("    <PmtInf>\n");
+        self.write_payment(&mut x);
+        for t in &self.transfers {
+            t.write_xml(&mut x);
+        }
+        x.push_str("    </PmtInf>\n  </CstmrCdtTrfInitn>\n</Document>\n");
+        x
+    }
+
+    /// `GrpHdr`: the message's id, time, count, sum and initiating party.
+    fn write_group_header(&self, x: &mut String) {
+        let id = sepa_id(&self.message_id);
+        let name = sepa_text(&self.debtor.name, MAX_NAME);
+        x.push_str("    <GrpHdr>\n");
         let _ = writeln!(x, "      <MsgId>{id}</MsgId>");
         let _ = writeln!(
             x,
             "      <CreDtTm>{}</CreDtTm>",
             self.created_at.format("%Y-%m-%dT%H:%M:%S")
         );
-        let _ = writeln!(x, "      <NbOfTxs>{n}</NbOfTxs>");
-        let _ = writeln!(x, "      <CtrlSum>{total}</CtrlSum>");
+        let _ = writeln!(x, "      <NbOfTxs>{}</NbOfTxs>", self.transfers.len());
+        let _ = writeln!(x, "      <CtrlSum>{}</CtrlSum>", self.total());
         let _ = writeln!(
             x,
             "      <InitgPty>\n        <Nm>{name}</Nm>\n      </InitgPty>"
         );
-        x.push_str("    </GrpHdr>\n    <PmtInf>\n");
+        x.push_str("    </GrpHdr>\n");
+    }
+
+    /// The `PmtInf` header: one batch-booked debit of the fund's account.
+    fn write_payment(&self, x: &mut String) {
+        let id = sepa_id(&self.message_id);
+        let name = sepa_text(&self.debtor.name, MAX_NAME);
         let _ = writeln!(
             x,
             "      <PmtInfId>{}</PmtInfId>",
             sepa_id(&format!("{id}-1"))
         );
         x.push_str("      <PmtMtd>TRF</PmtMtd>\n      <BtchBookg>true</BtchBookg>\n");
-        let _ = writeln!(x, "      <NbOfTxs>{n}</NbOfTxs>");
-        let _ = writeln!(x, "      <CtrlSum>{total}</CtrlSum>");
+        let _ = writeln!(x, "      <NbOfTxs>{}</NbOfTxs>", self.transfers.len());
+        let _ = writeln!(x, "      <CtrlSum>{}</CtrlSum>", self.total());
         x.push_str("      <PmtTpInf>\n        <SvcLvl>\n          <Cd>SEPA</Cd>\n        </SvcLvl>\n      </PmtTpInf>\n");
         let _ = writeln!(
             x,
@@ -173,42 +190,44 @@ impl CreditTransfer {
             ),
         }
         x.push_str("        </FinInstnId>\n      </DbtrAgt>\n      <ChrgBr>SLEV</ChrgBr>\n");
-        for t in &self.transfers {
-            x.push_str("      <CdtTrfTxInf>\n        <PmtId>\n");
+    }
+}
+
+impl Transfer {
+    /// One `CdtTrfTxInf`: the transfer to one shop.
+    fn write_xml(&self, x: &mut String) {
+        x.push_str("      <CdtTrfTxInf>\n        <PmtId>\n");
+        let _ = writeln!(
+            x,
+            "          <EndToEndId>{}</EndToEndId>\n        </PmtId>",
+            sepa_id(&self.end_to_end_id)
+        );
+        let _ = writeln!(
+            x,
+            "        <Amt>\n          <InstdAmt Ccy=\"EUR\">{}</InstdAmt>\n        </Amt>",
+            self.amount
+        );
+        if let Some(bic) = &self.creditor_bic {
             let _ = writeln!(
                 x,
-                "          <EndToEndId>{}</EndToEndId>\n        </PmtId>",
-                sepa_id(&t.end_to_end_id)
-            );
-            let _ = writeln!(
-                x,
-                "        <Amt>\n          <InstdAmt Ccy=\"EUR\">{}</InstdAmt>\n        </Amt>",
-                t.amount
-            );
-            if let Some(bic) = &t.creditor_bic {
-                let _ = writeln!(
-                    x,
-                    "        <CdtrAgt>\n          <FinInstnId>\n            <BIC>{bic}</BIC>\n          </FinInstnId>\n        </CdtrAgt>"
-                );
-            }
-            let _ = writeln!(
-                x,
-                "        <Cdtr>\n          <Nm>{}</Nm>\n        </Cdtr>",
-                sepa_text(&t.creditor_name, MAX_NAME)
-            );
-            let _ = writeln!(
-                x,
-                "        <CdtrAcct>\n          <Id>\n            <IBAN>{}</IBAN>\n          </Id>\n        </CdtrAcct>",
-                t.creditor_iban
-            );
-            let _ = writeln!(
-                x,
-                "        <RmtInf>\n          <Ustrd>{}</Ustrd>\n        </RmtInf>\n      </CdtTrfTxInf>",
-                sepa_text(&t.remittance, MAX_REMITTANCE)
+                "        <CdtrAgt>\n          <FinInstnId>\n            <BIC>{bic}</BIC>\n          </FinInstnId>\n        </CdtrAgt>"
             );
         }
-        x.push_str("    </PmtInf>\n  </CstmrCdtTrfInitn>\n</Document>\n");
-        x
+        let _ = writeln!(
+            x,
+            "        <Cdtr>\n          <Nm>{}</Nm>\n        </Cdtr>",
+            sepa_text(&self.creditor_name, MAX_NAME)
+        );
+        let _ = writeln!(
+            x,
+            "        <CdtrAcct>\n          <Id>\n            <IBAN>{}</IBAN>\n          </Id>\n        </CdtrAcct>",
+            self.creditor_iban
+        );
+        let _ = writeln!(
+            x,
+            "        <RmtInf>\n          <Ustrd>{}</Ustrd>\n        </RmtInf>\n      </CdtTrfTxInf>",
+            sepa_text(&self.remittance, MAX_REMITTANCE)
+        );
     }
 }
 

@@ -78,16 +78,7 @@ fn invalid(msg: impl Into<String>) -> StatementError {
 pub fn parse_camt053(xml: &str) -> Result<Statement, StatementError> {
     let doc = read_xml(xml)?;
     let root = doc.root_element();
-    let ns = root.tag_name().namespace().unwrap_or_default();
-    let version = ns
-        .strip_prefix("urn:iso:std:iso:20022:tech:xsd:camt.053.001.")
-        .filter(|v| matches!(*v, "02" | "03" | "04" | "05" | "06" | "07" | "08"))
-        .ok_or_else(|| {
-            invalid(format!(
-                "not a camt.053 statement (namespace {ns:?}); versions camt.053.001.02 to .08 \
-                 are read"
-            ))
-        })?;
+    let version = camt_version(root)?;
     let report = child(root, "BkToCstmrStmt").ok_or_else(|| invalid("no BkToCstmrStmt element"))?;
     let mut statement = Statement {
         format: format!("camt.053.001.{version}"),
@@ -101,74 +92,11 @@ pub fn parse_camt053(xml: &str) -> Result<Statement, StatementError> {
     for stmt in children(report, "Stmt") {
         any = true;
         let id = text_at(stmt, &["Id"]).unwrap_or_default();
-        let mut opening = None;
-        let mut previous_closing = None;
-        let mut closing = None;
-        for bal in children(stmt, "Bal") {
-            let code = text_at(bal, &["Tp", "CdOrPrtry", "Cd"]).unwrap_or_default();
-            let amount = signed_amount(bal, &format!("balance {code} of statement {id}"))?;
-            match code.as_str() {
-                "OPBD" => opening = Some(amount),
-                "PRCD" => previous_closing = Some(amount),
-                "CLBD" => closing = Some(amount),
-                _ => {}
-            }
-        }
-        let opening = opening.or(previous_closing).ok_or_else(|| {
-            invalid(format!(
-                "statement {id}: no opening balance (Bal OPBD or PRCD)"
-            ))
-        })?;
-        let closing = closing
-            .ok_or_else(|| invalid(format!("statement {id}: no closing balance (Bal CLBD)")))?;
+        let (opening, closing) = balances(stmt, &id)?;
         let mut entries = 0i64;
         for (n, ntry) in children(stmt, "Ntry").enumerate() {
-            let status = text_at(ntry, &["Sts"])
-                .filter(|s| !s.is_empty())
-                .or_else(|| text_at(ntry, &["Sts", "Cd"]))
-                .unwrap_or_else(|| "BOOK".into());
-            if status != "BOOK" {
-                // Pending or information-only entries are not on the balance yet.
-                continue;
-            }
             let what = format!("entry {} of statement {id}", n + 1);
-            let amount = signed_amount(ntry, &what)?;
-            entries += amount;
-            let booked_on = date_at(ntry, "BookgDt")
-                .or_else(|| date_at(ntry, "ValDt"))
-                .ok_or_else(|| invalid(format!("{what}: no booking date")))?;
-            let entry_ref = text_at(ntry, &["AcctSvcrRef"]).or_else(|| text_at(ntry, &["NtryRef"]));
-            let txs: Vec<Node> = children(ntry, "NtryDtls")
-                .flat_map(|d| children(d, "TxDtls"))
-                .collect();
-            // A batch-booked entry (one debit for a whole SEPA file) lists each transfer with its
-            // own amount: split it so each transfer matches its settlement line.
-            let tx_amounts: Option<Vec<i64>> = (txs.len() > 1)
-                .then(|| {
-                    txs.iter()
-                        .map(|t| tx_amount(*t).map(|a| if amount < 0 { -a } else { a }))
-                        .collect::<Option<Vec<i64>>>()
-                })
-                .flatten()
-                .filter(|a| a.iter().sum::<i64>() == amount);
-            match tx_amounts {
-                Some(amounts) => {
-                    for (i, (tx, a)) in txs.iter().zip(amounts).enumerate() {
-                        let mut line = line_of(*tx, ntry, booked_on, a, amount < 0);
-                        line.bank_ref = text_at(*tx, &["Refs", "AcctSvcrRef"])
-                            .or_else(|| entry_ref.as_ref().map(|r| format!("{r}/{}", i + 1)));
-                        statement.lines.push(line);
-                    }
-                }
-                None => {
-                    let mut line = match txs.first() {
-                        Some(tx) => line_of(*tx, ntry, booked_on, amount, amount < 0),
-                        None => line_of(ntry, ntry, booked_on, amount, amount < 0),
-                    };
-                    line.bank_ref = entry_ref.clone();
-                    statement.lines.push(line);
-                }
-            }
+            entries += read_entry(ntry, &what, &mut statement.lines)?;
         }
         if opening + entries != closing {
             return Err(StatementError::Unbalanced {
@@ -190,6 +118,93 @@ pub fn parse_camt053(xml: &str) -> Result<Statement, StatementError> {
     statement.bank_id = (!ids.is_empty()).then(|| ids.join(" "));
     check_lines(&statement)?;
     Ok(statement)
+}
+
+/// The camt.053 version of the document's namespace (`02` to `08`).
+fn camt_version<'a>(root: Node<'a, '_>) -> Result<&'a str, StatementError> {
+    let ns = root.tag_name().namespace().unwrap_or_default();
+    ns.strip_prefix("urn:iso:std:iso:20022:tech:xsd:camt.053.001.")
+        .filter(|v| matches!(*v, "02" | "03" | "04" | "05" | "06" | "07" | "08"))
+        .ok_or_else(|| {
+            invalid(format!(
+                "not a camt.053 statement (namespace {ns:?}); versions camt.053.001.02 to .08 \
+                 are read"
+            ))
+        })
+}
+
+/// A `Stmt`'s opening (`OPBD`, else `PRCD`) and closing (`CLBD`) balances.
+fn balances(stmt: Node, id: &str) -> Result<(i64, i64), StatementError> {
+    let mut opening = None;
+    let mut previous_closing = None;
+    let mut closing = None;
+    for bal in children(stmt, "Bal") {
+        let code = text_at(bal, &["Tp", "CdOrPrtry", "Cd"]).unwrap_or_default();
+        let amount = signed_amount(bal, &format!("balance {code} of statement {id}"))?;
+        match code.as_str() {
+            "OPBD" => opening = Some(amount),
+            "PRCD" => previous_closing = Some(amount),
+            "CLBD" => closing = Some(amount),
+            _ => {}
+        }
+    }
+    let opening = opening.or(previous_closing).ok_or_else(|| {
+        invalid(format!(
+            "statement {id}: no opening balance (Bal OPBD or PRCD)"
+        ))
+    })?;
+    let closing =
+        closing.ok_or_else(|| invalid(format!("statement {id}: no closing balance (Bal CLBD)")))?;
+    Ok((opening, closing))
+}
+
+/// Reads one `Ntry` into `lines` and gives the amount it puts on the balance: zero for an
+/// entry not booked yet (pending or information only).
+fn read_entry(ntry: Node, what: &str, lines: &mut Vec<Line>) -> Result<i64, StatementError> {
+    let status = text_at(ntry, &["Sts"])
+        .filter(|s| !s.is_empty())
+        .or_else(|| text_at(ntry, &["Sts", "Cd"]))
+        .unwrap_or_else(|| "BOOK".into());
+    if status != "BOOK" {
+        return Ok(0);
+    }
+    let amount = signed_amount(ntry, what)?;
+    let booked_on = date_at(ntry, "BookgDt")
+        .or_else(|| date_at(ntry, "ValDt"))
+        .ok_or_else(|| invalid(format!("{what}: no booking date")))?;
+    let entry_ref = text_at(ntry, &["AcctSvcrRef"]).or_else(|| text_at(ntry, &["NtryRef"]));
+    let txs: Vec<Node> = children(ntry, "NtryDtls")
+        .flat_map(|d| children(d, "TxDtls"))
+        .collect();
+    // A batch-booked entry (one debit for a whole SEPA file) lists each transfer with its own
+    // amount: split it so each transfer matches its settlement line.
+    let tx_amounts: Option<Vec<i64>> = (txs.len() > 1)
+        .then(|| {
+            txs.iter()
+                .map(|t| tx_amount(*t).map(|a| if amount < 0 { -a } else { a }))
+                .collect::<Option<Vec<i64>>>()
+        })
+        .flatten()
+        .filter(|a| a.iter().sum::<i64>() == amount);
+    match tx_amounts {
+        Some(amounts) => {
+            for (i, (tx, a)) in txs.iter().zip(amounts).enumerate() {
+                let mut line = line_of(*tx, ntry, booked_on, a, amount < 0);
+                line.bank_ref = text_at(*tx, &["Refs", "AcctSvcrRef"])
+                    .or_else(|| entry_ref.as_ref().map(|r| format!("{r}/{}", i + 1)));
+                lines.push(line);
+            }
+        }
+        None => {
+            let mut line = match txs.first() {
+                Some(tx) => line_of(*tx, ntry, booked_on, amount, amount < 0),
+                None => line_of(ntry, ntry, booked_on, amount, amount < 0),
+            };
+            line.bank_ref = entry_ref;
+            lines.push(line);
+        }
+    }
+    Ok(amount)
 }
 
 /// Most lines one statement may hold (a month of a fund's account is a few thousand).

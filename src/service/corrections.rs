@@ -22,7 +22,8 @@ use chrono::NaiveDate;
 
 use crate::domain::ledger::{AccountCode, EntryError, General, NewEntry, Posting};
 use crate::domain::member::MemberStatus;
-use crate::domain::{now_micros, ErrorCode};
+use crate::domain::{now_micros, ErrorCode, FundId};
+use crate::service::error::ServiceError;
 use crate::store::corrections::{self as store, Mirror, SaleTable};
 use crate::store::ledger::{self, LedgerError, PostedEntry};
 use crate::store::members::{self, Member};
@@ -32,6 +33,11 @@ use crate::store::{StoreError, Tx};
 pub enum ReverseError {
     #[error("entry {0} does not exist")]
     NotFound(i64),
+    /// An id that is not a number names no entry.
+    #[error("entry not found")]
+    NotAnEntryId,
+    #[error("reason: must be 1 to 200 characters")]
+    InvalidReason,
     #[error("entry {0} was already reversed")]
     AlreadyReversed(i64),
     #[error("entry {0} is itself a reversal")]
@@ -52,7 +58,8 @@ impl ReverseError {
     /// The stable code the API answers with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            ReverseError::NotFound(_) => ErrorCode::NotFound,
+            ReverseError::NotFound(_) | ReverseError::NotAnEntryId => ErrorCode::NotFound,
+            ReverseError::InvalidReason => ErrorCode::ValidationFailed,
             ReverseError::AlreadyReversed(_) => ErrorCode::AlreadyReversed,
             ReverseError::IsReversal(_) => ErrorCode::ReversalNotReversible,
             ReverseError::RedemptionRefunded(_) => ErrorCode::RedemptionRefunded,
@@ -60,6 +67,27 @@ impl ReverseError {
             ReverseError::NotReversible(_) => ErrorCode::EntryNotReversible,
             ReverseError::InsufficientBalance => ErrorCode::InsufficientBalance,
             ReverseError::Store(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// The codes and words the API has always answered for a reversal.
+impl From<ReverseError> for ServiceError {
+    fn from(e: ReverseError) -> Self {
+        let code = e.code();
+        match e {
+            ReverseError::NotFound(id) => ServiceError::not_found(&format!("entry {id}")),
+            ReverseError::NotAnEntryId => ServiceError::not_found("entry"),
+            ReverseError::InvalidReason => {
+                ServiceError::field(code, "reason", "must be 1 to 200 characters")
+            }
+            ReverseError::Store(s) => ServiceError::Store(s),
+            e @ (ReverseError::AlreadyReversed(_)
+            | ReverseError::IsReversal(_)
+            | ReverseError::RedemptionRefunded(_)
+            | ReverseError::MemberLeft
+            | ReverseError::NotReversible(_)
+            | ReverseError::InsufficientBalance) => ServiceError::refused(code, e.to_string()),
         }
     }
 }
@@ -102,7 +130,7 @@ pub struct Reversed {
 #[tracing::instrument(skip(tx))]
 pub async fn reverse(
     tx: &mut Tx,
-    fund_id: &str,
+    fund_id: &FundId,
     entry_id: i64,
     date: NaiveDate,
     label: &str,

@@ -82,7 +82,7 @@ pub async fn fill(
         let mut tx = db.begin().await?;
         super::ledger::record_subsidy(
             &mut tx,
-            fund_id,
+            &crate::domain::FundId::new(fund_id),
             "12000.00".parse().expect("constant"),
             start,
             "Subvention Métropole — alimentation durable",
@@ -90,7 +90,7 @@ pub async fn fill(
         .await?;
         super::ledger::record_subsidy(
             &mut tx,
-            fund_id,
+            &crate::domain::FundId::new(fund_id),
             "4500.00".parse().expect("constant"),
             start + chrono::Days::new(20),
             "Fondation — soutien à la caisse commune",

@@ -8,13 +8,34 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use futures_util::stream::{self, Stream};
 
 use crate::domain::export::{
     write_csv_line, write_fec_line, write_opening_entry, ExportLine, CSV_HEADER, FEC_HEADER,
 };
+use crate::domain::{ErrorCode, FundId};
+use crate::service::error::ServiceError;
 use crate::store::exports::{self, ExportRow};
 use crate::store::{funds, Db, StoreError};
+
+/// An export's text, chunk by chunk, as it is read from the journal.
+pub trait Chunks: Stream<Item = Result<String, StoreError>> + Send + 'static {}
+impl<T: Stream<Item = Result<String, StoreError>> + Send + 'static> Chunks for T {}
+
+/// A fiscal (calendar) year as typed: four digits, 1900 to 9999; `validation_failed` on
+/// `field` otherwise.
+pub fn parse_year(field: &str, text: &str) -> Result<i32, ServiceError> {
+    let text = text.trim();
+    match text.parse::<i32>() {
+        Ok(y) if text.len() == 4 && (1900..=9999).contains(&y) => Ok(y),
+        _ => Err(ServiceError::field(
+            ErrorCode::ValidationFailed,
+            field,
+            "must be a year YYYY",
+        )),
+    }
+}
 
 /// Entries per page (a page is one query).
 pub const PAGE_ENTRIES: i64 = 5_000;
@@ -45,9 +66,9 @@ struct State {
 /// the balance-sheet accounts' balances at the end of the year before.
 pub async fn fec(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     year: i32,
-) -> Result<(String, impl Stream<Item = Result<String, StoreError>>), StoreError> {
+) -> Result<(String, impl Chunks), ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
     let name = crate::domain::export::fec_file_name(settings.siren.as_deref(), fund_id, year);
     let upto = exports::journal_head(db, fund_id).await?;
@@ -83,23 +104,32 @@ pub async fn fec(
     Ok((name, chunks(state)))
 }
 
-/// The journal as CSV, entries dated within `[from, to]` (`YYYY-MM-DD`, inclusive; empty for
-/// no bound), one row per posting.
+/// The journal as CSV, entries dated within `[from, to]` (inclusive; `None` for no bound),
+/// one row per posting; `to` before `from` is `validation_failed` on `to`.
 pub async fn journal_csv(
     db: &Db,
-    fund_id: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<impl Stream<Item = Result<String, StoreError>>, StoreError> {
+    fund_id: &FundId,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<impl Chunks, ServiceError> {
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(ServiceError::field(
+                ErrorCode::ValidationFailed,
+                "to",
+                "must not be before from",
+            ));
+        }
+    }
     let upto = exports::journal_head(db, fund_id).await?;
     let state = State {
         db: db.clone(),
         fund_id: fund_id.to_string(),
         after: 0,
         upto,
-        from: from.unwrap_or("").to_string(),
+        from: from.map(|d| d.to_string()).unwrap_or_default(),
         // Above every date.
-        to: to.unwrap_or("9999-99-99").to_string(),
+        to: to.map_or_else(|| "9999-99-99".to_string(), |d| d.to_string()),
         format: Format::Csv,
         header: Some(format!("{CSV_HEADER}\r\n")),
     };

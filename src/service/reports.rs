@@ -23,84 +23,147 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Months, NaiveDate};
 use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::domain::member::Period;
+use crate::domain::{ErrorCode, FundId, SignedCents};
+use crate::service::error::ServiceError;
 use crate::store::reports::{self, BalanceMoves, KindFlow};
-use crate::store::{Db, StoreError};
+use crate::store::{dashboard, Db, StoreError};
 
-/// Amounts moved by kind of entry over a range (cents, net of reversals).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Adds `cents` to a running figure (sums of a fund's entries stay far inside `i64`).
+fn bump(figure: &mut SignedCents, cents: i64) {
+    *figure = SignedCents::from_cents(figure.cents() + cents);
+}
+
+/// Amounts moved by kind of entry over a range, net of reversals: a figure can be negative
+/// when a reversal in the range cancels an entry dated before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Flows {
-    pub contributions_called: i64,
-    pub contributions_received: i64,
-    pub allowances_issued: i64,
-    pub allowances_returned: i64,
-    pub redeemed: i64,
-    pub refunded: i64,
-    pub paid_to_shops: i64,
-    pub subsidies: i64,
+    pub contributions_called: SignedCents,
+    pub contributions_received: SignedCents,
+    /// Allowances credited, net of what the balance cap sent back to the pot.
+    pub allowances_issued: SignedCents,
+    /// Balances handed back to the pot by members who left.
+    pub allowances_returned: SignedCents,
+    pub redeemed: SignedCents,
+    pub refunded: SignedCents,
+    /// Payouts to shops seen on the bank statements.
+    pub paid_to_shops: SignedCents,
+    #[serde(rename = "subsidies_received")]
+    pub subsidies: SignedCents,
 }
 
 impl Flows {
     fn add(&mut self, kind: &str, amount: i64) {
-        match kind {
-            "contribution_call" => self.contributions_called += amount,
-            "contribution_payment" => self.contributions_received += amount,
-            "allowance" => self.allowances_issued += amount,
-            "allowance_cap_return" => self.allowances_issued -= amount,
-            "allowance_return" => self.allowances_returned += amount,
-            "redemption" => self.redeemed += amount,
-            "refund" => self.refunded += amount,
-            "shop_payout" => self.paid_to_shops += amount,
-            "subsidy" => self.subsidies += amount,
-            _ => {}
-        }
+        let figure = match kind {
+            "contribution_call" => &mut self.contributions_called,
+            "contribution_payment" => &mut self.contributions_received,
+            "allowance" => &mut self.allowances_issued,
+            "allowance_cap_return" => return bump(&mut self.allowances_issued, -amount),
+            "allowance_return" => &mut self.allowances_returned,
+            "redemption" => &mut self.redeemed,
+            "refund" => &mut self.refunded,
+            "shop_payout" => &mut self.paid_to_shops,
+            "subsidy" => &mut self.subsidies,
+            _ => return,
+        };
+        bump(figure, amount);
     }
 
     /// Contributions received over allowances issued, to four decimals.
-    pub fn coverage_ratio(&self) -> Option<Decimal> {
-        (self.allowances_issued > 0).then(|| {
-            (Decimal::from(self.contributions_received) / Decimal::from(self.allowances_issued))
-                .round_dp(4)
+    pub fn coverage_ratio(&self) -> Option<Ratio> {
+        let issued = self.allowances_issued.cents();
+        (issued > 0).then(|| {
+            Ratio(
+                (Decimal::from(self.contributions_received.cents()) / Decimal::from(issued))
+                    .round_dp(4),
+            )
         })
+    }
+
+    /// What the members spent at the shops: redeemed less refunded.
+    pub fn spent(&self) -> SignedCents {
+        SignedCents::from_cents(self.redeemed.cents() - self.refunded.cents())
     }
 }
 
-/// Balances at a date, each in its normal sense (cents).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A ratio to four decimals; on the wire a decimal string (`"0.2556"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
+#[schema(value_type = String, example = "0.2556")]
+pub struct Ratio(pub Decimal);
+
+impl Serialize for Ratio {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:.4}", self.0))
+    }
+}
+
+/// Balances at a date, each in its normal sense.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Balances {
     /// 401: what the fund owes the shops.
-    pub owed_to_shops: i64,
+    pub owed_to_shops: SignedCents,
     /// 467: what the members can still spend.
-    pub outstanding_allowance_balances: i64,
+    pub outstanding_allowance_balances: SignedCents,
     /// 512.
-    pub bank: i64,
+    #[serde(rename = "bank_balance")]
+    pub bank: SignedCents,
 }
 
 impl Balances {
     fn add(&mut self, m: &BalanceMoves) {
-        self.owed_to_shops += m.shops;
-        self.outstanding_allowance_balances += m.allowances;
-        self.bank += m.bank;
+        bump(&mut self.owed_to_shops, m.shops);
+        bump(&mut self.outstanding_allowance_balances, m.allowances);
+        bump(&mut self.bank, m.bank);
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The answer of `GET /reports/summary`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Summary {
+    /// First day counted (`null`: from the first entry).
     pub from: Option<NaiveDate>,
+    /// Last day counted, inclusive.
     pub to: NaiveDate,
+    #[serde(flatten)]
     pub flows: Flows,
     /// At the end of `to`.
+    #[serde(flatten)]
     pub balances: Balances,
+    /// Contributions received / allowances issued; `null` when nothing was issued.
+    pub coverage_ratio: Option<Ratio>,
 }
 
-/// The figures of `GET /reports/summary`: entries dated within `[from, to]` (from the first
-/// entry when `from` is `None`).
+/// The summary of `GET /reports/summary`: entries dated within `[from, to]` (from the first
+/// entry when `from` is `None`, up to today when `to` is); `to` before `from` is
+/// `validation_failed` on `to`.
 pub async fn summary(
     db: &Db,
-    fund_id: &str,
+    fund: &FundId,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Summary, ServiceError> {
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(ServiceError::field(
+                ErrorCode::ValidationFailed,
+                "to",
+                "must not be before from",
+            ));
+        }
+    }
+    let to = to.unwrap_or_else(crate::domain::today);
+    Ok(summary_at(db, fund, from, to).await?)
+}
+
+/// The figures of [`summary`] for a range already checked.
+pub async fn summary_at(
+    db: &Db,
+    fund_id: &FundId,
     from: Option<NaiveDate>,
     to: NaiveDate,
 ) -> Result<Summary, StoreError> {
@@ -117,24 +180,91 @@ pub async fn summary(
     Ok(Summary {
         from,
         to,
+        coverage_ratio: flows.coverage_ratio(),
         flows,
         balances,
     })
 }
 
-/// One month of the dashboard's series.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One month of `GET /reports/monthly`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Month {
     pub month: Period,
+    #[serde(flatten)]
     pub flows: Flows,
     /// At the end of the month.
+    #[serde(flatten)]
     pub balances: Balances,
+    pub coverage_ratio: Option<Ratio>,
+}
+
+/// At most ten years in one request.
+pub const MAX_MONTHS: i64 = 120;
+
+/// The answer of `GET /reports/monthly`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Monthly {
+    pub months: Vec<Month>,
+}
+
+/// Month by month from `from` to `to` inclusive; `to` defaults to this month, `from` to 11
+/// months before `to`. `to` before `from`, or more than [`MAX_MONTHS`], is
+/// `validation_failed`.
+pub async fn monthly(
+    db: &Db,
+    fund: &FundId,
+    from: Option<Period>,
+    to: Option<Period>,
+) -> Result<Monthly, ServiceError> {
+    let to = to.unwrap_or_else(|| Period::of(crate::domain::today()));
+    let from = from.unwrap_or_else(|| {
+        to.first_day()
+            .checked_sub_months(Months::new(11))
+            .map(Period::of)
+            .unwrap_or(to)
+    });
+    if to < from {
+        return Err(ServiceError::field(
+            ErrorCode::ValidationFailed,
+            "to",
+            "must not be before from",
+        ));
+    }
+    let index = |p: Period| {
+        let d = p.first_day();
+        i64::from(d.year()) * 12 + i64::from(d.month0())
+    };
+    if index(to) - index(from) + 1 > MAX_MONTHS {
+        return Err(ServiceError::field(
+            ErrorCode::ValidationFailed,
+            "from",
+            format!("at most {MAX_MONTHS} months at once"),
+        ));
+    }
+    let months = months_between(db, fund, from, to).await?;
+    Ok(Monthly { months })
+}
+
+/// What the dashboard's charts draw besides the months of [`monthly`]: every month with a
+/// movement, and what was spent at each shop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charts {
+    pub months: Vec<dashboard::Month>,
+    /// Shop name, cents spent (net of refunds), largest first.
+    pub shops: Vec<(String, i64)>,
+}
+
+pub async fn charts(db: &Db, fund: &FundId) -> Result<Charts, StoreError> {
+    Ok(Charts {
+        months: dashboard::months(db, fund).await?,
+        shops: dashboard::spending_per_shop(db, fund).await?,
+    })
 }
 
 /// Every month from `from` to `to` inclusive (months without entries included, with zeros).
-pub async fn monthly(
+pub async fn months_between(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     from: Period,
     to: Period,
 ) -> Result<Vec<Month>, StoreError> {
@@ -165,9 +295,11 @@ pub async fn monthly(
         while let Some(m) = moves.next_if(|m| m.month <= key) {
             running.add(m);
         }
+        let month_flows = flows.remove(&key).unwrap_or_default();
         months.push(Month {
             month: p,
-            flows: flows.remove(&key).unwrap_or_default(),
+            coverage_ratio: month_flows.coverage_ratio(),
+            flows: month_flows,
             balances: running.clone(),
         });
         p = p.next();
@@ -187,7 +319,9 @@ mod tests {
         f.add("allowance_cap_return", 1_000);
         f.add("contribution_payment", 9_667);
         f.add("unknown_kind", 5);
-        assert_eq!(f.allowances_issued, 29_000);
-        assert_eq!(f.coverage_ratio(), Some(Decimal::new(3333, 4)));
+        assert_eq!(f.allowances_issued, SignedCents::from_cents(29_000));
+        assert_eq!(f.coverage_ratio(), Some(Ratio(Decimal::new(3333, 4))));
+        let wire = serde_json::to_value(Ratio(Decimal::new(5, 1))).unwrap();
+        assert_eq!(wire, "0.5000");
     }
 }

@@ -5,19 +5,29 @@
 //! The payout entry (401 shop / 512, kind `shop_payout`, journal BQ) is posted when the bank
 //! statement shows the transfer, matched by its EndToEndId. Members' transfers found on the
 //! statement by their payment reference are recorded as contribution payments (512 / 411).
+//!
+//! The API and the treasurer's pages call the same functions here and read the same typed
+//! results; the serde form of [`Settlement`] is the API's answer (and what an idempotent
+//! request stores and replays).
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::caller::Caller;
 use crate::domain::ledger::{AccountCode, EntryBuilder, General, Journal};
 use crate::domain::member::find_payment_references;
 use crate::domain::sepa::{CreditTransfer, Debtor, Transfer};
-use crate::domain::statement::{Line, Statement, StatementError};
-use crate::domain::ErrorCode;
-use crate::domain::{format_instant, new_id, now_micros, Cents};
+use crate::domain::statement::{parse_camt053, parse_csv, Line, Statement, StatementError};
+use crate::domain::{new_id, ErrorCode, FieldError};
+use crate::domain::{Cents, FundId, Instant, MemberId, ShopId, SignedCents, UserId};
 use crate::service::error::ServiceError;
-use crate::store::settlements::{self as store, Settlement, SettlementLine};
+use crate::service::idempotent::{self, IdempotencyError, IdempotencyKey, Recorded};
+use crate::store::cursors::{self, Listed};
+use crate::store::settlements as store;
 use crate::store::{bank, funds, ledger, Db, StoreError, Tx};
 
 /// A new EndToEndId: `CC` and 26 time-ordered letters and digits (28 characters, all in the
@@ -27,13 +37,110 @@ pub fn new_end_to_end_id() -> String {
     id.replace('_', "").to_uppercase()
 }
 
+// ---- What a settlement is, as the API and the pages read it ---------------------------------
+
+/// Whether the bank statement has shown a line's transfer yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    Unpaid,
+    Paid,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementLine {
+    pub shop_id: ShopId,
+    pub shop_name: String,
+    /// Sales less refunds, less reversed sales, plus reversed refunds: what the transfer pays.
+    pub amount: Cents,
+    /// The transfer's EndToEndId (35 characters at most), which the bank statement shows.
+    pub end_to_end_id: String,
+    /// `unpaid` until a bank statement shows the transfer, then `paid`.
+    pub status: LineStatus,
+    pub redemptions: i64,
+    pub refunds: i64,
+    /// Reversals (by the treasurer) of sales and refunds that this line nets.
+    pub reversals: i64,
+    pub paid_at: Option<Instant>,
+}
+
+/// A settlement with its lines: the answer of `POST /settlements` and `GET /settlements/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Settlement {
+    pub id: String,
+    pub cutoff: Instant,
+    pub total: Cents,
+    pub created_at: Instant,
+    pub lines: Vec<SettlementLine>,
+}
+
+/// A settlement in a list, without its lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SettlementSummary {
+    pub id: String,
+    pub cutoff: Instant,
+    pub total: Cents,
+    pub created_at: Instant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SettlementPage {
+    pub items: Vec<SettlementSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// A stored amount that must not be negative (a settlement line, a total).
+fn owed(cents: i64) -> Result<Cents, ServiceError> {
+    Cents::from_cents(cents).map_err(ServiceError::internal)
+}
+
+impl SettlementLine {
+    fn from_store(l: store::SettlementLine) -> Result<SettlementLine, ServiceError> {
+        Ok(SettlementLine {
+            amount: owed(l.amount)?,
+            shop_id: ShopId::new(l.shop_id),
+            shop_name: l.shop_name,
+            end_to_end_id: l.end_to_end_id,
+            status: if l.status == "paid" {
+                LineStatus::Paid
+            } else {
+                LineStatus::Unpaid
+            },
+            redemptions: l.redemptions,
+            refunds: l.refunds,
+            reversals: l.reversals,
+            paid_at: l.paid_at.map(Instant::from_micros),
+        })
+    }
+}
+
+impl Settlement {
+    fn from_store(s: store::Settlement) -> Result<Settlement, ServiceError> {
+        Ok(Settlement {
+            total: owed(s.total)?,
+            cutoff: Instant::from_micros(s.cutoff),
+            created_at: Instant::from_micros(s.created_at),
+            lines: s
+                .lines
+                .into_iter()
+                .map(SettlementLine::from_store)
+                .collect::<Result<_, _>>()?,
+            id: s.id,
+        })
+    }
+}
+
+// ---- Settling ---------------------------------------------------------------------------------
+
 /// Why no settlement is made.
 #[derive(Debug, thiserror::Error)]
 pub enum SettleError {
     #[error("cutoff: must not be later than now: sales after now are not known yet")]
     CutoffInFuture,
-    #[error("no shop is owed anything for sales before {}", format_instant(*.cutoff))]
-    NothingToSettle { cutoff: i64 },
+    #[error("no shop is owed anything for sales before {}", .cutoff.rfc3339())]
+    NothingToSettle { cutoff: Instant },
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -52,7 +159,10 @@ impl SettleError {
         match self {
             SettleError::CutoffInFuture => ErrorCode::CutoffInFuture,
             SettleError::NothingToSettle { .. } => ErrorCode::NothingToSettle,
-            SettleError::Store(_) => ErrorCode::InternalError,
+            SettleError::Idempotency(IdempotencyError::Reused) => ErrorCode::IdempotencyKeyReused,
+            SettleError::Idempotency(IdempotencyError::Store(_)) | SettleError::Store(_) => {
+                ErrorCode::InternalError
+            }
             SettleError::Other(e) => e.code(),
         }
     }
@@ -60,31 +170,75 @@ impl SettleError {
 
 impl From<SettleError> for ServiceError {
     fn from(e: SettleError) -> Self {
-        let code = e.code();
         match e {
             SettleError::CutoffInFuture => ServiceError::field(
-                code,
+                ErrorCode::CutoffInFuture,
                 "cutoff",
                 "must not be later than now: sales after now are not known yet",
             ),
-            e @ SettleError::NothingToSettle { .. } => ServiceError::refused(code, e.to_string()),
+            e @ SettleError::NothingToSettle { .. } => {
+                ServiceError::refused(ErrorCode::NothingToSettle, e.to_string())
+            }
+            SettleError::Idempotency(i) => i.into(),
             SettleError::Store(s) => ServiceError::Store(s),
             SettleError::Other(e) => e,
         }
     }
 }
 
-/// Settles every unsettled redemption and refund before `cutoff` (microseconds): one line per
-/// shop owed something. A cutoff in the future is refused: sales after now cannot be known.
+/// What a settlement request says: the instant before which sales and refunds are settled.
+/// Its serde form is what an idempotent request is compared by.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettleRequest {
+    /// Compared to the microsecond (the wire form of an instant stops at the second): two
+    /// cutoffs typed a moment apart are two requests.
+    #[serde(serialize_with = "as_micros")]
+    pub cutoff: Instant,
+}
+
+fn as_micros<S: serde::Serializer>(i: &Instant, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(i.micros())
+}
+
+const SETTLE_ROUTE: &str = "POST /api/v1/settlements";
+
+/// Settles the shops up to `cutoff` for `caller`. With a key, a retry (a lost answer, a form
+/// sent twice) gets the first settlement back, marked as a replay, instead of
+/// `nothing_to_settle`; without one, each call settles what is left.
+#[tracing::instrument(skip(db, caller, key))]
+pub async fn create(
+    db: &Db,
+    caller: &Caller,
+    key: Option<&IdempotencyKey>,
+    request: SettleRequest,
+) -> Result<Recorded<Settlement>, SettleError> {
+    let fund = caller.fund().clone();
+    let by = UserId::new(caller.actor());
+    let Some(key) = key else {
+        let value = settle(db, &fund, request.cutoff, &by).await?;
+        return Ok(Recorded {
+            value,
+            replayed: false,
+        });
+    };
+    let cutoff = request.cutoff;
+    idempotent::run(db, caller, key, SETTLE_ROUTE, &request, move |tx| {
+        async move { settle_in(tx, &fund, cutoff, &by).await }.boxed()
+    })
+    .await
+}
+
+/// Settles every unsettled redemption and refund before `cutoff`: one line per shop owed
+/// something. A cutoff in the future is refused: sales after now cannot be known.
 #[tracing::instrument(skip(db))]
 pub async fn settle(
     db: &Db,
-    fund_id: &str,
-    cutoff: i64,
-    by: &str,
+    fund: &FundId,
+    cutoff: Instant,
+    by: &UserId,
 ) -> Result<Settlement, SettleError> {
     let mut tx = db.begin().await?;
-    match settle_in(&mut tx, fund_id, cutoff, by).await {
+    match settle_in(&mut tx, fund, cutoff, by).await {
         Ok(settlement) => {
             tx.commit().await?;
             Ok(settlement)
@@ -100,23 +254,23 @@ pub async fn settle(
 /// it fails, as long as the caller rolls back.
 pub async fn settle_in(
     tx: &mut Tx,
-    fund_id: &str,
-    cutoff: i64,
-    by: &str,
+    fund: &FundId,
+    cutoff: Instant,
+    by: &UserId,
 ) -> Result<Settlement, SettleError> {
-    let now = now_micros();
+    let now = Instant::now();
     if cutoff > now {
         return Err(SettleError::CutoffInFuture);
     }
-    store::lock_fund(tx, fund_id).await?;
+    store::lock_fund(tx, fund).await?;
     let id = new_id("stl");
-    let nets = store::claim(tx, fund_id, &id, cutoff).await?;
+    let nets = store::claim(tx, fund, &id, cutoff.micros()).await?;
     if nets.is_empty() {
         return Err(SettleError::NothingToSettle { cutoff });
     }
-    let lines: Vec<SettlementLine> = nets
+    let lines: Vec<store::SettlementLine> = nets
         .iter()
-        .map(|n| SettlementLine {
+        .map(|n| store::SettlementLine {
             settlement_id: id.clone(),
             shop_id: n.shop_id.clone(),
             shop_name: String::new(),
@@ -131,23 +285,81 @@ pub async fn settle_in(
             paid_at: None,
         })
         .collect();
-    let settlement = Settlement {
+    let settlement = store::Settlement {
         id: id.clone(),
-        cutoff,
+        cutoff: cutoff.micros(),
         total: lines.iter().map(|l| l.amount).sum(),
         created_by: by.to_string(),
-        created_at: now,
+        created_at: now.micros(),
         lines,
     };
-    store::insert(tx, fund_id, &settlement).await?;
-    store::get_on(&mut *tx, fund_id, &id)
+    store::insert(tx, fund, &settlement).await?;
+    let stored = store::get_on(&mut *tx, fund, &id)
         .await?
-        .ok_or_else(|| ServiceError::internal("settlement vanished after its insert").into())
+        .ok_or_else(|| ServiceError::internal("settlement vanished after its insert"))?;
+    Ok(Settlement::from_store(stored)?)
+}
+
+// ---- Reading settlements ----------------------------------------------------------------------
+
+/// Settlements, newest first, `limit` a page; `cursor` is the `next_cursor` of the page before
+/// (anything else is `validation_failed` on `cursor`).
+pub async fn list(
+    db: &Db,
+    fund: &FundId,
+    limit: i64,
+    cursor: Option<String>,
+) -> Result<SettlementPage, ServiceError> {
+    if let Some(c) = &cursor {
+        if !cursors::known(db, fund, Listed::Settlements, c).await? {
+            return Err(ServiceError::invalid(vec![FieldError::new(
+                "cursor",
+                "not the next_cursor of a page of this list",
+            )]));
+        }
+    }
+    let mut rows = store::list(db, fund, cursor.as_deref(), limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let next_cursor = if more {
+        rows.last().map(|s| s.id.clone())
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|s| {
+            Ok(SettlementSummary {
+                total: owed(s.total)?,
+                cutoff: Instant::from_micros(s.cutoff),
+                created_at: Instant::from_micros(s.created_at),
+                id: s.id,
+            })
+        })
+        .collect::<Result<_, ServiceError>>()?;
+    Ok(SettlementPage { items, next_cursor })
+}
+
+/// One settlement with its lines and their payment state; `not_found` for another fund's.
+pub async fn get(db: &Db, fund: &FundId, id: &str) -> Result<Settlement, ServiceError> {
+    let s = store::get(db, fund, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("settlement"))?;
+    Settlement::from_store(s)
+}
+
+// ---- The SEPA file ----------------------------------------------------------------------------
+
+/// A settlement's transfer file: its name and its XML.
+#[derive(Clone, Debug)]
+pub struct SepaFile {
+    pub file_name: String,
+    pub xml: String,
 }
 
 /// The pain.001.001.03 file paying a settlement's lines from the fund's account.
-pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, ServiceError> {
-    let settings = funds::settings(db, fund_id).await?;
+pub async fn sepa_file(db: &Db, fund: &FundId, id: &str) -> Result<SepaFile, ServiceError> {
+    let settings = funds::settings(db, fund).await?;
     let iban = crate::domain::bank::normalize_iban(&settings.iban);
     if iban.is_empty() || crate::domain::bank::validate_iban(&iban).is_err() {
         return Err(ServiceError::refused(
@@ -156,10 +368,10 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, Servi
              file needs the account to pay from",
         ));
     }
-    let s = store::get(db, fund_id, id)
+    let s = store::get(db, fund, id)
         .await?
         .ok_or_else(|| ServiceError::not_found("settlement"))?;
-    let payees: HashMap<String, store::Payee> = store::payees(db, fund_id, id)
+    let payees: HashMap<String, store::Payee> = store::payees(db, fund, id)
         .await?
         .into_iter()
         .map(|p| (p.shop_id.clone(), p))
@@ -168,8 +380,6 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, Servi
     let cutoff = chrono::DateTime::from_timestamp_micros(s.cutoff)
         .unwrap_or_default()
         .with_timezone(&crate::domain::timezone());
-    let created = chrono::DateTime::from_timestamp_micros(s.created_at).unwrap_or_default();
-    let today = crate::domain::today();
     let mut transfers = Vec::with_capacity(s.lines.len());
     for l in &s.lines {
         let payee = payees
@@ -177,7 +387,7 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, Servi
             .ok_or_else(|| ServiceError::internal(format!("settled shop {} is gone", l.shop_id)))?;
         transfers.push(Transfer {
             end_to_end_id: l.end_to_end_id.clone(),
-            amount: Cents::from_cents(l.amount).map_err(ServiceError::internal)?,
+            amount: owed(l.amount)?,
             creditor_name: payee.legal_name.clone(),
             creditor_iban: crate::domain::bank::normalize_iban(&payee.iban),
             creditor_bic: payee.bic.clone().filter(|b| !b.is_empty()),
@@ -191,10 +401,11 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, Servi
             ),
         });
     }
+    let created = chrono::DateTime::from_timestamp_micros(s.created_at).unwrap_or_default();
     let file = CreditTransfer {
         message_id: s.id.clone(),
         created_at: created.naive_utc(),
-        execution_date: crate::domain::local_date(s.created_at).max(today),
+        execution_date: crate::domain::local_date(s.created_at).max(crate::domain::today()),
         debtor: Debtor {
             name: settings.fund_name.clone(),
             iban,
@@ -202,38 +413,90 @@ pub async fn sepa_file(db: &Db, fund_id: &str, id: &str) -> Result<String, Servi
         },
         transfers,
     };
-    Ok(file.to_xml())
+    Ok(SepaFile {
+        file_name: format!("virements-{}.xml", crate::domain::sepa::sepa_id(id)),
+        xml: file.to_xml(),
+    })
 }
 
-/// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+// ---- Bank statements --------------------------------------------------------------------------
+
+/// What an import did: the API's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ImportOutcome {
-    /// `None` when every line was already imported (nothing is stored then).
+    /// The stored statement; null when every line had been imported before.
     pub statement_id: Option<String>,
+    /// New lines stored.
     pub imported: i64,
+    /// Lines already imported by an earlier statement (nothing done for them).
     pub duplicates: i64,
+    /// New lines matched: payouts by EndToEndId, contributions by payment reference.
     pub matched: i64,
     pub unmatched: i64,
 }
 
+/// How a statement's text is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementFormat {
+    /// camt.053 (versions .001.02 and .001.08).
+    Camt053,
+    /// `date,amount,reference,counterparty`, negative = money out.
+    Csv,
+}
+
 /// 400 for a body that cannot be read, 422 for a statement that is not valid or not balanced.
-pub fn statement_error(e: StatementError) -> ServiceError {
-    match e {
-        StatementError::Unreadable(m) => ServiceError::refused(ErrorCode::StatementUnreadable, m),
-        StatementError::Invalid(m) => ServiceError::refused(ErrorCode::StatementInvalid, m),
-        e @ StatementError::TooDeep { .. } => ServiceError::refused(
-            ErrorCode::InputTooDeep,
-            format!("{e}; nothing was imported"),
-        ),
-        StatementError::TooLarge(m) => ServiceError::refused(
-            ErrorCode::PayloadTooLarge,
-            format!("{m}; nothing was imported"),
-        ),
-        e @ StatementError::Unbalanced { .. } => ServiceError::refused(
-            ErrorCode::StatementUnbalanced,
-            format!("{e}; nothing was imported"),
-        ),
+impl From<StatementError> for ServiceError {
+    fn from(e: StatementError) -> Self {
+        match e {
+            StatementError::Unreadable(m) => {
+                ServiceError::refused(ErrorCode::StatementUnreadable, m)
+            }
+            StatementError::Invalid(m) => ServiceError::refused(ErrorCode::StatementInvalid, m),
+            e @ StatementError::TooDeep { .. } => ServiceError::refused(
+                ErrorCode::InputTooDeep,
+                format!("{e}; nothing was imported"),
+            ),
+            StatementError::TooLarge(m) => ServiceError::refused(
+                ErrorCode::PayloadTooLarge,
+                format!("{m}; nothing was imported"),
+            ),
+            e @ StatementError::Unbalanced { .. } => ServiceError::refused(
+                ErrorCode::StatementUnbalanced,
+                format!("{e}; nothing was imported"),
+            ),
+        }
     }
+}
+
+/// The largest statement read: a month of statements is larger than a usual request.
+pub const STATEMENT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads a statement file (UTF-8, in `format`, at most [`STATEMENT_MAX_BYTES`]) and imports
+/// it: see [`import_statement`].
+pub async fn import_file(
+    db: &Db,
+    fund: &FundId,
+    by: &UserId,
+    format: StatementFormat,
+    bytes: &[u8],
+) -> Result<ImportOutcome, ServiceError> {
+    if bytes.len() > STATEMENT_MAX_BYTES {
+        return Err(ServiceError::refused(
+            ErrorCode::PayloadTooLarge,
+            "a statement may be at most 16 MiB: split it",
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        ServiceError::refused(
+            ErrorCode::StatementUnreadable,
+            "the statement must be UTF-8 text",
+        )
+    })?;
+    let statement = match format {
+        StatementFormat::Camt053 => parse_camt053(text),
+        StatementFormat::Csv => parse_csv(text),
+    }?;
+    import_statement(db, fund, by, &statement).await
 }
 
 /// Imports a parsed statement in one transaction: all of it or nothing. Lines seen before
@@ -241,16 +504,16 @@ pub fn statement_error(e: StatementError) -> ServiceError {
 #[tracing::instrument(skip(db, statement), fields(format = %statement.format, lines = statement.lines.len()))]
 pub async fn import_statement(
     db: &Db,
-    fund_id: &str,
-    by: &str,
+    fund: &FundId,
+    by: &UserId,
     statement: &Statement,
 ) -> Result<ImportOutcome, ServiceError> {
-    let now = now_micros();
+    let now = Instant::now();
     let mut tx = db.begin().await?;
     let statement_id = new_id("bst");
     bank::insert_statement(
         &mut tx,
-        fund_id,
+        fund,
         &bank::NewStatement {
             id: &statement_id,
             format: &statement.format,
@@ -258,51 +521,22 @@ pub async fn import_statement(
             opening: statement.opening,
             closing: statement.closing,
             imported_by: by,
-            now,
+            now: now.micros(),
         },
     )
     .await?;
     let mut outcome = ImportOutcome::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for line in &statement.lines {
-        let base = dedupe_key(line);
-        // Two identical lines in one statement (two equal transfers the same day) are two
-        // movements: the rank keeps them apart, and stays the same when the file comes again.
-        let rank = seen.entry(base.clone()).or_default();
-        *rank += 1;
-        let key = if *rank == 1 {
-            base
-        } else {
-            format!("{base}#{rank}")
-        };
-        let line_id = new_id("bkl");
-        let booked_on = line.booked_on.format("%Y-%m-%d").to_string();
-        let inserted = bank::insert_line(
-            &mut tx,
-            fund_id,
-            &bank::NewLine {
-                id: &line_id,
-                statement_id: &statement_id,
-                booked_on: &booked_on,
-                amount: line.amount,
-                reference: &line.reference,
-                counterparty: line.counterparty.as_deref(),
-                bank_ref: line.bank_ref.as_deref(),
-                end_to_end_id: line.end_to_end_id.as_deref(),
-                dedupe_key: &key,
-                now,
-            },
-        )
-        .await?;
-        if !inserted {
+    let keys = dedupe_keys(&statement.lines);
+    for (line, key) in statement.lines.iter().zip(&keys) {
+        let Some(line_id) = store_line(&mut tx, fund, &statement_id, line, key, now).await? else {
             outcome.duplicates += 1;
             continue;
-        }
+        };
         outcome.imported += 1;
         let matched = if line.amount < 0 {
-            match_payout(&mut tx, fund_id, &line_id, line, now).await?
+            match_payout(&mut tx, fund, &line_id, line, now).await?
         } else {
-            match_contribution(&mut tx, fund_id, &line_id, line).await?
+            match_contribution(&mut tx, fund, &line_id, line).await?
         };
         if matched {
             outcome.matched += 1;
@@ -316,7 +550,7 @@ pub async fn import_statement(
     }
     bank::set_statement_counts(
         &mut tx,
-        fund_id,
+        fund,
         &statement_id,
         outcome.imported,
         outcome.duplicates,
@@ -325,6 +559,26 @@ pub async fn import_statement(
     tx.commit().await?;
     outcome.statement_id = Some(statement_id);
     Ok(outcome)
+}
+
+/// Each line's key against a second import. Two identical lines in one statement (two equal
+/// transfers the same day) are two movements: the rank keeps them apart, and stays the same
+/// when the file comes again.
+fn dedupe_keys(lines: &[Line]) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    lines
+        .iter()
+        .map(|line| {
+            let base = dedupe_key(line);
+            let rank = seen.entry(base.clone()).or_default();
+            *rank += 1;
+            if *rank == 1 {
+                base
+            } else {
+                format!("{base}#{rank}")
+            }
+        })
+        .collect()
 }
 
 fn dedupe_key(line: &Line) -> String {
@@ -339,14 +593,45 @@ fn dedupe_key(line: &Line) -> String {
     }
 }
 
+/// Stores one line of a statement; `None` when a line with its key was imported before.
+async fn store_line(
+    tx: &mut Tx,
+    fund: &FundId,
+    statement_id: &str,
+    line: &Line,
+    key: &str,
+    now: Instant,
+) -> Result<Option<String>, ServiceError> {
+    let line_id = new_id("bkl");
+    let booked_on = line.booked_on.format("%Y-%m-%d").to_string();
+    let inserted = bank::insert_line(
+        tx,
+        fund,
+        &bank::NewLine {
+            id: &line_id,
+            statement_id,
+            booked_on: &booked_on,
+            amount: line.amount,
+            reference: &line.reference,
+            counterparty: line.counterparty.as_deref(),
+            bank_ref: line.bank_ref.as_deref(),
+            end_to_end_id: line.end_to_end_id.as_deref(),
+            dedupe_key: key,
+            now: now.micros(),
+        },
+    )
+    .await?;
+    Ok(inserted.then_some(line_id))
+}
+
 /// A debit whose EndToEndId (or, from a CSV, a word of its text) is an unpaid settlement line
 /// of the same amount: the line is paid, 401 shop / 512.
 async fn match_payout(
     tx: &mut Tx,
-    fund_id: &str,
+    fund: &FundId,
     line_id: &str,
     line: &Line,
-    now: i64,
+    now: Instant,
 ) -> Result<bool, ServiceError> {
     let mut candidates: Vec<&str> = line.end_to_end_id.iter().map(String::as_str).collect();
     candidates.extend(
@@ -354,9 +639,14 @@ async fn match_payout(
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|w| w.len() >= 10 && w.len() <= 35),
     );
+    let debit = Debit {
+        line_id,
+        amount: line.amount,
+        booked_on: line.booked_on,
+    };
     for e2e in candidates {
         // Same id, another amount: a human must look (the reconciliation lists both).
-        if pay(tx, fund_id, line_id, line.amount, line.booked_on, e2e, now).await? == Paid::Yes {
+        if pay(tx, fund, &debit, e2e, now).await? == Paid::Yes {
             return Ok(true);
         }
     }
@@ -372,28 +662,34 @@ enum Paid {
     OtherAmount(i64),
 }
 
-/// Books the debit `line_id` (amount < 0) as the payment of the unpaid settlement line `e2e`
-/// when the amounts agree: 401 shop / 512, the line paid, the bank line matched.
-async fn pay(
-    tx: &mut Tx,
-    fund_id: &str,
-    line_id: &str,
+/// A bank line taking money out of the fund's account.
+struct Debit<'a> {
+    line_id: &'a str,
+    /// Negative.
     amount: i64,
     booked_on: NaiveDate,
+}
+
+/// Books `debit` as the payment of the unpaid settlement line `e2e` when the amounts agree:
+/// 401 shop / 512, the line paid, the bank line matched.
+async fn pay(
+    tx: &mut Tx,
+    fund: &FundId,
+    debit: &Debit<'_>,
     e2e: &str,
-    now: i64,
+    now: Instant,
 ) -> Result<Paid, ServiceError> {
-    let Some(found) = store::unpaid_line_for_update(tx, fund_id, e2e).await? else {
+    let Some(found) = store::unpaid_line_for_update(tx, fund, e2e).await? else {
         return Ok(Paid::NoSuchLine);
     };
-    if found.amount != -amount {
+    if found.amount != -debit.amount {
         return Ok(Paid::OtherAmount(found.amount));
     }
-    let amount = Cents::from_cents(found.amount).map_err(ServiceError::internal)?;
+    let amount = owed(found.amount)?;
     let entry = EntryBuilder::new(
         Journal::Bank,
         "shop_payout",
-        booked_on,
+        debit.booked_on,
         &format!("Paiement commerce — {}", found.shop_name),
     )
     .reference(found.end_to_end_id.clone())
@@ -404,25 +700,25 @@ async fn pay(
     .credit(AccountCode::general(General::Bank), amount)
     .build()
     .map_err(ServiceError::internal)?;
-    let posted = ledger::post(tx, fund_id, &entry).await?;
-    if !store::mark_paid(
+    let posted = ledger::post(tx, fund, &entry).await?;
+    let paid = store::mark_paid(
         tx,
-        fund_id,
+        fund,
         &found.end_to_end_id,
         posted.entry_id,
-        line_id,
-        now,
+        debit.line_id,
+        now.micros(),
     )
-    .await?
-    {
+    .await?;
+    if !paid {
         return Err(ServiceError::internal(
             "locked settlement line was paid meanwhile",
         ));
     }
     bank::set_match(
         tx,
-        fund_id,
-        line_id,
+        fund,
+        debit.line_id,
         "payout",
         &found.end_to_end_id,
         posted.entry_id,
@@ -435,60 +731,62 @@ async fn pay(
 /// recorded by the same service as a payment entered by hand.
 async fn match_contribution(
     tx: &mut Tx,
-    fund_id: &str,
+    fund: &FundId,
     line_id: &str,
     line: &Line,
 ) -> Result<bool, ServiceError> {
     for reference in find_payment_references(&line.reference) {
-        let Some(member_id) = bank::member_by_payment_reference(tx, fund_id, &reference).await?
-        else {
+        let Some(member) = bank::member_by_payment_reference(tx, fund, &reference).await? else {
             continue;
         };
-        let bank_reference = line
-            .bank_ref
-            .clone()
-            .unwrap_or_else(|| line.reference.chars().take(140).collect());
-        let amount = line.amount;
-        contribution(
-            tx,
-            fund_id,
+        let credit = Credit {
             line_id,
-            amount,
-            line.booked_on,
-            bank_reference,
-            &member_id,
-        )
-        .await?;
+            amount: line.amount,
+            booked_on: line.booked_on,
+            bank_reference: bank_reference(line.bank_ref.as_deref(), &line.reference),
+        };
+        contribution(tx, fund, &credit, &MemberId::new(member)).await?;
         return Ok(true);
     }
     Ok(false)
 }
 
-/// Books the credit `line_id` as `member_id`'s contribution paid by transfer.
-async fn contribution(
-    tx: &mut Tx,
-    fund_id: &str,
-    line_id: &str,
+/// What a contribution payment quotes of its bank line: the bank's reference, else the
+/// transfer's text (140 characters at most).
+fn bank_reference(bank_ref: Option<&str>, text: &str) -> String {
+    bank_ref.map_or_else(|| text.chars().take(140).collect(), str::to_string)
+}
+
+/// A bank line bringing money into the fund's account.
+struct Credit<'a> {
+    line_id: &'a str,
+    /// Positive.
     amount: i64,
     booked_on: NaiveDate,
     bank_reference: String,
-    member_id: &str,
+}
+
+/// Books `credit` as `member`'s contribution paid by transfer.
+async fn contribution(
+    tx: &mut Tx,
+    fund: &FundId,
+    credit: &Credit<'_>,
+    member: &MemberId,
 ) -> Result<(), ServiceError> {
-    let amount = Cents::from_cents(amount).map_err(ServiceError::internal)?;
     let payment = super::contributions::record_payment(
         tx,
-        fund_id,
-        member_id,
-        amount,
+        fund,
+        member,
+        owed(credit.amount)?,
         "transfer",
-        booked_on,
-        Some(bank_reference),
+        credit.booked_on,
+        Some(credit.bank_reference.clone()),
     )
     .await?;
     bank::set_match(
         tx,
-        fund_id,
-        line_id,
+        fund,
+        credit.line_id,
         "contribution",
         &payment.id,
         payment.entry_id,
@@ -496,6 +794,8 @@ async fn contribution(
     .await?;
     Ok(())
 }
+
+// ---- Matching by hand -------------------------------------------------------------------------
 
 /// What the treasurer says a bank line is, when the automatic matching found nothing (a
 /// member who mistyped the payment reference, a payout the bank showed before the settlement
@@ -505,14 +805,20 @@ pub enum ManualMatch {
     /// A debit: the payment of this settlement line (EndToEndId).
     Payout(String),
     /// A credit: this member's contribution.
-    Contribution(String),
+    Contribution(MemberId),
+    /// A credit: the contribution of the member a person names by number (`42`) or payment
+    /// reference (`RF47M000042`, any case, spaces ignored); `member_not_found` when nobody has
+    /// it.
+    NamedMember(String),
 }
 
-/// What a bank line was matched to.
-#[derive(Clone, Debug)]
+/// What a bank line was matched to: the API's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Matched {
     pub bank_line_id: String,
-    pub kind: String,
+    /// `payout` or `contribution`.
+    pub matched_kind: String,
+    /// The EndToEndId paid, or the contribution payment's id.
     pub matched_id: String,
     pub entry_id: i64,
 }
@@ -520,12 +826,12 @@ pub struct Matched {
 /// Matches an unmatched bank line by hand, booking what the automatic matching would have.
 pub async fn match_line(
     db: &Db,
-    fund_id: &str,
+    fund: &FundId,
     line_id: &str,
     target: ManualMatch,
 ) -> Result<Matched, ServiceError> {
     let mut tx = db.begin().await?;
-    let result = match_line_in(&mut tx, fund_id, line_id, target).await;
+    let result = match_line_in(&mut tx, fund, line_id, target).await;
     match result {
         Ok(m) => {
             tx.commit().await?;
@@ -540,11 +846,11 @@ pub async fn match_line(
 
 async fn match_line_in(
     tx: &mut Tx,
-    fund_id: &str,
+    fund: &FundId,
     line_id: &str,
     target: ManualMatch,
 ) -> Result<Matched, ServiceError> {
-    let (line, matched) = bank::line_for_update(tx, fund_id, line_id)
+    let (line, matched) = bank::line_for_update(tx, fund, line_id)
         .await?
         .ok_or_else(|| ServiceError::not_found("bank line"))?;
     if let Some((kind, id, _)) = matched {
@@ -559,93 +865,167 @@ async fn match_line_in(
         .map_err(|_| ServiceError::internal(format!("bank line {line_id} date")))?;
     match target {
         ManualMatch::Payout(e2e) => {
-            if line.amount >= 0 {
-                return Err(ServiceError::field(
-                    ErrorCode::WrongDirection,
-                    "end_to_end_id",
-                    "this line is a credit: a payout to a shop is a debit",
-                ));
-            }
-            match pay(
-                tx,
-                fund_id,
+            let debit = Debit {
                 line_id,
-                line.amount,
+                amount: line.amount,
                 booked_on,
-                &e2e,
-                now_micros(),
-            )
-            .await?
-            {
-                Paid::Yes => {}
-                Paid::NoSuchLine => {
-                    return Err(ServiceError::field(
-                        ErrorCode::SettlementLineNotFound,
-                        "end_to_end_id",
-                        "no unpaid settlement line has this EndToEndId",
-                    ))
-                }
-                Paid::OtherAmount(owed) => {
-                    return Err(ServiceError::field(
-                        ErrorCode::AmountMismatch,
-                        "end_to_end_id",
-                        format!(
-                            "this settlement line is for {}, the bank line for {}",
-                            Cents::from_cents(owed).map_err(ServiceError::internal)?,
-                            Cents::from_cents(-line.amount).map_err(ServiceError::internal)?
-                        ),
-                    ))
-                }
-            }
+            };
+            pay_by_hand(tx, fund, &debit, &e2e).await?;
         }
-        ManualMatch::Contribution(member_id) => {
-            if line.amount <= 0 {
-                return Err(ServiceError::field(
-                    ErrorCode::WrongDirection,
-                    "member_id",
-                    "this line is a debit: a contribution is a credit",
-                ));
-            }
-            let bank_reference = line
-                .bank_ref
-                .clone()
-                .unwrap_or_else(|| line.reference.chars().take(140).collect());
-            contribution(
-                tx,
-                fund_id,
-                line_id,
-                line.amount,
-                booked_on,
-                bank_reference,
-                &member_id,
-            )
-            .await?;
+        ManualMatch::Contribution(member) => {
+            contribution_by_hand(tx, fund, &line, booked_on, &member).await?;
+        }
+        ManualMatch::NamedMember(text) => {
+            let member = bank::member_by_number_or_reference(tx, fund, &text)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::field(
+                        ErrorCode::MemberNotFound,
+                        "member_id",
+                        "no member has this number or payment reference",
+                    )
+                })?;
+            contribution_by_hand(tx, fund, &line, booked_on, &MemberId::new(member)).await?;
         }
     }
-    let (_, matched) = bank::line_for_update(tx, fund_id, line_id)
+    let (_, matched) = bank::line_for_update(tx, fund, line_id)
         .await?
         .ok_or_else(|| ServiceError::internal("bank line vanished"))?;
-    let (kind, matched_id, entry_id) =
+    let (matched_kind, matched_id, entry_id) =
         matched.ok_or_else(|| ServiceError::internal("bank line not matched after its match"))?;
     Ok(Matched {
         bank_line_id: line_id.to_string(),
-        kind,
+        matched_kind,
         matched_id,
         entry_id,
     })
 }
 
-/// What is left to reconcile on both sides.
-#[derive(Clone, Debug)]
-pub struct Reconciliation {
-    pub unmatched_bank_lines: Vec<bank::BankLine>,
-    pub unpaid_settlement_lines: Vec<SettlementLine>,
+/// A debit said to pay the settlement line `e2e`: refused unless it is a debit of that line's
+/// amount.
+async fn pay_by_hand(
+    tx: &mut Tx,
+    fund: &FundId,
+    debit: &Debit<'_>,
+    e2e: &str,
+) -> Result<(), ServiceError> {
+    if debit.amount >= 0 {
+        return Err(ServiceError::field(
+            ErrorCode::WrongDirection,
+            "end_to_end_id",
+            "this line is a credit: a payout to a shop is a debit",
+        ));
+    }
+    match pay(tx, fund, debit, e2e, Instant::now()).await? {
+        Paid::Yes => Ok(()),
+        Paid::NoSuchLine => Err(ServiceError::field(
+            ErrorCode::SettlementLineNotFound,
+            "end_to_end_id",
+            "no unpaid settlement line has this EndToEndId",
+        )),
+        Paid::OtherAmount(owed_cents) => Err(ServiceError::field(
+            ErrorCode::AmountMismatch,
+            "end_to_end_id",
+            format!(
+                "this settlement line is for {}, the bank line for {}",
+                owed(owed_cents)?,
+                owed(-debit.amount)?
+            ),
+        )),
+    }
 }
 
-pub async fn reconciliation(db: &Db, fund_id: &str) -> Result<Reconciliation, ServiceError> {
+/// A credit said to be `member`'s contribution: refused unless it is a credit.
+async fn contribution_by_hand(
+    tx: &mut Tx,
+    fund: &FundId,
+    line: &bank::BankLine,
+    booked_on: NaiveDate,
+    member: &MemberId,
+) -> Result<(), ServiceError> {
+    if line.amount <= 0 {
+        return Err(ServiceError::field(
+            ErrorCode::WrongDirection,
+            "member_id",
+            "this line is a debit: a contribution is a credit",
+        ));
+    }
+    let credit = Credit {
+        line_id: &line.id,
+        amount: line.amount,
+        booked_on,
+        bank_reference: bank_reference(line.bank_ref.as_deref(), &line.reference),
+    };
+    contribution(tx, fund, &credit, member).await
+}
+
+// ---- Reconciliation ---------------------------------------------------------------------------
+
+/// A bank line as the reconciliation shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BankLine {
+    pub id: String,
+    pub statement_id: String,
+    #[schema(value_type = String, example = "2026-11-30")]
+    pub booked_on: String,
+    /// Signed: negative is money out of the fund's account.
+    pub amount: SignedCents,
+    pub reference: String,
+    pub counterparty: Option<String>,
+    pub bank_ref: Option<String>,
+    pub end_to_end_id: Option<String>,
+}
+
+/// A settlement line not yet seen on a statement, with its settlement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UnpaidLine {
+    pub settlement_id: String,
+    #[serde(flatten)]
+    pub line: SettlementLine,
+}
+
+/// What is left to reconcile on both sides: the API's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Reconciliation {
+    /// Bank lines no payout or member payment was found for.
+    pub unmatched_bank_lines: Vec<BankLine>,
+    /// Transfers to shops not yet seen on a statement.
+    pub unpaid_settlement_lines: Vec<UnpaidLine>,
+    /// Sum of the unmatched bank lines (signed).
+    pub unmatched_total: SignedCents,
+    pub unpaid_total: Cents,
+}
+
+pub async fn reconciliation(db: &Db, fund: &FundId) -> Result<Reconciliation, ServiceError> {
+    let bank_lines = bank::unmatched(db, fund).await?;
+    let unpaid = store::unpaid_lines(db, fund).await?;
+    let unmatched_total = SignedCents::from_cents(bank_lines.iter().map(|l| l.amount).sum());
+    let unpaid_total = owed(unpaid.iter().map(|l| l.amount).sum())?;
     Ok(Reconciliation {
-        unmatched_bank_lines: bank::unmatched(db, fund_id).await?,
-        unpaid_settlement_lines: store::unpaid_lines(db, fund_id).await?,
+        unmatched_bank_lines: bank_lines
+            .into_iter()
+            .map(|l| BankLine {
+                amount: SignedCents::from_cents(l.amount),
+                id: l.id,
+                statement_id: l.statement_id,
+                booked_on: l.booked_on,
+                reference: l.reference,
+                counterparty: l.counterparty,
+                bank_ref: l.bank_ref,
+                end_to_end_id: l.end_to_end_id,
+            })
+            .collect(),
+        unpaid_settlement_lines: unpaid
+            .into_iter()
+            .map(|l| {
+                Ok(UnpaidLine {
+                    settlement_id: l.settlement_id.clone(),
+                    line: SettlementLine::from_store(l)?,
+                })
+            })
+            .collect::<Result<_, ServiceError>>()?,
+        unmatched_total,
+        unpaid_total,
     })
 }
 
@@ -712,4 +1092,69 @@ pub fn camt053_for_payouts(
     }
     x.push_str("</Stmt>\n</BkToCstmrStmt>\n</Document>\n");
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(amount: i64, reference: &str, bank_ref: Option<&str>) -> Line {
+        Line {
+            booked_on: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            amount,
+            reference: reference.into(),
+            counterparty: None,
+            bank_ref: bank_ref.map(str::to_string),
+            end_to_end_id: None,
+        }
+    }
+
+    #[test]
+    fn two_equal_lines_of_one_statement_are_two_movements() {
+        let lines = [
+            line(-500, "Frais", None),
+            line(-500, "Frais ", None),
+            line(-500, "Frais", Some("B-1")),
+            line(-500, "Frais", None),
+        ];
+        let keys = dedupe_keys(&lines);
+        assert_eq!(
+            keys,
+            [
+                "dar:2026-11-30|-500|Frais",
+                "dar:2026-11-30|-500|Frais#2",
+                "ref:B-1",
+                "dar:2026-11-30|-500|Frais#3",
+            ]
+        );
+        // The same file again gives the same keys: nothing is imported twice.
+        assert_eq!(dedupe_keys(&lines), keys);
+    }
+
+    #[test]
+    fn a_settlement_reads_back_what_it_stores_for_a_replay() {
+        let s = Settlement {
+            id: "stl_1".into(),
+            cutoff: Instant::from_micros(1_764_543_600_000_000),
+            total: Cents::from_cents(1_840).unwrap(),
+            created_at: Instant::from_micros(1_764_543_600_000_000),
+            lines: vec![SettlementLine {
+                shop_id: ShopId::new("shop_1"),
+                shop_name: "Primeur".into(),
+                amount: Cents::from_cents(1_840).unwrap(),
+                end_to_end_id: "CC01".into(),
+                status: LineStatus::Unpaid,
+                redemptions: 1,
+                refunds: 0,
+                reversals: 0,
+                paid_at: None,
+            }],
+        };
+        let wire = serde_json::to_value(&s).unwrap();
+        assert_eq!(wire["total"], "18.40");
+        assert_eq!(wire["lines"][0]["status"], "unpaid");
+        assert_eq!(wire["cutoff"], "2025-11-30T23:00:00Z");
+        let back: Settlement = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, s);
+    }
 }

@@ -92,26 +92,40 @@ pub fn grouped_bars(
                     }
                 }
             }
-            ul.legend {
-                @for s in series {
-                    // An SVG swatch: the page's policy allows no inline style.
-                    li {
-                        svg.swatch viewBox="0 0 10 10" aria-hidden="true" { rect width="10" height="10" fill=(s.color) {} }
-                        (s.name)
-                    }
+            (legend(series))
+            (data_table(lang, title, labels, series))
+        }
+    }
+}
+
+/// The colours of the series, named.
+fn legend(series: &[Series]) -> Markup {
+    html! {
+        ul.legend {
+            @for s in series {
+                // An SVG swatch: the page's policy allows no inline style.
+                li {
+                    svg.swatch viewBox="0 0 10 10" aria-hidden="true" { rect width="10" height="10" fill=(s.color) {} }
+                    (s.name)
                 }
             }
-            details {
-                summary { (title) }
-                div.scroll {
-                    table {
-                        thead { tr { th scope="col" {} @for s in series { th scope="col" class="num" { (s.name) } } } }
-                        tbody {
-                            @for (i, label) in labels.iter().enumerate() {
-                                tr {
-                                    th scope="row" { (label) }
-                                    @for s in series { td class="num" { (lang.money(s.values.get(i).copied().unwrap_or(0))) } }
-                                }
+        }
+    }
+}
+
+/// The chart's figures as a table, folded: what a screen reader or a careful reader reads.
+fn data_table(lang: Lang, title: &str, labels: &[String], series: &[Series]) -> Markup {
+    html! {
+        details {
+            summary { (title) }
+            div.scroll {
+                table {
+                    thead { tr { th scope="col" {} @for s in series { th scope="col" class="num" { (s.name) } } } }
+                    tbody {
+                        @for (i, label) in labels.iter().enumerate() {
+                            tr {
+                                th scope="row" { (label) }
+                                @for s in series { td class="num" { (lang.money(s.values.get(i).copied().unwrap_or(0))) } }
                             }
                         }
                     }

@@ -1,14 +1,15 @@
 //! The web interface: server-rendered pages (maud), French first with English available, cookie
 //! sessions with CSRF protection, and a little plain JavaScript served by caisse itself (the QR
-//! code's refresh and countdown, the till's scanner and camera). Pages call the API's handlers
-//! in-process (see [`call`]), so every rule is the API's.
+//! code's refresh and countdown, the till's scanner and camera). Pages are the second face of
+//! the same use cases as the API: they read a form into typed values, call `service::`, and
+//! render the typed result; a refusal is said from its code (`problem`). Nothing here imports
+//! `api`.
 //!
 //! Routes (all outside `/api/`): `/` (home by role), `/connexion`, `/connexion/caisse`,
-//! `/deconnexion`, `/langue`, `/membre…`, `/caisse…`, `/comite…`, `/tresorerie…`, `/admin…`,
-//! `/static/…`.
+//! `/deconnexion`, `/langue`, `/mot-de-passe/{lien}`, `/mot-de-passe-oublie`, `/membre…`,
+//! `/caisse…`, `/comite…`, `/tresorerie…`, `/admin…`, `/static/…`.
 
 pub mod admin;
-pub mod call;
 pub mod charts;
 pub mod committee;
 pub mod i18n;

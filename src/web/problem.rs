@@ -5,7 +5,6 @@
 
 use super::i18n::{Lang, M};
 use super::session::Web;
-use crate::api::error::ApiError;
 use crate::domain::ErrorCode;
 use crate::service::error::ServiceError;
 
@@ -148,12 +147,6 @@ pub fn refusal_text(lang: Lang, code: ErrorCode, fields: &[&str]) -> String {
         named.join(", ")
     };
     lang.f(code_message(code), &[&fields])
-}
-
-/// What to tell a person about a refused request.
-pub fn problem_text(web: &Web, e: &ApiError) -> String {
-    let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
-    refusal_text(web.lang, e.code, &fields)
 }
 
 /// What to tell a person about a use case that refused (or failed: an internal failure is

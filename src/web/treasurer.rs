@@ -4,37 +4,41 @@
 //! operations, the month end (settlement, SEPA file, bank statement import, reconciliation),
 //! the accounting exports (FEC, journal CSV), the trial balance, and the contribution simulator.
 //!
+//! The dashboard, the month end and the exports call `service::{ledger, reports, settlements,
+//! exports}` with typed values and render their typed results, as the API's handlers do.
 //! Downloads (`/tresorerie/reglements/{id}/sepa.xml`, `/tresorerie/fec`,
-//! `/tresorerie/journal.csv`) are GETs that change nothing: they pass the API handler's answer
-//! through as it is (headers and streamed body), so no CSRF token is needed for them.
+//! `/tresorerie/journal.csv`) are GETs that change nothing, so no CSRF token is needed for them;
+//! the FEC and the journal are streamed from the service as they are read.
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup};
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::call::{self, s};
 use super::charts::{self, Series};
 use super::i18n::M;
 use super::layout::{csrf_field, notice, page, respond};
-use super::problem::{problem_text, refused};
+use super::problem::refused;
 use super::session::{typed_amount, Form, Web};
-use crate::api::error::ApiError;
-use crate::api::extract::{AdminTreasurer, IdempotencyKey, MaybeIdempotencyKey};
-use crate::api::page::QueryParams;
-use crate::api::{exports, ledger, settings, settlements};
 use crate::app::AppState;
 use crate::domain::member::Period;
-use crate::domain::settings::{Bracket, ContributionScale};
-use crate::domain::{Cents, ErrorCode, Role};
+use crate::domain::settings::{Bracket, ContributionScale, FundSettings};
+use crate::domain::{Cents, ErrorCode, FundId, Instant, Role, UserId};
+use crate::service;
 use crate::service::contributions::{Coverage, ScaleTrial};
 use crate::service::error::ServiceError;
-use crate::service::{self, reports};
-use crate::store::dashboard;
+use crate::service::exports;
+use crate::service::idempotent::IdempotencyKey;
+use crate::service::ledger::TrialBalance;
+use crate::service::reports;
+use crate::service::settlements::{
+    self as settle, LineStatus, ManualMatch, SettleRequest, SettlementLine, StatementFormat,
+};
 
 /// A statement's text posted by the form: the API's 16 MiB, urlencoded (up to 3 bytes a byte).
 const STATEMENT_FORM_LIMIT: usize = 3 * 16 * 1024 * 1024 + 64 * 1024;
@@ -65,16 +69,6 @@ struct ScaleForm {
 }
 
 impl ScaleForm {
-    /// The fund's current scale when it is by brackets, else a Gironde-like example (read
-    /// from the settings' JSON until the dashboard reads the typed settings: then
-    /// [`ScaleForm::from_scale`] directly).
-    fn from_settings(settings: &Value) -> ScaleForm {
-        let scale =
-            serde_json::from_value::<ContributionScale>(settings["contribution_scale"].clone())
-                .ok();
-        ScaleForm::from_scale(scale.as_ref())
-    }
-
     /// The form for `scale`: its brackets when it has some, else a Gironde-like example.
     fn from_scale(scale: Option<&ContributionScale>) -> ScaleForm {
         let (minimum, mut brackets) = match scale {
@@ -159,6 +153,26 @@ async fn dashboard_page(State(state): State<AppState>, web: Web) -> Response {
     render(&state, &web, None, None).await
 }
 
+/// What the dashboard shows, read from the services.
+struct Dashboard {
+    trial_balance: TrialBalance,
+    settings: Option<FundSettings>,
+    charts: reports::Charts,
+    summary: reports::Summary,
+    month_end: MonthEnd,
+}
+
+async fn dashboard(state: &AppState, fund: &FundId) -> Result<Dashboard, ServiceError> {
+    Ok(Dashboard {
+        trial_balance: service::ledger::trial_balance(&state.db, fund).await?,
+        settings: service::settings::get(&state.db, fund).await.ok(),
+        charts: reports::charts(&state.db, fund).await?,
+        // The figures of `GET /reports/summary` over the whole history, balances as of today.
+        summary: reports::summary(&state.db, fund, None, None).await?,
+        month_end: month_end(state, fund).await?,
+    })
+}
+
 async fn render(
     state: &AppState,
     web: &Web,
@@ -169,92 +183,21 @@ async fn render(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let auth = match call::authorized::<AdminTreasurer>(&caller) {
-        Ok(a) => a,
-        Err(e) => return super::layout::internal_error(web, e.detail),
-    };
-    let tb = match call::json(ledger::trial_balance(State(state.clone()), auth).await).await {
-        Ok(v) => v,
-        Err(e) => return super::layout::internal_error(web, e.detail),
-    };
-    let fund_settings = match call::authorized::<AdminTreasurer>(&caller) {
-        Ok(a) => call::json(settings::get_settings(State(state.clone()), a).await)
-            .await
-            .unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    };
-    let months = match dashboard::months(&state.db, caller.fund()).await {
-        Ok(m) => m,
+    let d = match dashboard(state, caller.fund()).await {
+        Ok(d) => d,
         Err(e) => return super::layout::internal_error(web, e),
-    };
-    let shops = match dashboard::spending_per_shop(&state.db, caller.fund()).await {
-        Ok(s) => s,
-        Err(e) => return super::layout::internal_error(web, e),
-    };
-    let today = crate::domain::today();
-    let summary = match reports::summary(&state.db, caller.fund(), None, today).await {
-        Ok(s) => s,
-        Err(e) => return super::layout::internal_error(web, e),
-    };
-    let month_end = match month_end(state, &caller).await {
-        Ok(v) => v,
-        Err(e) => return super::layout::internal_error(web, e.detail),
     };
     let l = web.lang;
-    // The figures of `GET /reports/summary` over the whole history, balances as of today.
-    let f = &summary.flows;
-    let coverage = f
-        .coverage_ratio()
-        .and_then(|r| r.to_string().parse::<f64>().ok())
-        .map(|r| percent(l, r));
-    // Charts: the last twelve months with a movement.
-    let recent = &months[months.len().saturating_sub(12)..];
-    let skipped: i64 = months[..months.len() - recent.len()]
-        .iter()
-        .map(|m| m.bank)
-        .sum();
-    let labels: Vec<String> = recent.iter().map(|m| m.month.clone()).collect();
-    let mut running = skipped;
-    let bank_series: Vec<i64> = recent
-        .iter()
-        .map(|m| {
-            running += m.bank;
-            running
-        })
-        .collect();
-    let scale = scale.unwrap_or_else(|| ScaleForm::from_settings(&fund_settings));
-    let period = crate::domain::member::Period::of(crate::domain::today()).to_string();
+    // The simulator's form starts from the fund's scale.
+    let scale = scale.unwrap_or_else(|| {
+        ScaleForm::from_scale(d.settings.as_ref().map(|s| &s.contribution_scale))
+    });
+    let today = crate::domain::today();
+    let period = crate::domain::member::Period::of(today).to_string();
     let body = html! {
         @if let Some(f) = flash { (f) }
-        section aria-labelledby="sum-h" {
-            h2 id="sum-h" { (web.t(M::Summary)) }
-            p.muted { (web.t(M::SummaryNote)) }
-            dl.figures id="summary" {
-                dt { (web.t(M::ContributionsCalled)) } dd { (l.money(f.contributions_called)) }
-                dt { (web.t(M::ContributionsReceived)) } dd { (l.money(f.contributions_received)) }
-                dt { (web.t(M::AllowancesIssued)) } dd { (l.money(f.allowances_issued)) }
-                dt { (web.t(M::AllowancesSpent)) } dd { (l.money(f.redeemed - f.refunded)) }
-                dt { (web.t(M::OutstandingAllowances)) } dd id="outstanding" { (l.money(summary.balances.outstanding_allowance_balances)) }
-                dt { (web.t(M::OwedToShops)) } dd id="owed" { (l.money(summary.balances.owed_to_shops)) }
-                dt { (web.t(M::PaidToShops)) } dd id="paid" { (l.money(f.paid_to_shops)) }
-                dt { (web.t(M::BankBalance)) } dd { (l.money(summary.balances.bank)) }
-                dt { (web.t(M::CoverageRatio)) } dd id="coverage" { (coverage.unwrap_or_else(|| "—".into())) }
-            }
-        }
-        section.charts aria-label=(web.t(M::Summary)) {
-            (charts::grouped_bars(l, "c-contrib", web.t(M::ChartContributions), &labels, &[
-                Series { name: web.t(M::Called), color: charts::BLUE, values: recent.iter().map(|m| m.called).collect() },
-                Series { name: web.t(M::Received), color: charts::ORANGE, values: recent.iter().map(|m| m.received).collect() },
-            ]))
-            (charts::grouped_bars(l, "c-allow", web.t(M::ChartAllowances), &labels, &[
-                Series { name: web.t(M::Issued), color: charts::BLUE, values: recent.iter().map(|m| m.issued).collect() },
-                Series { name: web.t(M::Spent), color: charts::ORANGE, values: recent.iter().map(|m| m.spent).collect() },
-            ]))
-            (charts::horizontal_bars(l, "c-shops", web.t(M::ChartShops), web.t(M::NoData), &shops))
-            (charts::grouped_bars(l, "c-bank", web.t(M::ChartBank), &labels, &[
-                Series { name: web.t(M::BankBalance), color: charts::GREEN, values: bank_series },
-            ]))
-        }
+        (summary_section(web, &d.summary))
+        (charts_section(web, &d.charts))
         section.card aria-labelledby="ops-h" {
             h2 id="ops-h" { (web.t(M::Actions)) }
             form method="post" action="/tresorerie/appel" {
@@ -270,7 +213,7 @@ async fn render(
                 button type="submit" { (web.t(M::IssueAllowances)) }
             }
         }
-        (month_end_sections(web, &month_end, &today.format("%Y").to_string()))
+        (month_end_sections(web, &d.month_end, &today.format("%Y").to_string()))
         section.card aria-labelledby="sim-h" {
             h2 id="sim-h" { (web.t(M::Simulator)) }
             p { (web.t(M::SimulatorHelp)) }
@@ -288,6 +231,81 @@ async fn render(
                 button type="submit" { (web.t(M::Simulate)) }
             }
         }
+        (trial_balance_section(web, &d.trial_balance))
+    };
+    respond(
+        StatusCode::OK,
+        page(web, web.t(M::TreasurerTitle), &["statement.js"], body),
+    )
+}
+
+/// The key figures over the whole history, with the coverage ratio.
+fn summary_section(web: &Web, summary: &reports::Summary) -> Markup {
+    let l = web.lang;
+    let f = &summary.flows;
+    let b = &summary.balances;
+    let coverage = summary
+        .coverage_ratio
+        .and_then(|r| r.0.to_f64())
+        .map(|r| percent(l, r));
+    html! {
+        section aria-labelledby="sum-h" {
+            h2 id="sum-h" { (web.t(M::Summary)) }
+            p.muted { (web.t(M::SummaryNote)) }
+            dl.figures id="summary" {
+                dt { (web.t(M::ContributionsCalled)) } dd { (l.money(f.contributions_called.cents())) }
+                dt { (web.t(M::ContributionsReceived)) } dd { (l.money(f.contributions_received.cents())) }
+                dt { (web.t(M::AllowancesIssued)) } dd { (l.money(f.allowances_issued.cents())) }
+                dt { (web.t(M::AllowancesSpent)) } dd { (l.money(f.spent().cents())) }
+                dt { (web.t(M::OutstandingAllowances)) } dd id="outstanding" { (l.money(b.outstanding_allowance_balances.cents())) }
+                dt { (web.t(M::OwedToShops)) } dd id="owed" { (l.money(b.owed_to_shops.cents())) }
+                dt { (web.t(M::PaidToShops)) } dd id="paid" { (l.money(f.paid_to_shops.cents())) }
+                dt { (web.t(M::BankBalance)) } dd { (l.money(b.bank.cents())) }
+                dt { (web.t(M::CoverageRatio)) } dd id="coverage" { (coverage.unwrap_or_else(|| "—".into())) }
+            }
+        }
+    }
+}
+
+/// The charts: the last twelve months with a movement, and spending per shop.
+fn charts_section(web: &Web, c: &reports::Charts) -> Markup {
+    let l = web.lang;
+    let months = &c.months;
+    let recent = &months[months.len().saturating_sub(12)..];
+    let skipped: i64 = months[..months.len() - recent.len()]
+        .iter()
+        .map(|m| m.bank)
+        .sum();
+    let labels: Vec<String> = recent.iter().map(|m| m.month.clone()).collect();
+    let mut running = skipped;
+    let bank_series: Vec<i64> = recent
+        .iter()
+        .map(|m| {
+            running += m.bank;
+            running
+        })
+        .collect();
+    html! {
+        section.charts aria-label=(web.t(M::Summary)) {
+            (charts::grouped_bars(l, "c-contrib", web.t(M::ChartContributions), &labels, &[
+                Series { name: web.t(M::Called), color: charts::BLUE, values: recent.iter().map(|m| m.called).collect() },
+                Series { name: web.t(M::Received), color: charts::ORANGE, values: recent.iter().map(|m| m.received).collect() },
+            ]))
+            (charts::grouped_bars(l, "c-allow", web.t(M::ChartAllowances), &labels, &[
+                Series { name: web.t(M::Issued), color: charts::BLUE, values: recent.iter().map(|m| m.issued).collect() },
+                Series { name: web.t(M::Spent), color: charts::ORANGE, values: recent.iter().map(|m| m.spent).collect() },
+            ]))
+            (charts::horizontal_bars(l, "c-shops", web.t(M::ChartShops), web.t(M::NoData), &c.shops))
+            (charts::grouped_bars(l, "c-bank", web.t(M::ChartBank), &labels, &[
+                Series { name: web.t(M::BankBalance), color: charts::GREEN, values: bank_series },
+            ]))
+        }
+    }
+}
+
+fn trial_balance_section(web: &Web, tb: &TrialBalance) -> Markup {
+    let l = web.lang;
+    html! {
         section aria-labelledby="tb-h" {
             h2 id="tb-h" { (web.t(M::TrialBalance)) }
             div.scroll {
@@ -299,23 +317,19 @@ async fn render(
                         th scope="col" class="num" { (web.t(M::Credit)) }
                     } }
                     tbody {
-                        @for a in tb["accounts"].as_array().cloned().unwrap_or_default() {
+                        @for a in &tb.accounts {
                             tr {
-                                td { (s(&a, "account")) }
-                                td { (s(&a, "label")) }
-                                td class="num" { (l.money_str(s(&a, "debit"))) }
-                                td class="num" { (l.money_str(s(&a, "credit"))) }
+                                td { (a.account) }
+                                td { (a.label) }
+                                td class="num" { (l.money(a.debit.cents())) }
+                                td class="num" { (l.money(a.credit.cents())) }
                             }
                         }
                     }
                 }
             }
         }
-    };
-    respond(
-        StatusCode::OK,
-        page(web, web.t(M::TreasurerTitle), &["statement.js"], body),
-    )
+    }
 }
 
 /// The month typed in a period field (`2026-11`).
@@ -426,46 +440,28 @@ fn simulation_notice(web: &Web, v: &Coverage) -> Markup {
 
 // ---- Month end and exports -------------------------------------------------------------------
 
-/// What the month-end sections show: the latest settlements and what is left to reconcile,
-/// both read through the API's handlers.
+/// What the month-end sections show: the latest settlements and what is left to reconcile.
 struct MonthEnd {
-    settlements: Vec<Value>,
-    reconciliation: Value,
+    settlements: Vec<settle::SettlementSummary>,
+    reconciliation: settle::Reconciliation,
 }
 
-async fn month_end(
-    state: &AppState,
-    caller: &crate::api::extract::Caller,
-) -> Result<MonthEnd, ApiError> {
-    let auth = call::authorized::<AdminTreasurer>(caller)?;
-    let list = call::json(
-        settlements::list_settlements(
-            State(state.clone()),
-            auth,
-            QueryParams::from_pairs([("limit", "12")]),
-        )
-        .await,
-    )
-    .await?;
-    let auth = call::authorized::<AdminTreasurer>(caller)?;
-    let reconciliation =
-        call::json(settlements::reconciliation(State(state.clone()), auth).await).await?;
+async fn month_end(state: &AppState, fund: &FundId) -> Result<MonthEnd, ServiceError> {
     Ok(MonthEnd {
-        settlements: list["items"].as_array().cloned().unwrap_or_default(),
-        reconciliation,
+        settlements: settle::list(&state.db, fund, 12, None).await?.items,
+        reconciliation: settle::reconciliation(&state.db, fund).await?,
     })
 }
 
-fn line_status(web: &Web, status: &str) -> &'static str {
-    if status == "paid" {
-        web.t(M::LinePaid)
-    } else {
-        web.t(M::LineUnpaid)
+fn line_status(web: &Web, status: LineStatus) -> &'static str {
+    match status {
+        LineStatus::Paid => web.t(M::LinePaid),
+        LineStatus::Unpaid => web.t(M::LineUnpaid),
     }
 }
 
 /// A settlement's transfers: shop, amount, EndToEndId, paid or not.
-fn settlement_lines(web: &Web, id: &str, caption: &str, lines: &[Value]) -> Markup {
+fn settlement_lines(web: &Web, id: &str, caption: &str, lines: &[SettlementLine]) -> Markup {
     let l = web.lang;
     html! {
         div.scroll {
@@ -480,10 +476,10 @@ fn settlement_lines(web: &Web, id: &str, caption: &str, lines: &[Value]) -> Mark
                 tbody {
                     @for line in lines {
                         tr {
-                            td { (s(line, "shop_name")) }
-                            td class="num" { (l.money_str(s(line, "amount"))) }
-                            td { code { (s(line, "end_to_end_id")) } }
-                            td { (line_status(web, s(line, "status"))) }
+                            td { (line.shop_name) }
+                            td class="num" { (l.money(line.amount.cents())) }
+                            td { code { (line.end_to_end_id) } }
+                            td { (line_status(web, line.status)) }
                         }
                     }
                 }
@@ -496,37 +492,38 @@ fn sepa_href(id: &str) -> String {
     format!("/tresorerie/reglements/{id}/sepa.xml")
 }
 
-/// `2026-11-30T23:00:00.000000Z` → `2026-12-01 00:00` (the fund's time zone), for reading.
-fn instant(s: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(s) {
-        Ok(d) => d
-            .with_timezone(&crate::domain::timezone())
-            .format("%Y-%m-%d %H:%M")
-            .to_string(),
-        Err(_) => s.to_string(),
-    }
+/// An instant as a person reads it: `2026-12-01 00:00` in the fund's time zone.
+fn instant(i: Instant) -> String {
+    chrono::DateTime::from_timestamp_micros(i.micros())
+        .unwrap_or_default()
+        .with_timezone(&crate::domain::timezone())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// The form matching one bank line by hand: a debit to an unpaid transfer of the same amount,
 /// a credit to a member (number or payment reference).
-fn match_form(web: &Web, line: &Value, unpaid: &[Value]) -> Markup {
-    let id = s(line, "id");
-    let amount = s(line, "amount");
+fn match_form(web: &Web, line: &settle::BankLine, unpaid: &[settle::UnpaidLine]) -> Markup {
+    let id = &line.id;
     let field = format!("match-{id}");
+    let same: Vec<&SettlementLine> = unpaid
+        .iter()
+        .map(|u| &u.line)
+        .filter(|u| u.amount.cents() == -line.amount.cents())
+        .collect();
     html! {
         form.inline method="post" action="/tresorerie/rapprochement" {
             (csrf_field(web))
             input type="hidden" name="ligne" value=(id);
-            @if let Some(paid) = amount.strip_prefix('-') {
-                @let same: Vec<&Value> = unpaid.iter().filter(|u| s(u, "amount") == paid).collect();
+            @if line.amount.is_negative() {
                 @if same.is_empty() {
                     span { (web.t(M::NoTransferOfThisAmount)) }
                 } @else {
                     label for=(field) { (web.t(M::MatchTransfer)) }
                     select id=(field) name="e2e" {
                         @for u in same {
-                            option value=(s(u, "end_to_end_id")) {
-                                (s(u, "shop_name")) " — " (s(u, "end_to_end_id"))
+                            option value=(u.end_to_end_id) {
+                                (u.shop_name) " — " (u.end_to_end_id)
                             }
                         }
                     }
@@ -542,17 +539,26 @@ fn match_form(web: &Web, line: &Value, unpaid: &[Value]) -> Markup {
 }
 
 fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
+    html! {
+        (settlements_section(web, &m.settlements))
+        (statement_section(web))
+        (reconciliation_section(web, &m.reconciliation))
+        section.card aria-labelledby="exp-h" {
+            h2 id="exp-h" { (web.t(M::Exports)) }
+            form method="get" action="/tresorerie/fec" {
+                label for="fec-year" { (web.t(M::Year)) }
+                input id="fec-year" name="annee" type="text" inputmode="numeric" value=(year) pattern="[0-9]{4}" required;
+                button type="submit" { (web.t(M::DownloadFec)) }
+            }
+            p { a id="journal-link" href="/tresorerie/journal.csv" download { (web.t(M::DownloadJournal)) } }
+        }
+    }
+}
+
+/// The settlement form and the latest settlements, each with its SEPA file.
+fn settlements_section(web: &Web, settlements: &[settle::SettlementSummary]) -> Markup {
     let l = web.lang;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let rec = &m.reconciliation;
-    let bank_lines = rec["unmatched_bank_lines"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let unpaid = rec["unpaid_settlement_lines"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     html! {
         section.card aria-labelledby="settle-h" {
             h2 id="settle-h" { (web.t(M::Settlements)) }
@@ -567,7 +573,7 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                 button type="submit" { (web.t(M::Settle)) }
             }
             h3 id="past-h" { (web.t(M::PastSettlements)) }
-            @if m.settlements.is_empty() {
+            @if settlements.is_empty() {
                 p { (web.t(M::NoSettlements)) }
             } @else {
                 div.scroll {
@@ -579,13 +585,12 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                             th scope="col" { (web.t(M::SepaFile)) }
                         } }
                         tbody {
-                            @for st in &m.settlements {
-                                @let id = s(st, "id");
+                            @for st in settlements {
                                 tr {
-                                    td { (instant(s(st, "created_at"))) }
-                                    td { (instant(s(st, "cutoff"))) }
-                                    td class="num" { (l.money_str(s(st, "total"))) }
-                                    td { a href=(sepa_href(id)) download aria-label=(l.f(M::SepaOfSettlement, &[&instant(s(st, "cutoff"))])) { (web.t(M::SepaLink)) } }
+                                    td { (instant(st.created_at)) }
+                                    td { (instant(st.cutoff)) }
+                                    td class="num" { (l.money(st.total.cents())) }
+                                    td { a href=(sepa_href(&st.id)) download aria-label=(l.f(M::SepaOfSettlement, &[&instant(st.cutoff)])) { (web.t(M::SepaLink)) } }
                                 }
                             }
                         }
@@ -593,6 +598,11 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                 }
             }
         }
+    }
+}
+
+fn statement_section(web: &Web) -> Markup {
+    html! {
         section.card aria-labelledby="stmt-h" {
             h2 id="stmt-h" { (web.t(M::Statement)) }
             p { (web.t(M::StatementHelp)) }
@@ -607,82 +617,109 @@ fn month_end_sections(web: &Web, m: &MonthEnd, year: &str) -> Markup {
                 button type="submit" { (web.t(M::ImportStatement)) }
             }
         }
+    }
+}
+
+/// Bank lines matched to nothing (each with its form), and transfers not yet paid.
+fn reconciliation_section(web: &Web, rec: &settle::Reconciliation) -> Markup {
+    html! {
         section aria-labelledby="rec-h" {
             h2 id="rec-h" { (web.t(M::Reconciliation)) }
             h3 id="unmatched-h" { (web.t(M::UnmatchedBankLines)) }
-            @if bank_lines.is_empty() {
+            @if rec.unmatched_bank_lines.is_empty() {
                 p id="unmatched-none" { (web.t(M::NothingLeft)) }
             } @else {
-                div.scroll {
-                    table id="unmatched" aria-labelledby="unmatched-h" {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Date)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                            th scope="col" { (web.t(M::Reference)) }
-                            th scope="col" { (web.t(M::Counterparty)) }
-                            th scope="col" { (web.t(M::MatchByHand)) }
-                        } }
-                        tbody {
-                            @for b in &bank_lines {
-                                tr {
-                                    td { (s(b, "booked_on")) }
-                                    td class="num" { (l.money_str(s(b, "amount"))) }
-                                    td { (s(b, "reference")) }
-                                    td { (s(b, "counterparty")) }
-                                    td { (match_form(web, b, &unpaid)) }
-                                }
-                            }
-                        }
-                        tfoot { tr {
-                            th scope="row" { (web.t(M::Total)) }
-                            td class="num" { (l.money_str(s(rec, "unmatched_total"))) }
-                            td {} td {} td {}
-                        } }
-                    }
-                }
+                (unmatched_table(web, rec))
             }
             h3 id="unpaid-h" { (web.t(M::UnpaidLines)) }
-            @if unpaid.is_empty() {
+            @if rec.unpaid_settlement_lines.is_empty() {
                 p id="unpaid-none" { (web.t(M::NothingLeft)) }
             } @else {
-                div.scroll {
-                    table id="unpaid" aria-labelledby="unpaid-h" {
-                        thead { tr {
-                            th scope="col" { (web.t(M::Shop)) }
-                            th scope="col" class="num" { (web.t(M::Amount)) }
-                            th scope="col" { (web.t(M::EndToEndId)) }
-                            th scope="col" { (web.t(M::SepaFile)) }
-                        } }
-                        tbody {
-                            @for u in &unpaid {
-                                @let sid = s(u, "settlement_id");
-                                tr {
-                                    td { (s(u, "shop_name")) }
-                                    td class="num" { (l.money_str(s(u, "amount"))) }
-                                    td { code { (s(u, "end_to_end_id")) } }
-                                    td { a href=(sepa_href(sid)) download aria-label=(l.f(M::SepaOfLine, &[s(u, "end_to_end_id")])) { (web.t(M::SepaLink)) } }
-                                }
-                            }
-                        }
-                        tfoot { tr {
-                            th scope="row" { (web.t(M::Total)) }
-                            td class="num" { (l.money_str(s(rec, "unpaid_total"))) }
-                            td {} td {}
-                        } }
-                    }
-                }
+                (unpaid_table(web, rec))
             }
-        }
-        section.card aria-labelledby="exp-h" {
-            h2 id="exp-h" { (web.t(M::Exports)) }
-            form method="get" action="/tresorerie/fec" {
-                label for="fec-year" { (web.t(M::Year)) }
-                input id="fec-year" name="annee" type="text" inputmode="numeric" value=(year) pattern="[0-9]{4}" required;
-                button type="submit" { (web.t(M::DownloadFec)) }
-            }
-            p { a id="journal-link" href="/tresorerie/journal.csv" download { (web.t(M::DownloadJournal)) } }
         }
     }
+}
+
+fn unmatched_table(web: &Web, rec: &settle::Reconciliation) -> Markup {
+    let l = web.lang;
+    html! {
+        div.scroll {
+            table id="unmatched" aria-labelledby="unmatched-h" {
+                thead { tr {
+                    th scope="col" { (web.t(M::Date)) }
+                    th scope="col" class="num" { (web.t(M::Amount)) }
+                    th scope="col" { (web.t(M::Reference)) }
+                    th scope="col" { (web.t(M::Counterparty)) }
+                    th scope="col" { (web.t(M::MatchByHand)) }
+                } }
+                tbody {
+                    @for b in &rec.unmatched_bank_lines {
+                        tr {
+                            td { (b.booked_on) }
+                            td class="num" { (l.money(b.amount.cents())) }
+                            td { (b.reference) }
+                            td { (b.counterparty.as_deref().unwrap_or_default()) }
+                            td { (match_form(web, b, &rec.unpaid_settlement_lines)) }
+                        }
+                    }
+                }
+                tfoot { tr {
+                    th scope="row" { (web.t(M::Total)) }
+                    td class="num" { (l.money(rec.unmatched_total.cents())) }
+                    td {} td {} td {}
+                } }
+            }
+        }
+    }
+}
+
+fn unpaid_table(web: &Web, rec: &settle::Reconciliation) -> Markup {
+    let l = web.lang;
+    html! {
+        div.scroll {
+            table id="unpaid" aria-labelledby="unpaid-h" {
+                thead { tr {
+                    th scope="col" { (web.t(M::Shop)) }
+                    th scope="col" class="num" { (web.t(M::Amount)) }
+                    th scope="col" { (web.t(M::EndToEndId)) }
+                    th scope="col" { (web.t(M::SepaFile)) }
+                } }
+                tbody {
+                    @for u in &rec.unpaid_settlement_lines {
+                        tr {
+                            td { (u.line.shop_name) }
+                            td class="num" { (l.money(u.line.amount.cents())) }
+                            td { code { (u.line.end_to_end_id) } }
+                            td { a href=(sepa_href(&u.settlement_id)) download aria-label=(l.f(M::SepaOfLine, &[&u.line.end_to_end_id])) { (web.t(M::SepaLink)) } }
+                        }
+                    }
+                }
+                tfoot { tr {
+                    th scope="row" { (web.t(M::Total)) }
+                    td class="num" { (l.money(rec.unpaid_total.cents())) }
+                    td {} td {}
+                } }
+            }
+        }
+    }
+}
+
+/// The cutoff typed in the settlement form (empty: now); `invalid_field` on `cutoff` unless it
+/// is an RFC 3339 instant.
+fn typed_cutoff(form: &Form) -> Result<Instant, ServiceError> {
+    let Some(text) = form.get("cutoff") else {
+        return Ok(Instant::now());
+    };
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Instant::from_micros(t.timestamp_micros()))
+        .map_err(|_| {
+            ServiceError::field(
+                ErrorCode::InvalidField,
+                "cutoff",
+                "must be an RFC 3339 instant",
+            )
+        })
 }
 
 /// Settles the shops up to the cutoff typed (empty: now), and shows the transfers made.
@@ -692,54 +729,51 @@ async fn settle(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let cutoff = form.get("cutoff").map_or_else(
-        || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        str::to_string,
-    );
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let body = call::body(json!({"cutoff": cutoff}))?;
-        let key = MaybeIdempotencyKey(
-            form.get("cle")
-                .filter(|k| k.len() <= 200)
-                .map(|k| IdempotencyKey::from_form(Some(&format!("web-settlement-{k}")))),
-        );
-        call::json_replayed(
-            settlements::create_settlement(State(state.clone()), auth, key, body).await,
-        )
-        .await
-    }
-    .await;
-    let l = web.lang;
+    // The form's key, kept apart from any key of the API.
+    let key = form
+        .get("cle")
+        .filter(|k| k.len() <= 200)
+        .map(|k| IdempotencyKey::from_form(Some(&format!("web-settlement-{k}"))));
+    let answer = match typed_cutoff(&form) {
+        Ok(cutoff) => settle::create(&state.db, &caller, key.as_ref(), SettleRequest { cutoff })
+            .await
+            .map_err(ServiceError::from),
+        Err(e) => Err(e),
+    };
     let flash = match answer {
-        // The same form sent again: the settlement made then, said to be no new one.
-        Ok((v, true)) => html! {
-            div id="settlement" {
-                p.notice.replayed role="alert" id="settlement-replayed" {
-                    (l.f(M::SettlementAlreadyDone, &[
-                        &crate::domain::local_clock(s(&v, "created_at")).unwrap_or_default(),
-                    ]))
-                }
-                p { a href=(sepa_href(s(&v, "id"))) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
-            }
-        },
-        Ok((v, false)) => {
-            let lines = v["lines"].as_array().cloned().unwrap_or_default();
-            let id = s(&v, "id");
-            html! {
-                div id="settlement" {
-                    (notice(true, &l.f(M::SettlementDone, &[
-                        &lines.len().to_string(),
-                        &l.money_str(s(&v, "total")),
-                    ])))
-                    (settlement_lines(web, id, &l.f(M::SettlementLines, &[&instant(s(&v, "cutoff"))]), &lines))
-                    p { a href=(sepa_href(id)) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
-                }
-            }
-        }
-        Err(e) => notice(false, &problem_text(web, &e)),
+        Ok(recorded) => settlement_made(web, &recorded.value, recorded.replayed),
+        Err(e) => notice(false, &refused(web, &e)),
     };
     render(&state, web, Some(flash), None).await
+}
+
+/// A settlement just made, with its transfers; or, for the same form sent again, the
+/// settlement made then, said to be no new one.
+fn settlement_made(web: &Web, s: &settle::Settlement, replayed: bool) -> Markup {
+    let l = web.lang;
+    let sepa = html! {
+        p { a href=(sepa_href(&s.id)) download { (web.t(M::SepaFile)) " — " (web.t(M::SepaLink)) } }
+    };
+    if replayed {
+        return html! {
+            div id="settlement" {
+                p.notice.replayed role="alert" id="settlement-replayed" {
+                    (l.f(M::SettlementAlreadyDone, &[&s.created_at.local_clock()]))
+                }
+                (sepa)
+            }
+        };
+    }
+    html! {
+        div id="settlement" {
+            (notice(true, &l.f(M::SettlementDone, &[
+                &s.lines.len().to_string(),
+                &l.money(s.total.cents()),
+            ])))
+            (settlement_lines(web, &s.id, &l.f(M::SettlementLines, &[&instant(s.cutoff)]), &s.lines))
+            (sepa)
+        }
+    }
 }
 
 /// Matches a bank line by hand: to the transfer chosen, or to the member named by number or
@@ -750,43 +784,22 @@ async fn match_line(State(state): State<AppState>, form: Form) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+    let line = form.text("ligne");
+    let target = match (form.get("e2e"), form.get("adherent")) {
+        (Some(e2e), _) => Some(ManualMatch::Payout(e2e.to_string())),
+        (None, Some(who)) => Some(ManualMatch::NamedMember(who.to_string())),
+        (None, None) => None,
     };
-    let line = field("ligne").unwrap_or_default();
-    let body = match (field("e2e"), field("adherent")) {
-        (Some(e2e), _) => Ok(json!({"end_to_end_id": e2e})),
-        (None, Some(who)) => {
-            match crate::store::members::id_by_number_or_reference(&state.db, caller.fund(), &who)
-                .await
-            {
-                Ok(Some(member)) => Ok(json!({"member_id": member})),
-                Ok(None) => Err(notice(false, web.t(M::NoSuchMember))),
-                Err(e) => Err(notice(false, &problem_text(web, &ApiError::from(e)))),
+    let flash = match target {
+        None => notice(false, web.t(M::NoSuchMember)),
+        Some(target) => match settle::match_line(&state.db, caller.fund(), &line, target).await {
+            Ok(_) => notice(true, web.t(M::LineMatched)),
+            // Said as the form asks: by number or payment reference.
+            Err(e) if e.code() == ErrorCode::MemberNotFound => {
+                notice(false, web.t(M::NoSuchMember))
             }
-        }
-        (None, None) => Err(notice(false, web.t(M::NoSuchMember))),
-    };
-    let flash = match body {
-        Err(flash) => flash,
-        Ok(body) => {
-            let answer = async {
-                let auth = call::authorized::<AdminTreasurer>(&caller)?;
-                let body = call::body(body)?;
-                call::json(
-                    settlements::match_bank_line(State(state.clone()), auth, Path(line), body)
-                        .await,
-                )
-                .await
-            }
-            .await;
-            match answer {
-                Ok(_) => notice(true, web.t(M::LineMatched)),
-                Err(e) => notice(false, &problem_text(web, &e)),
-            }
-        }
+            Err(e) => notice(false, &refused(web, &e)),
+        },
     };
     render(&state, web, Some(flash), None).await
 }
@@ -808,54 +821,61 @@ async fn import_statement(State(state): State<AppState>, form: Form) -> Response
         let flash = notice(false, web.t(M::StatementEmpty));
         return render(&state, web, Some(flash), None).await;
     }
-    let content_type = if text.starts_with('<') {
-        "application/xml"
+    let format = if text.starts_with('<') {
+        StatementFormat::Camt053
     } else {
-        "text/csv"
+        StatementFormat::Csv
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        // The form's text area sends CRLF line ends; the statement is read as the bank wrote it.
-        let body = axum::body::Body::from(text.replace("\r\n", "\n"));
-        call::json(settlements::import_statement(State(state.clone()), auth, headers, body).await)
-            .await
-    }
-    .await;
+    // The form's text area sends CRLF line ends; the statement is read as the bank wrote it.
+    let text = text.replace("\r\n", "\n");
+    let by = UserId::new(caller.actor());
+    let answer = settle::import_file(&state.db, caller.fund(), &by, format, text.as_bytes()).await;
     let flash = match answer {
-        Ok(v) => html! {
+        Ok(o) => html! {
             p.notice.good role="status" id="import-result" {
                 (l.f(M::ImportResult, &[
-                    &v["imported"].to_string(),
-                    &v["duplicates"].to_string(),
-                    &v["matched"].to_string(),
-                    &v["unmatched"].to_string(),
+                    &o.imported.to_string(),
+                    &o.duplicates.to_string(),
+                    &o.matched.to_string(),
+                    &o.unmatched.to_string(),
                 ]))
             }
         },
-        Err(e) => {
-            html! {
-                div.notice.bad role="alert" id="import-error" {
-                    p { (problem_text(web, &e)) }
-                }
+        Err(e) => html! {
+            div.notice.bad role="alert" id="import-error" {
+                p { (refused(web, &e)) }
             }
-        }
+        },
     };
     render(&state, web, Some(flash), None).await
 }
 
-/// A download answered by an API handler, passed through (headers and streamed body); a
-/// refusal is a page in plain words.
-fn download(web: &Web, answer: Result<Response, ApiError>) -> Response {
-    match answer {
-        Ok(mut r) => {
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(e) => super::layout::error_page(web, e.status, &problem_text(web, &e)),
+/// The status of a download's refusal page.
+fn refusal_status(e: &ServiceError) -> StatusCode {
+    match e.code() {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
+}
+
+/// A file to download, never cached; a refusal is a page in plain words.
+fn download(web: &Web, file: Result<(&'static str, String, Body), ServiceError>) -> Response {
+    let (content_type, name, body) = match file {
+        Ok(f) => f,
+        Err(e) => return super::layout::error_page(web, refusal_status(&e), &refused(web, &e)),
+    };
+    let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) else {
+        return super::layout::internal_error(web, format!("file name {name:?}"));
+    };
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_DISPOSITION, disposition);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn sepa_download(
@@ -867,12 +887,16 @@ async fn sepa_download(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        settlements::sepa_file(State(state.clone()), auth, Path(id)).await
-    }
-    .await;
-    download(&web, answer)
+    let file = settle::sepa_file(&state.db, caller.fund(), &id)
+        .await
+        .map(|f| {
+            (
+                "application/xml; charset=utf-8",
+                f.file_name,
+                Body::from(f.xml),
+            )
+        });
+    download(&web, file)
 }
 
 #[derive(Deserialize)]
@@ -890,18 +914,13 @@ async fn fec_download(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        let year = q.annee.trim();
-        exports::fec(
-            State(state.clone()),
-            auth,
-            QueryParams::from_pairs([("year", year)]),
-        )
-        .await
+    let file = async {
+        let year = exports::parse_year("year", &q.annee)?;
+        let (name, chunks) = exports::fec(&state.db, caller.fund(), year).await?;
+        Ok(("text/plain; charset=utf-8", name, Body::from_stream(chunks)))
     }
     .await;
-    download(&web, answer)
+    download(&web, file)
 }
 
 async fn journal_download(State(state): State<AppState>, web: Web) -> Response {
@@ -909,15 +928,14 @@ async fn journal_download(State(state): State<AppState>, web: Web) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let answer = async {
-        let auth = call::authorized::<AdminTreasurer>(&caller)?;
-        exports::journal_csv(
-            State(state.clone()),
-            auth,
-            QueryParams::from_pairs(std::iter::empty()),
-        )
+    let file = exports::journal_csv(&state.db, caller.fund(), None, None)
         .await
-    }
-    .await;
-    download(&web, answer)
+        .map(|chunks| {
+            (
+                "text/csv; charset=utf-8; header=present",
+                "journal.csv".to_string(),
+                Body::from_stream(chunks),
+            )
+        });
+    download(&web, file)
 }

@@ -162,7 +162,14 @@ pub async fn fill(
             .unwrap_or_default()
             .and_utc()
             .timestamp_micros();
-        match settle::settle(db, fund_id, cutoff, treasurer).await {
+        match settle::settle(
+            db,
+            &crate::domain::FundId::new(fund_id),
+            crate::domain::Instant::from_micros(cutoff),
+            &crate::domain::UserId::new(treasurer),
+        )
+        .await
+        {
             Ok(s) => settlements.push(s),
             Err(e) if e.code() == crate::domain::ErrorCode::NothingToSettle => {}
             Err(e) => anyhow::bail!("demo settlement: {}", e),
@@ -172,7 +179,11 @@ pub async fn fill(
     let mut lines: Vec<(String, String, i64)> = Vec::new();
     for s in &settlements {
         for l in &s.lines {
-            lines.push((l.end_to_end_id.clone(), l.shop_name.clone(), l.amount));
+            lines.push((
+                l.end_to_end_id.clone(),
+                l.shop_name.clone(),
+                l.amount.cents(),
+            ));
         }
     }
     let unpaid = lines.pop().map(|(e2e, name, _)| (e2e, name));
@@ -188,9 +199,14 @@ pub async fn fill(
             &lines,
         );
         let statement = parse_camt053(&xml).map_err(|e| anyhow::anyhow!("demo statement: {e}"))?;
-        settle::import_statement(db, fund_id, treasurer, &statement)
-            .await
-            .map_err(|e| anyhow::anyhow!("demo statement import: {}", e))?;
+        settle::import_statement(
+            db,
+            &crate::domain::FundId::new(fund_id),
+            &crate::domain::UserId::new(treasurer),
+            &statement,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo statement import: {}", e))?;
     }
     Ok(MonthEnd {
         purchases,
