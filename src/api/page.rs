@@ -1,51 +1,14 @@
-//! Query strings read strictly (an unknown or repeated parameter is 422 naming it) and the
-//! `?limit=&cursor=` paging every list shares: `{items, next_cursor}`, the cursor being the last
+//! The `?limit=&cursor=` paging every list shares (the query string itself is read by
+//! [`super::query::Query`]): `{items, next_cursor}`, the cursor being the last
 //! id of the page (ids sort by creation time).
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
-
-use axum::extract::{FromRequestParts, Query};
-use axum::http::request::Parts;
-
 use super::error::ApiError;
-use crate::domain::ErrorCode;
 use crate::domain::FieldError;
 use crate::store::cursors::{self, Listed};
 use crate::store::Db;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
-
-/// The query string's parameters. Handlers `take` the ones they know, then `finish`.
-pub struct QueryParams {
-    params: BTreeMap<String, String>,
-    errors: Vec<FieldError>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Query(pairs) =
-            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
-                ApiError::new(ErrorCode::MalformedQuery, "the query string is malformed")
-            })?;
-        let mut params = BTreeMap::new();
-        let mut errors = Vec::new();
-        for (k, v) in pairs {
-            match params.entry(k) {
-                Entry::Occupied(e) => {
-                    errors.push(FieldError::new(e.key().clone(), "given more than once"))
-                }
-                Entry::Vacant(e) => {
-                    e.insert(v);
-                }
-            }
-        }
-        Ok(QueryParams { params, errors })
-    }
-}
 
 /// One page's bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,58 +52,5 @@ impl Page {
             None
         };
         (rows, next)
-    }
-}
-
-impl QueryParams {
-    /// Parameters given in code (the web pages call the handlers in-process).
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> QueryParams {
-        QueryParams {
-            params: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            errors: Vec::new(),
-        }
-    }
-
-    pub fn take(&mut self, key: &str) -> Option<String> {
-        self.params.remove(key)
-    }
-
-    pub fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
-    }
-
-    /// `limit` (1 to 200, default 50) and `cursor`.
-    pub fn page(&mut self) -> Page {
-        let limit = match self.take("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<i64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    self.error(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    );
-                    DEFAULT_LIMIT
-                }
-            },
-        };
-        let after = self.take("cursor").filter(|c| !c.is_empty());
-        Page { limit, after }
-    }
-
-    /// 422 naming every unknown or bad parameter.
-    pub fn finish(mut self) -> Result<(), ApiError> {
-        for k in std::mem::take(&mut self.params).into_keys() {
-            self.errors
-                .push(FieldError::new(k, "unknown query parameter"));
-        }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid(self.errors))
-        }
     }
 }

@@ -67,6 +67,11 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
                 {
                     (name, "unknown query parameter".to_string())
                 } else if let Some(name) = quoted_after(&message, "missing field `") {
+                    // A required parameter whose bad value was taken out just above: it is
+                    // named once, and the rest cannot be read without it.
+                    if errors.iter().any(|e| e.field == name) {
+                        break;
+                    }
                     (name, "is required".to_string())
                 } else {
                     (path, message)
@@ -146,6 +151,21 @@ mod tests {
         let mut named = fields(e);
         named.sort();
         assert_eq!(named, ["colour", "limit", "status"]);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Required {
+        year: Limit,
+    }
+
+    #[test]
+    fn a_required_parameter_of_the_wrong_form_is_named_once() {
+        let e = parse::<Required>("year=soon").unwrap_err();
+        assert_eq!(fields(e), ["year"]);
+        let e = parse::<Required>("").unwrap_err();
+        assert_eq!(fields(e), ["year"]);
     }
 
     #[test]
