@@ -165,85 +165,94 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrations applied");
         }
         Command::Admin {
-            command:
-                AdminCommand::Create {
-                    email,
-                    password_stdin: _,
-                    role,
-                },
-        } => {
-            let role: Role = role
-                .parse()
-                .ok()
-                .filter(|r| matches!(r, Role::Admin | Role::Treasurer | Role::Committee))
-                .context("--role must be admin, treasurer or committee")?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\n', '\r']);
-            let (db, fund) = open(&config).await?;
-            let user = crate::service::users::create(&db, &fund, &email, password, role, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e))?;
-            println!("created {} {} ({})", user.role, user.email, user.id);
-        }
+            command: AdminCommand::Create { email, role, .. },
+        } => create_admin(&config, &email, &role).await?,
         Command::Allowances {
             command: AllowancesCommand::Issue { period },
-        } => {
-            let (db, fund) = open(&config).await?;
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} members ({per_sec}, {eta} left)",
-                )
-                .expect("valid progress template")
-                .progress_chars("=> "),
-            );
-            bar.set_message(format!("Allocations {period}"));
-            let report = |done: u64, total: u64| {
-                bar.set_length(total);
-                bar.set_position(done);
-            };
-            let figures = crate::service::allowances::issue(
-                &db,
-                &crate::domain::FundId::new(fund.as_str()),
-                period,
-                Some(&report),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e))?;
-            bar.finish_and_clear();
-            println!(
-                "{period}: {} members credited, {} € in all, {} € back to the pot by the balance cap",
-                figures.members_credited,
-                crate::domain::money::format_signed_cents(figures.total),
-                crate::domain::money::format_signed_cents(figures.returned_by_cap)
-            );
-        }
+        } => issue_allowances(&config, period).await?,
         Command::Ledger {
             command: LedgerCommand::Verify,
-        } => {
-            let (db, fund) = open(&config).await?;
-            let report = ledger::verify(&db, &fund).await?;
-            println!(
-                "{} entries, {} postings, {} accounts checked",
-                report.entries, report.postings, report.accounts
-            );
-            if report.is_clean() {
-                println!("ledger OK: hash chain intact, every cached balance matches its postings");
-            } else {
-                for p in &report.problems {
-                    println!("PROBLEM: {p}");
-                }
-                return Ok(ExitCode::FAILURE);
-            }
-        }
+        } => return verify_ledger(&config).await,
         Command::Backup { file } => return crate::backup::run(&config, &file).await,
         Command::Bench { command } => {
             crate::bench::run(command, &config).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `caisse admin create`: a first login, its password read from standard input.
+async fn create_admin(config: &Config, email: &str, role: &str) -> anyhow::Result<()> {
+    let role: Role = role
+        .parse()
+        .ok()
+        .filter(|r| matches!(r, Role::Admin | Role::Treasurer | Role::Committee))
+        .context("--role must be admin, treasurer or committee")?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    let (db, fund) = open(config).await?;
+    let user = crate::service::users::create(&db, &fund, email, password, role, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    println!("created {} {} ({})", user.role, user.email, user.id);
+    Ok(())
+}
+
+/// `caisse allowances issue PERIOD`, with a progress bar.
+async fn issue_allowances(
+    config: &Config,
+    period: crate::domain::member::Period,
+) -> anyhow::Result<()> {
+    let (db, fund) = open(config).await?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} members ({per_sec}, {eta} left)",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("Allocations {period}"));
+    let report = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let figures = crate::service::allowances::issue(
+        &db,
+        &crate::domain::FundId::new(fund.as_str()),
+        period,
+        Some(&report),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e))?;
+    bar.finish_and_clear();
+    println!(
+        "{period}: {} members credited, {} € in all, {} € back to the pot by the balance cap",
+        figures.members_credited,
+        crate::domain::money::format_signed_cents(figures.total),
+        crate::domain::money::format_signed_cents(figures.returned_by_cap)
+    );
+    Ok(())
+}
+
+/// `caisse ledger verify`: exit status 1 when anything is wrong.
+async fn verify_ledger(config: &Config) -> anyhow::Result<ExitCode> {
+    let (db, fund) = open(config).await?;
+    let report = ledger::verify(&db, &fund).await?;
+    println!(
+        "{} entries, {} postings, {} accounts checked",
+        report.entries, report.postings, report.accounts
+    );
+    if report.is_clean() {
+        println!("ledger OK: hash chain intact, every cached balance matches its postings");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.problems {
+        println!("PROBLEM: {p}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// Serves until Ctrl-C or SIGTERM, purging old idempotency keys every hour.

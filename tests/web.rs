@@ -57,6 +57,7 @@ macro_rules! browser_tests {
 }
 
 browser_tests!(
+    browser_an_admin_invites_and_the_person_chooses_a_password,
     browser_login_keeps_the_email_and_says_when_to_wait,
     browser_till_back_and_resubmit_is_no_new_sale,
     browser_member_till_and_treasurer,
@@ -1623,6 +1624,11 @@ mod webdriver {
             .await
         }
 
+        /// Forgets every cookie: the next page is seen as by another person's browser.
+        pub async fn delete_cookies(&self) {
+            self.call("DELETE", &self.s("/cookie"), None).await;
+        }
+
         /// The browser's Back button.
         pub async fn back(&self) {
             self.call("POST", &self.s("/back"), None).await;
@@ -2132,6 +2138,140 @@ async fn browser_login_keeps_the_email_and_says_when_to_wait(app: TestApp) {
     browser
         .screenshot(&format!("{tag}-login-limited-1280"))
         .await;
+    browser.close().await;
+}
+
+/// Waits until `css` is on the page (a form's answer arrived).
+async fn wait_until(browser: &webdriver::Driver, css: &str) {
+    for _ in 0..300 {
+        if browser.count(css).await > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} never appeared");
+}
+
+/// The admin invites a member by number (no mail server: the page shows the link to hand
+/// over), the member opens it on a phone, chooses a password and lands on their page; the
+/// "mot de passe oublié" page says whom to ask. Each page at 360 px and 1280 px, with axe-core.
+async fn browser_an_admin_invites_and_the_person_chooses_a_password(app: TestApp) {
+    let browser = webdriver::start().await;
+    let tag = backend_tag(&app);
+    let base = &app.base;
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let member = app.new_member("Awa Diallo").await;
+    let token = app.login(Role::Admin).await;
+    let number = app
+        .get(&format!("/api/v1/members/{member}"), Some(&token))
+        .await
+        .ok(200)["number"]
+        .as_i64()
+        .unwrap();
+
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.wait_for("#email").await;
+    browser.type_in("#email", &admin).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
+    wait_until(&browser, "nav a[href='/admin/personnes']").await;
+    browser.goto(&format!("{base}/admin/personnes")).await;
+    browser.wait_for("#i-email").await;
+    assert_accessible(&browser, "the people page, 1280 px").await;
+
+    // A member number that does not exist: refused in words, what was typed kept.
+    browser.type_in("#i-email", "awa@web.caisse.fr").await;
+    browser.type_in("#i-member", "9999").await;
+    browser
+        .click("form[action='/admin/personnes'] button")
+        .await;
+    wait_until(&browser, ".notice.bad").await;
+    let said = browser.text(".notice.bad").await;
+    assert!(said.contains("adhérent"), "{said}");
+    assert_eq!(
+        browser.property("#i-email", "value").await,
+        "awa@web.caisse.fr"
+    );
+    browser
+        .script("document.getElementById('i-member').value = ''; return 1")
+        .await;
+    browser.type_in("#i-member", &number.to_string()).await;
+    browser
+        .click("form[action='/admin/personnes'] button")
+        .await;
+    wait_until(&browser, "#handover").await;
+    let link = browser.property("#handover", "value").await;
+    let link = link.as_str().unwrap().to_string();
+    assert!(link.contains("/mot-de-passe/"), "{link}");
+    assert!(browser.text("table").await.contains("awa@web.caisse.fr"));
+    browser
+        .screenshot(&format!("{tag}-people-invited-1280"))
+        .await;
+    browser.resize(360, 800).await;
+    assert_accessible(&browser, "the people page with a link to hand over, 360 px").await;
+    assert_fits_320(&browser, "the people page").await;
+    browser
+        .screenshot(&format!("{tag}-people-invited-360"))
+        .await;
+
+    // The member, on their phone: another browser session.
+    browser.delete_cookies().await;
+    let path = link.split_once("/mot-de-passe/").unwrap().1;
+    browser.goto(&format!("{base}/mot-de-passe/{path}")).await;
+    browser.wait_for("#password").await;
+    assert_eq!(
+        browser.property("#email", "value").await,
+        "awa@web.caisse.fr"
+    );
+    assert_accessible(&browser, "choosing a password, 360 px").await;
+    assert_fits_320(&browser, "choosing a password").await;
+    browser
+        .screenshot(&format!("{tag}-choose-password-360"))
+        .await;
+    browser
+        .type_in("#password", "le marché du samedi matin")
+        .await;
+    browser
+        .type_in("#password_confirmation", "le marché du dimanche\u{E007}")
+        .await;
+    wait_until(&browser, ".notice.bad").await;
+    assert!(browser.text(".notice.bad").await.contains("confirmation"));
+    browser
+        .screenshot(&format!("{tag}-choose-password-mismatch-360"))
+        .await;
+    browser
+        .type_in("#password", "le marché du samedi matin")
+        .await;
+    browser
+        .type_in(
+            "#password_confirmation",
+            "le marché du samedi matin\u{E007}",
+        )
+        .await;
+    wait_until(&browser, "#balance").await;
+    assert!(browser.url().await.ends_with("/membre"));
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/mot-de-passe/{path}")).await;
+    wait_until(&browser, ".notice.bad").await;
+    assert!(browser
+        .text(".notice.bad")
+        .await
+        .starts_with("Ce lien ne marche plus"));
+    assert_accessible(&browser, "a used link, 1280 px").await;
+
+    browser.delete_cookies().await;
+    browser.goto(&format!("{base}/mot-de-passe-oublie")).await;
+    browser.wait_for("#no-mail").await;
+    assert_accessible(&browser, "forgotten password, 1280 px").await;
+    let said = browser.text("#no-mail").await;
+    assert!(said.contains("n'envoie pas d'e-mails"), "{said}");
+    browser.screenshot(&format!("{tag}-forgot-1280")).await;
+    browser.resize(360, 800).await;
+    assert_accessible(&browser, "forgotten password, 360 px").await;
+    assert_fits_320(&browser, "forgotten password").await;
+    browser.screenshot(&format!("{tag}-forgot-360")).await;
     browser.close().await;
 }
 

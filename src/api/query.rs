@@ -3,7 +3,7 @@
 //! all at once. The struct says what a route takes (`#[serde(deny_unknown_fields)]`), so no
 //! handler keeps a list of parameters by hand.
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Deserialize)]
 //! #[serde(deny_unknown_fields)]
 //! struct Filter { status: Option<String>, limit: Option<Limit>, cursor: Option<String> }

@@ -47,8 +47,18 @@ const LAST_NAMES: [&str; 20] = [
     "Perrin",
 ];
 
-/// Fills an empty fund (one without users) with demo logins and a first subsidy. A fund that
-/// already has users is left alone.
+/// What a new demo fund hands a newcomer: the till's key and the demo member's cards (their
+/// secrets are shown once, when the fund is made).
+struct Made {
+    till: shops::DemoTill,
+    /// (app card id, its TOTP secret in base32, printed card id).
+    cards: (String, String, String),
+    month_end: month_end::MonthEnd,
+}
+
+/// Fills an empty fund (one without users) with demo logins, members, subsidies, shops, cards
+/// and three months of history, then prints how to try it. A fund that already has users is
+/// left alone.
 pub async fn fill(
     db: &Db,
     fund_id: &str,
@@ -61,90 +71,112 @@ pub async fn fill(
             .fetch_optional(db.pool())
             .await?
             .is_some();
-    let mut till = None;
-    let mut cards: Option<(String, String, String)> = None;
-    let mut month_end = None;
-    if !has_users {
-        let members = demo_members(db, fund_id).await?;
-        let mut ids = Vec::new();
-        for (email, role) in DEMO_LOGINS {
-            let member = (role == Role::Member).then(|| members[0].as_str());
-            let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e))?;
-            ids.push(user.id);
-        }
-        // The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
-        // contributions cover 25 % to 50 %).
-        let today = crate::domain::today();
-        let start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
-        let start = start - chrono::Months::new(3);
-        let mut tx = db.begin().await?;
-        super::ledger::record_subsidy(
-            &mut tx,
-            &crate::domain::FundId::new(fund_id),
-            "12000.00".parse().expect("constant"),
+    let made = if has_users {
+        println!("The database already holds a fund with users: demo data not added.");
+        None
+    } else {
+        Some(make(db, fund_id, card_key).await?)
+    };
+    print_logins(bind);
+    if let Some(made) = made {
+        print_till_and_cards(bind, &made.till, &made.cards);
+        print_reconciliation(bind, &made.month_end);
+    }
+    Ok(())
+}
+
+async fn make(db: &Db, fund_id: &str, card_key: &crate::card_key::CardKey) -> anyhow::Result<Made> {
+    let members = demo_members(db, fund_id).await?;
+    let mut ids = Vec::new();
+    for (email, role) in DEMO_LOGINS {
+        let member = (role == Role::Member).then(|| members[0].as_str());
+        let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e))?;
+        ids.push(user.id);
+    }
+    demo_subsidies(db, fund_id).await?;
+    demo_contributions(db, fund_id, &members).await?;
+    // ids: admin, treasurer, committee, member (the order of DEMO_LOGINS).
+    let till = shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?;
+    let cards = demo_cards(db, fund_id, card_key, &members[0], &ids[0]).await?;
+    // The past months at the tills, settled, and one bank statement imported.
+    let month_end = month_end::fill(db, fund_id, &members, &ids[1]).await?;
+    println!(
+        "Demo fund created: {} members with three months of contributions and allowances, 10 shops.",
+        members.len()
+    );
+    println!(
+        "Month end: {} purchases in the past three months, {} settlements, one bank statement \
+         imported.",
+        month_end.purchases, month_end.settlements
+    );
+    Ok(Made {
+        till,
+        cards,
+        month_end,
+    })
+}
+
+/// The fund starts with the subsidies that pay for most allowances (PRODUCT.md: members'
+/// contributions cover 25 % to 50 %), three months back.
+async fn demo_subsidies(db: &Db, fund_id: &str) -> anyhow::Result<()> {
+    let today = crate::domain::today();
+    let start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
+    let start = start - chrono::Months::new(3);
+    let fund = crate::domain::FundId::new(fund_id);
+    let mut tx = db.begin().await?;
+    for (amount, on, label) in [
+        (
+            "12000.00",
             start,
             "Subvention Métropole — alimentation durable",
-        )
-        .await?;
-        super::ledger::record_subsidy(
-            &mut tx,
-            &crate::domain::FundId::new(fund_id),
-            "4500.00".parse().expect("constant"),
+        ),
+        (
+            "4500.00",
             start + chrono::Days::new(20),
             "Fondation — soutien à la caisse commune",
-        )
-        .await?;
-        tx.commit().await?;
-        demo_contributions(db, fund_id, &members).await?;
-        // ids: admin, treasurer, committee, member (the order of DEMO_LOGINS).
-        till = Some(shops::fill(db, fund_id, &ids[0], &ids[2], DEMO_PASSWORD).await?);
-        // The demo member's cards: an app card (its secret is shown once, here) and a printed
-        // card with its PIN, so a newcomer can pay at the demo till with curl.
-        let app = super::cards::issue(
-            db,
-            card_key,
-            &crate::domain::FundId::new(fund_id),
-            &crate::domain::MemberId::new(&members[0]),
-            crate::domain::card::CardKind::App,
-            None,
-            &crate::domain::UserId::new(&ids[0]),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e))?;
-        let printed = super::cards::issue(
-            db,
-            card_key,
-            &crate::domain::FundId::new(fund_id),
-            &crate::domain::MemberId::new(&members[0]),
-            crate::domain::card::CardKind::Printed,
-            Some(DEMO_PIN.to_string()),
-            &crate::domain::UserId::new(&ids[0]),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e))?;
-        cards = Some((
-            app.card.id.clone(),
-            app.secret.unwrap_or_default(),
-            printed.card.id,
-        ));
-        // The past months at the tills, settled, and one bank statement imported.
-        month_end = Some(month_end::fill(db, fund_id, &members, &ids[1]).await?);
-        println!(
-            "Demo fund created: {} members with three months of contributions and allowances, 10 shops.",
-            members.len()
-        );
-        if let Some(m) = &month_end {
-            println!(
-                "Month end: {} purchases in the past three months, {} settlements, one bank \
-                 statement imported.",
-                m.purchases, m.settlements
-            );
-        }
-    } else {
-        println!("The database already holds a fund with users: demo data not added.");
+        ),
+    ] {
+        let amount = amount.parse().expect("constant");
+        super::ledger::record_subsidy(&mut tx, &fund, amount, on, label).await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The demo member's cards: an app card (its secret is shown once, here) and a printed card
+/// with its PIN, so a newcomer can pay at the demo till with curl.
+async fn demo_cards(
+    db: &Db,
+    fund_id: &str,
+    card_key: &crate::card_key::CardKey,
+    member: &str,
+    admin: &str,
+) -> anyhow::Result<(String, String, String)> {
+    use crate::domain::card::CardKind;
+    let (fund, member) = (
+        crate::domain::FundId::new(fund_id),
+        crate::domain::MemberId::new(member),
+    );
+    let admin = crate::domain::UserId::new(admin);
+    let issue = |kind, pin: Option<String>| {
+        super::cards::issue(db, card_key, &fund, &member, kind, pin, &admin)
+    };
+    let app = issue(CardKind::App, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    let printed = issue(CardKind::Printed, Some(DEMO_PIN.to_string()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e))?;
+    Ok((
+        app.card.id.clone(),
+        app.secret.unwrap_or_default(),
+        printed.card.id,
+    ))
+}
+
+fn print_logins(bind: std::net::SocketAddr) {
     println!();
     println!("Demo logins (password for all: {DEMO_PASSWORD}):");
     for (email, role) in DEMO_LOGINS {
@@ -159,43 +191,47 @@ pub async fn fill(
         "       -d '{{\"email\":\"{}\",\"password\":\"{DEMO_PASSWORD}\"}}'",
         DEMO_LOGINS[1].0
     );
-    if let Some(till) = till {
-        println!();
-        println!(
-            "Till key of {} (shown this once; admins can issue others):",
-            till.shop_name
-        );
-        println!("  {}", till.api_key);
-        println!(
-            "  curl -s http://{bind}/api/v1/terminals/current -H 'authorization: Bearer {}'",
-            till.api_key
-        );
-        if let Some((app_card, secret, printed_card)) = &cards {
-            println!();
-            println!(
-                "Cards of {} (TOTP: SHA-256, 8 digits, 30 s steps):",
-                DEMO_LOGINS[3].0
-            );
-            println!("  app card secret (base32, shown once): {secret}");
-            println!(
-                "  otpauth://totp/caisse:adherente?secret={secret}&algorithm=SHA256&digits=8&period=30"
-            );
-            println!("  printed card: caisse1:{printed_card}  PIN {DEMO_PIN}");
-            println!("Pay 12.50 at the till with the app card (oathtool computes the code):");
-            println!("  CODE=$(oathtool --totp=sha256 --digits=8 --base32 {secret})");
-            println!(
-                "  curl -s -X POST http://{bind}/api/v1/redemptions -H 'authorization: Bearer {}' \\",
-                till.api_key
-            );
-            println!(
-                "       -H 'content-type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\"
-            );
-            println!(
-                "       -d \"{{\\\"token\\\":\\\"caisse1:{app_card}:$CODE\\\",\\\"amount\\\":\\\"12.50\\\"}}\""
-            );
-        }
-    }
-    if let Some(Some((e2e, shop))) = month_end.map(|m| m.unpaid) {
+}
+
+fn print_till_and_cards(
+    bind: std::net::SocketAddr,
+    till: &shops::DemoTill,
+    (app_card, secret, printed_card): &(String, String, String),
+) {
+    println!();
+    println!(
+        "Till key of {} (shown this once; admins can issue others):",
+        till.shop_name
+    );
+    println!("  {}", till.api_key);
+    println!(
+        "  curl -s http://{bind}/api/v1/terminals/current -H 'authorization: Bearer {}'",
+        till.api_key
+    );
+    println!();
+    println!(
+        "Cards of {} (TOTP: SHA-256, 8 digits, 30 s steps):",
+        DEMO_LOGINS[3].0
+    );
+    println!("  app card secret (base32, shown once): {secret}");
+    println!(
+        "  otpauth://totp/caisse:adherente?secret={secret}&algorithm=SHA256&digits=8&period=30"
+    );
+    println!("  printed card: caisse1:{printed_card}  PIN {DEMO_PIN}");
+    println!("Pay 12.50 at the till with the app card (oathtool computes the code):");
+    println!("  CODE=$(oathtool --totp=sha256 --digits=8 --base32 {secret})");
+    println!(
+        "  curl -s -X POST http://{bind}/api/v1/redemptions -H 'authorization: Bearer {}' \\",
+        till.api_key
+    );
+    println!("       -H 'content-type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\");
+    println!(
+        "       -d \"{{\\\"token\\\":\\\"caisse1:{app_card}:$CODE\\\",\\\"amount\\\":\\\"12.50\\\"}}\""
+    );
+}
+
+fn print_reconciliation(bind: std::net::SocketAddr, month_end: &month_end::MonthEnd) {
+    if let Some((e2e, shop)) = &month_end.unpaid {
         println!();
         println!(
             "Reconciliation (as the treasurer): the transfer {e2e} to {shop} is not on the \
@@ -203,7 +239,6 @@ pub async fn fill(
         );
         println!("  curl -s http://{bind}/api/v1/reconciliation -H 'authorization: Bearer TOKEN'");
     }
-    Ok(())
 }
 
 /// A small deterministic generator, so every demo looks the same.

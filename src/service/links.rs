@@ -5,6 +5,7 @@
 //! when the deployment has a mail server; otherwise the admin's page shows it to hand over.
 
 use crate::auth;
+use crate::caller::{AdminOnly, Caller, Roles};
 use crate::domain::{ErrorCode, FieldError, FundId, Instant, MemberId, Role, UserId};
 use crate::mail::{Mail, MailError, Mailer};
 use crate::service::error::ServiceError;
@@ -95,29 +96,27 @@ async fn issue(
     })
 }
 
-/// Invites a person: their login is created with a password nobody knows, and the link lets
-/// them choose their own. A member's login names the member it is for.
+/// The admin's caller: who may invite and hand over links, and in which fund.
+fn admin(caller: &Caller) -> Result<(&FundId, &UserId), ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
+    let user = caller.user().ok_or(crate::caller::Forbidden)?;
+    Ok((caller.fund(), user))
+}
+
+/// Invites a person (admins only): their login is created with a password nobody knows, and
+/// the link lets them choose their own. A member's login names the member it is for, one who
+/// has not left; a till is not a person.
 pub async fn invite(
     db: &Db,
-    fund: &FundId,
-    by: &UserId,
+    caller: &Caller,
     email: &str,
     role: Role,
     member: Option<&MemberId>,
 ) -> Result<IssuedLink, ServiceError> {
-    if role == Role::Terminal {
-        return Err(ServiceError::field(
-            ErrorCode::ValidationFailed,
-            "role",
-            "a till is not a person: create a till key instead",
-        ));
-    }
-    if role == Role::Member && member.is_none() {
-        return Err(ServiceError::field(
-            ErrorCode::MissingField,
-            "member_id",
-            "a member's login names the member",
-        ));
+    let (fund, by) = admin(caller)?;
+    let errors = super::users::person_errors(db, fund, role, member).await?;
+    if !errors.is_empty() {
+        return Err(ServiceError::invalid(errors));
     }
     // Nobody knows this password: the person sets theirs with the link.
     let unknown = auth::new_token("nopass");
@@ -130,10 +129,10 @@ pub async fn invite(
 /// mail server is set).
 pub async fn reset_link(
     db: &Db,
-    fund: &FundId,
-    by: &UserId,
+    caller: &Caller,
     user: &UserId,
 ) -> Result<IssuedLink, ServiceError> {
+    let (fund, by) = admin(caller)?;
     let user = login_links::user(db, fund, user)
         .await?
         .ok_or_else(|| ServiceError::not_found("user"))?;

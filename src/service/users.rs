@@ -67,6 +67,22 @@ async fn role_errors(
     fund: &FundId,
     req: &NewUser,
 ) -> Result<Vec<FieldError>, ServiceError> {
+    person_errors(db, fund, req.role, req.member_id.as_ref()).await
+}
+
+/// What a person's login must satisfy: a role a person can hold (tills have terminal keys), and
+/// a member exactly for the member role, one who has not left.
+pub(crate) async fn person_errors(
+    db: &Db,
+    fund: &FundId,
+    role: Role,
+    member_id: Option<&MemberId>,
+) -> Result<Vec<FieldError>, ServiceError> {
+    struct Req<'a> {
+        role: Role,
+        member_id: Option<&'a MemberId>,
+    }
+    let req = Req { role, member_id };
     let mut errors = Vec::new();
     if req.role == Role::Terminal {
         errors.push(FieldError::new(
@@ -80,7 +96,7 @@ async fn role_errors(
     if req.role != Role::Member && req.member_id.is_some() {
         errors.push(FieldError::new("member_id", "only for the member role"));
     }
-    if let Some(member_id) = &req.member_id {
+    if let Some(member_id) = req.member_id {
         match members::find(db, fund, member_id).await? {
             None => errors.push(FieldError::new("member_id", "no such member")),
             Some(m) if m.status == MemberStatus::Left => errors.push(FieldError::new(

@@ -197,6 +197,9 @@ messages! {
         "At least 10 characters. A sentence of a few words is easy to remember and hard to guess.";
     SavePassword => "Enregistrer mon mot de passe", "Save my password";
     ForgotTitle => "Mot de passe oublié", "Forgotten password";
+    ForgotHow => "Retrouver l'accès à votre compte", "Get back into your account";
+    YourAccount => "Votre compte", "Your account";
+    LinkDead => "Lien expiré ou déjà utilisé", "Expired or used link";
     ForgotIntro => "Donnez l'adresse e-mail de votre compte : nous y enverrons un lien pour choisir un nouveau mot de passe.",
         "Give the email address of your account: we will send a link there to choose a new password.";
     ForgotSend => "Recevoir un lien", "Send me a link";
@@ -224,6 +227,7 @@ messages! {
     NavCommittee => "Comité", "Committee";
     NavTreasurer => "Trésorerie", "Treasury";
     NavAdmin => "Administration", "Administration";
+    NavPeople => "Personnes", "People";
     // Member
     MemberTitle => "Mon compte", "My account";
     Balance => "Solde disponible", "Balance to spend";
@@ -532,6 +536,26 @@ messages! {
     CriteriaJson => "Critères de conventionnement (JSON)", "Approval criteria (JSON)";
     Save => "Enregistrer", "Save";
     Users => "Utilisateurs", "Users";
+    PeopleTitle => "Les personnes qui se connectent", "People who sign in";
+    InviteTitle => "Inviter une personne", "Invite someone";
+    InviteHelpMail => "La personne reçoit par e-mail un lien pour choisir son mot de passe ; il marche 7 jours, une seule fois.",
+        "The person gets a link by email to choose their password; it works for 7 days, once.";
+    InviteHelpNoMail => "La caisse n'envoie pas d'e-mails : après l'invitation, cette page affiche un lien à donner à la personne (il marche 7 jours, une seule fois) pour qu'elle choisisse son mot de passe.",
+        "This fund sends no email: after the invitation this page shows a link to give the person (it works for 7 days, once) so that they choose their password.";
+    InviteMember => "Numéro d'adhérent ou référence de paiement (pour un·e adhérent·e)", "Member number or payment reference (for a member)";
+    InviteMemberHelp => "Par exemple 12 ou CAISSE-0012. Laissez vide pour le comité, la trésorerie ou l'administration.",
+        "For example 12 or CAISSE-0012. Leave empty for the committee, the treasurer or an admin.";
+    InviteSend => "Inviter", "Invite";
+    Since => "Depuis le", "Since";
+    NewPasswordLink => "Mot de passe oublié", "Forgotten password";
+    NewPasswordLinkMake => "Faire un lien", "Make a link";
+    NewPasswordLinkFor => "Faire un lien de nouveau mot de passe pour {}", "Make a new-password link for {}";
+    LinkSent => "Lien envoyé par e-mail à {}.", "Link sent by email to {}.";
+    LinkHandOverInvitation => "Invitation créée pour {}. Donnez-lui ce lien (par SMS, sur papier…) : il lui permet de choisir son mot de passe.",
+        "Invitation made for {}. Give them this link (by text message, on paper…): it lets them choose their password.";
+    LinkHandOverReset => "Lien de nouveau mot de passe pour {}. Donnez-lui ce lien : l'ancien mot de passe marche jusqu'à ce qu'il serve.",
+        "New-password link for {}. Give them this link: the old password works until it is used.";
+    LinkToHandOver => "Lien à donner", "Link to hand over";
     Role => "Rôle", "Role";
     MemberId => "Identifiant d'adhérent (rôle adhérent)", "Member id (member role)";
     CreateUser => "Créer l'utilisateur", "Create the user";

@@ -25,6 +25,7 @@ fn nav_links(web: &Web) -> Vec<(&'static str, M)> {
         Some(Role::Treasurer) => vec![("/tresorerie", M::NavTreasurer)],
         Some(Role::Admin) => vec![
             ("/admin", M::NavAdmin),
+            ("/admin/personnes", M::NavPeople),
             ("/tresorerie", M::NavTreasurer),
             ("/comite", M::NavCommittee),
         ],

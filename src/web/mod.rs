@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod layout;
 pub mod member;
 pub mod password;
+pub mod people;
 pub mod problem;
 pub mod session;
 pub mod till;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .merge(treasurer::routes())
         .merge(admin::routes())
         .merge(password::routes())
+        .merge(people::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -44,7 +44,7 @@ fn dead_link(web: &Web) -> Markup {
         &[],
         html! {
             section.card aria-labelledby="link-h" {
-                h2 id="link-h" { (web.t(M::LinkTitle)) }
+                h2 id="link-h" { (web.t(M::LinkDead)) }
                 (notice(false, web.t(M::ErrLinkInvalid)))
                 p { a href="/mot-de-passe-oublie" { (web.t(M::ForgotAsk)) } }
             }
@@ -70,7 +70,7 @@ fn password_form(web: &Web, token: &str, link: &OpenLink, error: Option<&str>) -
         &[],
         html! {
             section.card aria-labelledby="link-h" {
-                h2 id="link-h" { (web.t(M::LinkTitle)) }
+                h2 id="link-h" { (web.t(M::YourAccount)) }
                 p { (web.t(intro)) }
                 @if let Some(e) = error { (notice(false, e)) }
                 form method="post" action=(format!("{}{token}", links::LINK_PATH)) {
@@ -128,21 +128,26 @@ async fn choose(State(state): State<AppState>, Path(token): Path<String>, form: 
     }
 }
 
-fn forgot_form(web: &Web, email: &str, outcome: Option<Markup>) -> Markup {
+/// Without a mail server there is nothing to send: the page says whom to ask, with no form.
+fn forgot_form(web: &Web, mails: bool, email: &str, outcome: Option<Markup>) -> Markup {
     page(
         web,
         web.t(M::ForgotTitle),
         &[],
         html! {
             section.card aria-labelledby="forgot-h" {
-                h2 id="forgot-h" { (web.t(M::ForgotTitle)) }
+                h2 id="forgot-h" { (web.t(M::ForgotHow)) }
                 @if let Some(o) = outcome { (o) }
-                p { (web.t(M::ForgotIntro)) }
-                form method="post" action="/mot-de-passe-oublie" {
-                    (csrf_field(web))
-                    label for="email" { (web.t(M::Email)) }
-                    input id="email" name="email" type="email" autocomplete="username" required value=(email);
-                    button type="submit" { (web.t(M::ForgotSend)) }
+                @if mails {
+                    p { (web.t(M::ForgotIntro)) }
+                    form method="post" action="/mot-de-passe-oublie" {
+                        (csrf_field(web))
+                        label for="email" { (web.t(M::Email)) }
+                        input id="email" name="email" type="email" autocomplete="username" required value=(email);
+                        button type="submit" { (web.t(M::ForgotSend)) }
+                    }
+                } @else {
+                    p id="no-mail" { (web.t(M::ForgotNoMail)) }
                 }
                 p { a href="/connexion" { (web.t(M::BackToLogin)) } }
             }
@@ -150,8 +155,9 @@ fn forgot_form(web: &Web, email: &str, outcome: Option<Markup>) -> Markup {
     )
 }
 
-async fn forgot_page(web: Web) -> Response {
-    with_pre(web, StatusCode::OK, |w| forgot_form(w, "", None))
+async fn forgot_page(State(state): State<AppState>, web: Web) -> Response {
+    let mails = state.mailer.is_some();
+    with_pre(web, StatusCode::OK, |w| forgot_form(w, mails, "", None))
 }
 
 /// The answer is the same whether the address is known or not: nobody learns from this page
@@ -161,13 +167,12 @@ async fn forgot(State(state): State<AppState>, form: Form) -> Response {
     let web = &form.web;
     let email = form.text("email");
     let Some(mailer) = state.mailer.as_deref() else {
-        let note = notice(false, web.t(M::ForgotNoMail));
-        return respond(StatusCode::OK, forgot_form(web, &email, Some(note)));
+        return respond(StatusCode::OK, forgot_form(web, false, &email, None));
     };
     match send_reset_links(&state, mailer, &email).await {
         Ok(()) => {
             let note = notice(true, web.t(M::ForgotSent));
-            respond(StatusCode::OK, forgot_form(web, &email, Some(note)))
+            respond(StatusCode::OK, forgot_form(web, true, &email, Some(note)))
         }
         Err(e) => super::layout::internal_error(web, e),
     }
