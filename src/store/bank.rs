@@ -210,22 +210,5 @@ pub async fn member_by_number_or_reference(
     fund_id: &str,
     text: &str,
 ) -> Result<Option<String>, StoreError> {
-    let wanted: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_uppercase();
-    if wanted.is_empty() {
-        return Ok(None);
-    }
-    let number = wanted.parse::<i64>().ok();
-    let row = sqlx::query(
-        "SELECT id FROM members WHERE fund_id = $1 AND (payment_reference = $2 OR number = $3)",
-    )
-    .bind(fund_id)
-    .bind(&wanted)
-    .bind(number)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
+    super::members::id_named(&mut **tx, fund_id, text).await
 }

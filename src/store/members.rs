@@ -200,19 +200,34 @@ pub async fn id_by_number_or_reference(
     fund_id: &str,
     text: &str,
 ) -> Result<Option<String>, StoreError> {
+    id_named(db.pool(), fund_id, text).await
+}
+
+/// The same lookup, on a pool or inside a transaction (matching a bank line by hand).
+pub(crate) async fn id_named<'e, E>(
+    executor: E,
+    fund_id: &str,
+    text: &str,
+) -> Result<Option<String>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let wanted: String = text
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_uppercase();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
     let number = wanted.parse::<i64>().ok();
     let row = sqlx::query(
         "SELECT id FROM members WHERE fund_id = $1 AND (payment_reference = $2 OR number = $3)",
     )
     .bind(fund_id)
-    .bind(&wanted)
+    .bind(wanted)
     .bind(number)
-    .fetch_optional(db.pool())
+    .fetch_optional(executor)
     .await?;
     Ok(row.map(|r| r.try_get("id")).transpose()?)
 }
