@@ -380,70 +380,14 @@ impl ShopApplication {
         let legal_name = text("legal_name", &self.legal_name, 140, &mut errors);
         let address = text("address", &self.address, 300, &mut errors);
 
-        let siret = self.siret.as_deref().map(|s| {
-            let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-            if !is_valid_siret(&digits) {
-                errors.push(FieldError::new(
-                    "siret",
-                    "must be 14 digits with a valid check digit (Luhn)",
-                ));
-            }
-            digits
-        });
-
+        let siret = self.siret.as_deref().map(|s| siret_of(s, &mut errors));
         let iban = normalize_iban(&self.iban);
         if let Err(e) = validate_iban(&iban) {
             errors.push(FieldError::new("iban", e));
         }
-
-        let bic = self.bic.as_deref().map(|b| {
-            let b: String = b
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_uppercase)
-                .collect();
-            if !is_valid_bic(&b) {
-                errors.push(FieldError::new("bic", "must be 8 or 11 letters and digits"));
-            }
-            b
-        });
-
-        if self.categories.is_empty() {
-            errors.push(FieldError::new("categories", "give at least one category"));
-        }
-        let mut categories = Vec::new();
-        for (i, c) in self.categories.iter().enumerate() {
-            let c = c.trim();
-            if !settings.categories.iter().any(|k| k == c) {
-                errors.push(FieldError::new(
-                    format!("categories[{i}]"),
-                    format!(
-                        "not one of the fund's categories: {}",
-                        settings.categories.join(", ")
-                    ),
-                ));
-            } else if categories.iter().any(|k| k == c) {
-                errors.push(FieldError::new(format!("categories[{i}]"), "given twice"));
-            } else {
-                categories.push(c.to_string());
-            }
-        }
-
-        let mut criteria = BTreeMap::new();
-        for (id, answer) in &self.criteria {
-            let field = format!("criteria.{id}");
-            if !settings.criteria.iter().any(|c| &c.id == id) {
-                let known: Vec<&str> = settings.criteria.iter().map(|c| c.id.as_str()).collect();
-                errors.push(FieldError::new(
-                    field,
-                    format!("not one of the fund's criteria: {}", known.join(", ")),
-                ));
-                continue;
-            }
-            let answer = text(&field, answer, MAX_ANSWER_CHARS, &mut errors);
-            criteria.insert(id.clone(), answer);
-        }
-
+        let bic = self.bic.as_deref().map(|b| bic_of(b, &mut errors));
+        let categories = categories_of(&self.categories, settings, &mut errors);
+        let criteria = criteria_of(&self.criteria, settings, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -458,6 +402,83 @@ impl ShopApplication {
             criteria,
         })
     }
+}
+
+/// A SIRET as typed (spaces dropped), checked.
+fn siret_of(typed: &str, errors: &mut Vec<FieldError>) -> String {
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    if !is_valid_siret(&digits) {
+        errors.push(FieldError::new(
+            "siret",
+            "must be 14 digits with a valid check digit (Luhn)",
+        ));
+    }
+    digits
+}
+
+/// A BIC as typed (spaces dropped, capitals), checked.
+fn bic_of(typed: &str, errors: &mut Vec<FieldError>) -> String {
+    let b: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect();
+    if !is_valid_bic(&b) {
+        errors.push(FieldError::new("bic", "must be 8 or 11 letters and digits"));
+    }
+    b
+}
+
+/// At least one of the fund's categories, none twice.
+fn categories_of(
+    typed: &[String],
+    settings: &FundSettings,
+    errors: &mut Vec<FieldError>,
+) -> Vec<String> {
+    if typed.is_empty() {
+        errors.push(FieldError::new("categories", "give at least one category"));
+    }
+    let mut categories: Vec<String> = Vec::new();
+    for (i, c) in typed.iter().enumerate() {
+        let c = c.trim();
+        if !settings.categories.iter().any(|k| k == c) {
+            errors.push(FieldError::new(
+                format!("categories[{i}]"),
+                format!(
+                    "not one of the fund's categories: {}",
+                    settings.categories.join(", ")
+                ),
+            ));
+        } else if categories.iter().any(|k| k == c) {
+            errors.push(FieldError::new(format!("categories[{i}]"), "given twice"));
+        } else {
+            categories.push(c.to_string());
+        }
+    }
+    categories
+}
+
+/// An answer to each of the fund's criteria that was answered, none to a criterion it lacks.
+fn criteria_of(
+    typed: &BTreeMap<String, String>,
+    settings: &FundSettings,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, String> {
+    let mut criteria = BTreeMap::new();
+    for (id, answer) in typed {
+        let field = format!("criteria.{id}");
+        if !settings.criteria.iter().any(|c| &c.id == id) {
+            let known: Vec<&str> = settings.criteria.iter().map(|c| c.id.as_str()).collect();
+            errors.push(FieldError::new(
+                field,
+                format!("not one of the fund's criteria: {}", known.join(", ")),
+            ));
+            continue;
+        }
+        let answer = text(&field, answer, MAX_ANSWER_CHARS, errors);
+        criteria.insert(id.clone(), answer);
+    }
+    criteria
 }
 
 /// A SIRET: 14 digits whose Luhn sum is a multiple of 10. La Poste's establishments (SIREN
