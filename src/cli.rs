@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::domain::Role;
+use crate::domain::{FundId, Role};
 use crate::store::{funds, idempotency, ledger, Db};
 
 #[derive(Parser, Debug)]
@@ -194,7 +194,7 @@ async fn create_admin(config: &Config, email: &str, role: &str) -> anyhow::Resul
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']);
     let (db, fund) = open(config).await?;
-    let user = crate::service::users::create(&db, &fund, email, password, role, None)
+    let user = crate::service::users::create(&db, &FundId::new(fund), email, password, role, None)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e))?;
     println!("created {} {} ({})", user.role, user.email, user.id);

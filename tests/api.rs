@@ -118,16 +118,9 @@ async fn health_and_openapi(app: TestApp) {
 
 async fn sessions(app: TestApp) {
     let email = "tresorier@test.caisse.fr";
-    caisse::service::users::create(
-        &app.db,
-        &app.fund_id,
-        email,
-        PASSWORD,
-        Role::Treasurer,
-        None,
-    )
-    .await
-    .unwrap();
+    caisse::service::users::create(&app.db, &app.fund(), email, PASSWORD, Role::Treasurer, None)
+        .await
+        .unwrap();
 
     // Emails are matched without case.
     let r = app

@@ -585,7 +585,7 @@ async fn new_user(app: &TestApp, role: Role) -> String {
         "{}@limit.caisse.fr",
         caisse::domain::new_id("u").to_lowercase()
     );
-    caisse::service::users::create(&app.db, &app.fund_id, &email, PASSWORD, role, None)
+    caisse::service::users::create(&app.db, &app.fund(), &email, PASSWORD, role, None)
         .await
         .expect("user");
     email

@@ -150,11 +150,11 @@ async fn a_forgotten_password_gets_a_link_by_email(app: TestApp) {
     let member = app.new_member("Membre oublieux").await;
     caisse::service::users::create(
         &app.db,
-        &app.fund_id,
+        &app.fund(),
         email,
         PASSWORD,
         Role::Member,
-        Some(&member),
+        Some(&caisse::domain::MemberId::new(member.clone())),
     )
     .await
     .unwrap();
@@ -319,16 +319,9 @@ async fn a_link_works_once_even_opened_twice_at_once(app: TestApp) {
 
 async fn without_a_mail_server_the_page_says_whom_to_ask(app: TestApp) {
     let email = "sans-mail@test.caisse.fr";
-    caisse::service::users::create(
-        &app.db,
-        &app.fund_id,
-        email,
-        PASSWORD,
-        Role::Treasurer,
-        None,
-    )
-    .await
-    .unwrap();
+    caisse::service::users::create(&app.db, &app.fund(), email, PASSWORD, Role::Treasurer, None)
+        .await
+        .unwrap();
     let mut agent = Agent::new(&app);
     let page = agent.get("/mot-de-passe-oublie").await;
     assert!(

@@ -1183,9 +1183,16 @@ async fn another_funds_shops_are_not_found(app: TestApp) {
         ("admin@autre.caisse.fr", Role::Admin),
         ("comite@autre.caisse.fr", Role::Committee),
     ] {
-        caisse::service::users::create(&app.db, &fund2, email, PASSWORD, role, None)
-            .await
-            .unwrap();
+        caisse::service::users::create(
+            &app.db,
+            &caisse::domain::FundId::new(fund2.clone()),
+            email,
+            PASSWORD,
+            role,
+            None,
+        )
+        .await
+        .unwrap();
         let r = app
             .post(
                 "/api/v1/sessions",
@@ -1340,7 +1347,7 @@ async fn the_use_cases_check_the_role_and_the_status(app: TestApp) {
     // A pending shop cannot be suspended; once rejected, nothing more happens to it.
     let real_admin = caisse::service::users::create(
         &app.db,
-        &app.fund_id,
+        &app.fund(),
         "admin2@test.caisse.fr",
         PASSWORD,
         Role::Admin,

@@ -81,11 +81,14 @@ async fn user(app: &TestApp, role: Role, name: &str) -> (String, Option<String>)
     );
     caisse::service::users::create(
         &app.db,
-        &app.fund_id,
+        &app.fund(),
         &email,
         PASSWORD,
         role,
-        member.as_deref(),
+        member
+            .as_deref()
+            .map(caisse::domain::MemberId::new)
+            .as_ref(),
     )
     .await
     .expect("user");

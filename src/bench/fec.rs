@@ -71,7 +71,7 @@ async fn bench(scratch: &Scratch, entries: usize) -> anyhow::Result<()> {
     let seeding = started.elapsed();
     crate::service::users::create(
         &db,
-        &fund,
+        &crate::domain::FundId::new(fund.as_str()),
         "bench-treasurer@caisse.invalid",
         PASSWORD,
         crate::domain::Role::Treasurer,

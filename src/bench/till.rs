@@ -224,7 +224,7 @@ pub(super) async fn till_setup(
     // Shops with one till each, through the API.
     let admin = crate::service::users::create(
         &db,
-        &fund,
+        &crate::domain::FundId::new(fund.as_str()),
         "bench-admin@caisse.invalid",
         "bench-admin-password",
         crate::domain::Role::Admin,

@@ -89,8 +89,9 @@ async fn make(db: &Db, fund_id: &str, card_key: &crate::card_key::CardKey) -> an
     let members = demo_members(db, fund_id).await?;
     let mut ids = Vec::new();
     for (email, role) in DEMO_LOGINS {
-        let member = (role == Role::Member).then(|| members[0].as_str());
-        let user = super::users::create(db, fund_id, email, DEMO_PASSWORD, role, member)
+        let member = (role == Role::Member).then(|| crate::domain::MemberId::new(&members[0]));
+        let fund = crate::domain::FundId::new(fund_id);
+        let user = super::users::create(db, &fund, email, DEMO_PASSWORD, role, member.as_ref())
             .await
             .map_err(|e| anyhow::anyhow!("{}", e))?;
         ids.push(user.id);

@@ -120,8 +120,7 @@ pub async fn invite(
     }
     // Nobody knows this password: the person sets theirs with the link.
     let unknown = auth::new_token("nopass");
-    let user =
-        super::users::create(db, fund, email, &unknown, role, member.map(|m| m.as_str())).await?;
+    let user = super::users::create(db, fund, email, &unknown, role, member).await?;
     issue(db, user, Purpose::Invitation, Some(by)).await
 }
 

@@ -52,7 +52,7 @@ pub async fn add(db: &Db, caller: &Caller, req: NewUser) -> Result<UserView, Ser
     if !errors.is_empty() {
         return Err(ServiceError::invalid(errors));
     }
-    let member_id = req.member_id.as_deref();
+    let member_id = req.member_id.as_ref();
     let user = create(db, fund, &req.email, &req.password, req.role, member_id).await?;
     Ok(UserView {
         id: UserId::new(user.id),
@@ -136,11 +136,11 @@ pub async fn list(
 /// off the async threads.
 pub async fn create(
     db: &Db,
-    fund_id: &str,
+    fund_id: &FundId,
     email: &str,
     password: &str,
     role: Role,
-    member_id: Option<&str>,
+    member_id: Option<&MemberId>,
 ) -> Result<User, ServiceError> {
     let mut errors = Vec::new();
     let email = users::normalize_email(email);
@@ -169,6 +169,7 @@ pub async fn create(
         .await
         .map_err(ServiceError::internal)?;
     let mut tx = db.begin().await?;
+    let member_id = member_id.map(|m| m.as_str());
     let user = users::create(&mut tx, fund_id, &email, &hash, role, member_id).await?;
     tx.commit().await?;
     Ok(user)

@@ -415,9 +415,16 @@ impl TestApp {
     /// Signs in a new user with this role, tied to `member` for the member role.
     pub async fn login_as(&self, role: Role, member: Option<&str>) -> String {
         let email = format!("{}-{}@test.caisse.fr", role, unique_name());
-        caisse::service::users::create(&self.db, &self.fund_id, &email, PASSWORD, role, member)
-            .await
-            .expect("create user");
+        caisse::service::users::create(
+            &self.db,
+            &self.fund(),
+            &email,
+            PASSWORD,
+            role,
+            member.map(caisse::domain::MemberId::new).as_ref(),
+        )
+        .await
+        .expect("create user");
         let r = self
             .post(
                 "/api/v1/sessions",
@@ -578,6 +585,11 @@ impl TestApp {
     #[track_caller]
     pub fn assert_clean(problems: &[String]) {
         assert!(problems.is_empty(), "ledger verify: {problems:#?}");
+    }
+
+    /// The fund's id, typed, for calling services directly.
+    pub fn fund(&self) -> caisse::domain::FundId {
+        caisse::domain::FundId::new(self.fund_id.clone())
     }
 
     /// Runs a statement on the test database behind the service's back (to break a mirror).

@@ -318,9 +318,16 @@ pub async fn fill(
     let pending = apply(db, fund, &PENDING, committee).await?;
     let mut voters = vec![committee.to_string()];
     for email in EXTRA_COMMITTEE {
-        let u = service::users::create(db, fund, email, password, Role::Committee, None)
-            .await
-            .map_err(demo_err)?;
+        let u = service::users::create(
+            db,
+            &FundId::new(fund),
+            email,
+            password,
+            Role::Committee,
+            None,
+        )
+        .await
+        .map_err(demo_err)?;
         voters.push(u.id);
     }
     let votes = [
