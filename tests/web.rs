@@ -452,6 +452,11 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
         declined.body
     );
     assert!(declined.body.contains("Ce code a déjà servi."));
+    assert!(
+        declined.body.contains("name=\"amount\" type=\"text\"")
+            && declined.body.contains("value=\"1\""),
+        "a decline keeps the amount typed"
+    );
     // Nothing on the till names the member or their income.
     for body in [
         &first.body,
@@ -1874,6 +1879,11 @@ async fn browser_member_till_and_treasurer(app: TestApp) {
         .text("#reason")
         .await
         .contains("Ce code a déjà servi"));
+    assert_eq!(
+        browser.property("#amount", "value").await,
+        "5",
+        "a decline keeps the amount the cashier typed"
+    );
     browser.screenshot(&shot("till-declined")).await;
     let account = app
         .get(

@@ -27,10 +27,12 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn till_page(State(state): State<AppState>, web: Web) -> Response {
-    render(&state, &web, None).await
+    render(&state, &web, None, "").await
 }
 
-async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Response {
+/// The till's page; after a decline, `amount` keeps what the cashier typed, so the sale is
+/// paid again with another card (or after fixing the code) without typing it twice.
+async fn render(state: &AppState, web: &Web, outcome: Option<Markup>, amount: &str) -> Response {
     let caller = match web.require(&[Role::Terminal]) {
         Ok(c) => c,
         Err(r) => return r,
@@ -41,7 +43,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
     };
     let body = html! {
         @if let Some(o) = outcome { (o) }
-        (pay_form(web))
+        (pay_form(web, amount))
         (sales_of_the_day(web, &day))
     };
     respond(
@@ -51,7 +53,7 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>) -> Respons
 }
 
 /// The sale's form: an amount, the card's code (scanner, camera or by hand) and a PIN.
-fn pay_form(web: &Web) -> Markup {
+fn pay_form(web: &Web, amount: &str) -> Markup {
     html! {
     section.card aria-labelledby="pay-h" {
         h2 id="pay-h" { (web.t(M::Pay)) }
@@ -64,10 +66,12 @@ fn pay_form(web: &Web) -> Markup {
             (csrf_field(web))
             input type="hidden" name="idem" value=(key) id="idem";
             label for="amount" { (web.t(M::AmountEuros)) }
-            input.big id="amount" name="amount" type="text" inputmode="decimal" required autofocus
-                pattern="[0-9]+([.,][0-9]{1,2})?";
+            // After a decline the amount is kept and the code field waits for the next card.
+            input.big id="amount" name="amount" type="text" inputmode="decimal" required
+                autofocus[amount.is_empty()] pattern="[0-9]+([.,][0-9]{1,2})?" value=(amount);
             label for="code" { (web.t(M::Code)) }
-            input id="code" name="code" type="text" autocapitalize="off" spellcheck="false";
+            input id="code" name="code" type="text" autocapitalize="off" spellcheck="false"
+                autofocus[!amount.is_empty()];
             div id="camera" hidden {
                 button type="button" id="camera-start" { (web.t(M::ScanCamera)) }
                 button type="button" id="camera-stop" hidden { (web.t(M::StopCamera)) }
@@ -171,6 +175,7 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
     }
     .await;
     let l = web.lang;
+    let declined = answer.is_err();
     let outcome = match answer {
         // The same key and sale again (Back, a reload, a second click): the first answer,
         // said to be one, so that goods never leave on a payment that did not happen now.
@@ -195,7 +200,12 @@ async fn pay(State(state): State<AppState>, form: Form) -> Response {
             }
         },
     };
-    render(&state, web, Some(outcome)).await
+    let kept = if declined {
+        form.text("amount")
+    } else {
+        String::new()
+    };
+    render(&state, web, Some(outcome), &kept).await
 }
 
 async fn refund(State(state): State<AppState>, Path(id): Path<String>, form: Form) -> Response {
@@ -222,5 +232,5 @@ async fn refund(State(state): State<AppState>, Path(id): Path<String>, form: For
         Ok(_) => notice(true, web.t(M::RefundDone)),
         Err(e) => notice(false, &refused(web, &e)),
     };
-    render(&state, web, Some(outcome)).await
+    render(&state, web, Some(outcome), "").await
 }

@@ -10,7 +10,9 @@
   amount.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !code.value) { e.preventDefault(); code.focus(); }
   });
-  if (document.getElementById("outcome")) amount.focus();
+  // After an answer the next sale starts at the amount; after a decline the amount is kept
+  // (the server filled it in) and the scanner types the next card into the code field.
+  if (document.getElementById("outcome")) (amount.value ? code : amount).focus();
 
   // The payment's Idempotency-Key belongs to one sale. A new sale always gets a new key: every
   // page draws one, and once the till has shown an answer (approved, declined or "déjà
