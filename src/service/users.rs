@@ -205,9 +205,9 @@ fn role_change_error(from: Role, to: Role) -> Option<&'static str> {
             "a member login is for one household: it takes no other role (invite the person \
              with another email)",
         ),
-        (r, Role::Member) if r != Role::Member => Some(
-            "a member login is for one household: invite the member by their number instead",
-        ),
+        (r, Role::Member) if r != Role::Member => {
+            Some("a member login is for one household: invite the member by their number instead")
+        }
         _ => None,
     }
 }
