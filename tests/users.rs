@@ -18,6 +18,7 @@ both_backends!(
     the_fund_keeps_an_active_admin_when_two_admins_act_at_once,
     a_disabled_person_is_signed_out_and_cannot_sign_in_until_enabled,
     a_disabled_person_cannot_use_a_link,
+    the_people_page_asks_before_it_changes_and_says_refusals_in_french,
 );
 
 async fn set_role(app: &TestApp, admin: &str, user: &str, role: &str) -> Reply {
@@ -359,4 +360,123 @@ async fn a_disabled_person_cannot_use_a_link(app: TestApp) {
     sign_in(&app, &person.email, "une phrase assez longue")
         .await
         .ok(201);
+}
+
+async fn the_people_page_asks_before_it_changes_and_says_refusals_in_french(app: TestApp) {
+    let admin = app.person(Role::Admin).await;
+    let other = app.person(Role::Committee).await;
+    let member = app.person(Role::Member).await;
+    let mut web = Agent::new(&app);
+    assert_eq!(web.login(&admin.email, PASSWORD).await.status, 303);
+    let page = web.get("/admin/personnes").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let action = |id: &str, what: &str| format!("/admin/personnes/{id}/{what}");
+    assert!(page.body.contains(&action(&other.id, "role")));
+    assert!(page.body.contains(&action(&other.id, "desactiver")));
+    // One's own row: no role, no login to disable; a member's login has no role select.
+    assert!(!page.body.contains(&action(&admin.id, "role")));
+    assert!(!page.body.contains(&action(&admin.id, "desactiver")));
+    assert!(!page.body.contains(&action(&member.id, "role")));
+    let csrf = page.field("csrf");
+
+    // Choosing a role asks first, and changes nothing yet.
+    let role = action(&other.id, "role");
+    let ask = web
+        .post(&role, &[("csrf", &csrf), ("role", "treasurer")])
+        .await;
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(
+        ask.body.contains("« trésorerie » au lieu de « comité »"),
+        "{}",
+        ask.body
+    );
+    assert!(ask.body.contains("name=\"confirm\" value=\"oui\""));
+    assert_eq!(
+        listed(&app, &admin.token, &other.id).await["role"],
+        "committee"
+    );
+    let done = web
+        .post(
+            &role,
+            &[("csrf", &csrf), ("role", "treasurer"), ("confirm", "oui")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("a maintenant le rôle « trésorerie »"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        listed(&app, &admin.token, &other.id).await["role"],
+        "treasurer"
+    );
+
+    // Forged forms: refused in French sentences, nothing changed.
+    let forged = web
+        .post(
+            &role,
+            &[("csrf", &csrf), ("role", "member"), ("confirm", "oui")],
+        )
+        .await;
+    assert_eq!(forged.status, 422, "{}", forged.body);
+    assert!(forged.body.contains("Vérifiez le rôle"), "{}", forged.body);
+    let own = web
+        .post(
+            &action(&admin.id, "role"),
+            &[("csrf", &csrf), ("role", "committee"), ("confirm", "oui")],
+        )
+        .await;
+    assert_eq!(own.status, 422, "{}", own.body);
+    assert!(
+        own.body.contains("pas ouverte à votre rôle"),
+        "{}",
+        own.body
+    );
+    assert_eq!(listed(&app, &admin.token, &admin.id).await["role"], "admin");
+    assert_eq!(
+        listed(&app, &admin.token, &other.id).await["role"],
+        "treasurer"
+    );
+
+    // Disabled: said, shown, and no new-password link offered; twice is refused.
+    let off = web
+        .post(&action(&other.id, "desactiver"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert!(off
+        .body
+        .contains("est désactivé·e : ses sessions ouvertes sont fermées"));
+    assert!(off.body.contains("désactivé·e depuis le"), "{}", off.body);
+    assert!(!off.body.contains(&action(&other.id, "lien")));
+    assert!(off.body.contains(&action(&other.id, "reactiver")));
+    let again = web
+        .post(&action(&other.id, "desactiver"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(again
+        .body
+        .contains("Ce changement de statut n'est pas possible"));
+    let on = web
+        .post(&action(&other.id, "reactiver"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert!(on.body.contains("peut de nouveau se connecter"));
+    assert!(!on.body.contains("désactivé·e depuis le"));
+    // A treasurer's session cannot post these forms.
+    let mut treasurer = Agent::new(&app);
+    assert_eq!(treasurer.login(&other.email, PASSWORD).await.status, 303);
+    let page = treasurer.get("/tresorerie").await;
+    let csrf = page.field("csrf");
+    let refused = treasurer
+        .post(
+            &action(&other.id, "role"),
+            &[("csrf", &csrf), ("role", "admin"), ("confirm", "oui")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        listed(&app, &admin.token, &other.id).await["role"],
+        "treasurer"
+    );
 }
