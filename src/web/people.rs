@@ -127,7 +127,7 @@ fn people_table(web: &Web, caller: &Caller, people: &[UserListItem], typed: &Typ
         section aria-labelledby="people-h" {
             h2 id="people-h" { (web.t(M::PeopleTitle)) }
             div.scroll {
-                table {
+                table.people {
                     thead { tr {
                         th scope="col" { (web.t(M::Email)) }
                         th scope="col" { (web.t(M::Role)) }
@@ -149,9 +149,9 @@ fn people_table(web: &Web, caller: &Caller, people: &[UserListItem], typed: &Typ
                                         }
                                     }
                                 }
-                                td { (role_cell(web, p, mine, typed)) }
-                                td { (web.lang.date(p.created_at.local_date())) }
-                                td {
+                                td data-label=(web.t(M::Role)) { (role_cell(web, p, mine, typed)) }
+                                td data-label=(web.t(M::Since)) { (web.lang.date(p.created_at.local_date())) }
+                                td data-label=(web.t(M::NewPasswordLink)) {
                                     @if p.disabled_at.is_none() {
                                         form method="post" action=(format!("/admin/personnes/{}/lien", p.id)) {
                                             (csrf_field(web))
@@ -161,7 +161,7 @@ fn people_table(web: &Web, caller: &Caller, people: &[UserListItem], typed: &Typ
                                         }
                                     }
                                 }
-                                td { @if !mine { (access_cell(web, p)) } }
+                                td data-label=(web.t(M::Access)) { @if !mine { (access_cell(web, p)) } }
                             }
                         }
                     }
