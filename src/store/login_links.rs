@@ -156,15 +156,3 @@ pub async fn take(
     .await?;
     Ok(Some(user_from_row(&user)?))
 }
-
-/// A person of the fund, by id.
-pub async fn user(db: &Db, fund_id: &str, user_id: &str) -> Result<Option<User>, StoreError> {
-    let row = sqlx::query(
-        "SELECT fund_id, id, email, role, member_id FROM users WHERE fund_id = $1 AND id = $2",
-    )
-    .bind(fund_id)
-    .bind(user_id)
-    .fetch_optional(db.pool())
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
-}
