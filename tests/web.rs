@@ -58,6 +58,7 @@ macro_rules! browser_tests {
 
 browser_tests!(
     browser_an_admin_invites_and_the_person_chooses_a_password,
+    browser_an_admin_changes_a_role_and_disables_a_login,
     browser_login_keeps_the_email_and_says_when_to_wait,
     browser_till_back_and_resubmit_is_no_new_sale,
     browser_member_till_and_treasurer,
@@ -2286,6 +2287,150 @@ async fn browser_an_admin_invites_and_the_person_chooses_a_password(app: TestApp
     assert_fits_320(&browser, "forgotten password").await;
     browser.screenshot(&format!("{tag}-forgot-360")).await;
     browser.close().await;
+}
+
+/// The admin gives a committee member the treasurer's role (a page says what it changes
+/// first), disables their login (the row's `<details>` says what happens; their open token
+/// stops working) and enables it again; the admin's own row has none of these controls. Each
+/// step at 360 px and 1280 px, with axe-core.
+async fn browser_an_admin_changes_a_role_and_disables_a_login(app: TestApp) {
+    let browser = webdriver::start().await;
+    let tag = backend_tag(&app);
+    let base = &app.base;
+    let admin = app.person(Role::Admin).await;
+    let other = app.person(Role::Committee).await;
+    app.person(Role::Member).await;
+    let id = &other.id;
+    let row = |what: &str| format!("form[action='/admin/personnes/{id}/{what}'] button");
+
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.wait_for("#email").await;
+    browser.type_in("#email", &admin.email).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
+    wait_until(&browser, "nav a[href='/admin/personnes']").await;
+    browser.goto(&format!("{base}/admin/personnes")).await;
+    browser.wait_for(&format!("#r-{id}")).await;
+    // One's own row: no role to change, no login to disable.
+    let mine = admin.id.as_str();
+    for what in ["role", "desactiver"] {
+        let css = format!("form[action='/admin/personnes/{mine}/{what}']");
+        assert_eq!(browser.count(&css).await, 0, "{css} on one's own row");
+    }
+    assert_accessible(&browser, "the people page with role controls, 1280 px").await;
+    show_people(&browser).await;
+    browser
+        .screenshot(&format!("{tag}-people-roles-1280"))
+        .await;
+
+    // A new role: a page says what it changes, then the change.
+    browser
+        .script(&format!(
+            "document.getElementById('r-{id}').value = 'treasurer'; return 1"
+        ))
+        .await;
+    browser.click(&row("role")).await;
+    wait_until(&browser, "#confirm-h").await;
+    let said = browser.text("main").await;
+    assert!(
+        said.contains("« trésorerie » au lieu de « comité »"),
+        "{said}"
+    );
+    browser.resize(360, 800).await;
+    assert_accessible(&browser, "confirming a new role, 360 px").await;
+    assert_fits_320(&browser, "confirming a new role").await;
+    browser
+        .screenshot(&format!("{tag}-people-role-confirm-360"))
+        .await;
+    browser.click(&row("role")).await;
+    wait_for_notice(&browser, "a maintenant le rôle « trésorerie »").await;
+    assert_eq!(
+        browser.property(&format!("#r-{id}"), "value").await,
+        "treasurer"
+    );
+    app.get("/api/v1/ledger/trial-balance", Some(&other.token))
+        .await
+        .ok(200);
+
+    // Disabling: the row's details say what happens; the open token dies at once.
+    let summary = format!("details:has(form[action='/admin/personnes/{id}/desactiver']) summary");
+    browser.click(&summary).await;
+    let what = browser
+        .text(&format!(
+            "details:has(form[action='/admin/personnes/{id}/desactiver']) p"
+        ))
+        .await;
+    assert!(
+        what.contains("ne pourra plus se connecter ; ses sessions ouvertes sont fermées"),
+        "{what}"
+    );
+    assert_accessible(&browser, "disabling a login, 360 px").await;
+    assert_fits_320(&browser, "the people page").await;
+    show_people(&browser).await;
+    browser
+        .screenshot(&format!("{tag}-people-disable-360"))
+        .await;
+    browser.click(&row("desactiver")).await;
+    wait_for_notice(&browser, "est désactivé·e").await;
+    let table = browser.text("table").await;
+    assert!(table.contains("désactivé·e depuis le"), "{table}");
+    app.get("/api/v1/ledger/trial-balance", Some(&other.token))
+        .await
+        .problem(401, "unauthenticated");
+    assert_accessible(&browser, "a disabled login, 360 px").await;
+    show_people(&browser).await;
+    browser
+        .screenshot(&format!("{tag}-people-disabled-360"))
+        .await;
+    browser.resize(1280, 900).await;
+    assert_accessible(&browser, "a disabled login, 1280 px").await;
+    show_people(&browser).await;
+    browser
+        .screenshot(&format!("{tag}-people-disabled-1280"))
+        .await;
+
+    // Enabled again: the person signs in with their password.
+    browser
+        .click(&format!(
+            "details:has(form[action='/admin/personnes/{id}/reactiver']) summary"
+        ))
+        .await;
+    browser.click(&row("reactiver")).await;
+    wait_for_notice(&browser, "peut de nouveau se connecter").await;
+    assert!(!browser.text("table").await.contains("désactivé·e depuis"));
+    app.post(
+        "/api/v1/sessions",
+        None,
+        json!({"email": other.email, "password": PASSWORD}),
+    )
+    .await
+    .ok(201);
+    browser.close().await;
+}
+
+/// Scrolls the list of people into view, for a screenshot.
+async fn show_people(browser: &webdriver::Driver) {
+    browser
+        .script("document.getElementById('people-h').scrollIntoView(); return 1")
+        .await;
+}
+
+/// Waits until the page says `words` in a good notice (the page before the form's answer may
+/// show another one).
+async fn wait_for_notice(browser: &webdriver::Driver, words: &str) {
+    let mut said = Value::Null;
+    for _ in 0..300 {
+        said = browser
+            .script("var n = document.querySelector('.notice.good'); return n ? n.textContent : ''")
+            .await;
+        if said.as_str().is_some_and(|s| s.contains(words)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no notice saying {words:?}; the last one said {said}");
 }
 
 /// The demo fund (`caisse demo`) seen by its member, committee and treasurer: the pages the

@@ -124,18 +124,25 @@ pub async fn invite(
     issue(db, user, Purpose::Invitation, Some(by)).await
 }
 
-/// A new-password link for a person of the fund, made by an admin (who hands it over when no
-/// mail server is set).
+/// A new-password link for a person of the fund whose login is not disabled, made by an admin
+/// (who hands it over when no mail server is set).
 pub async fn reset_link(
     db: &Db,
     caller: &Caller,
     user: &UserId,
 ) -> Result<IssuedLink, ServiceError> {
     let (fund, by) = admin(caller)?;
-    let user = login_links::user(db, fund, user)
+    let found = users::find(db, fund, user)
         .await?
         .ok_or_else(|| ServiceError::not_found("user"))?;
-    issue(db, user, Purpose::Reset, Some(by)).await
+    // Its link would not work: the admin enables the login first.
+    if found.disabled_at.is_some() {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidStatusChange,
+            "this login is disabled: enable it first",
+        ));
+    }
+    issue(db, found.user, Purpose::Reset, Some(by)).await
 }
 
 /// "Mot de passe oublié": a new-password link for each login with this email (one person may

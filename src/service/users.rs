@@ -4,12 +4,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth;
-use crate::caller::{AdminOnly, Caller, Roles};
+use crate::caller::{AdminOnly, Caller, Forbidden, Roles};
 use crate::domain::member::MemberStatus;
-use crate::domain::{FieldError, FundId, Instant, MemberId, Role, UserId};
+use crate::domain::{now_micros, ErrorCode, FieldError, FundId, Instant, MemberId, Role, UserId};
 use crate::service::error::ServiceError;
 use crate::store::users::{self, User};
-use crate::store::{members, Db};
+use crate::store::{members, Db, Tx};
 
 /// A user an admin creates.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -41,6 +41,22 @@ pub struct UserListItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_id: Option<MemberId>,
     pub created_at: Instant,
+    /// When an admin disabled the login (RFC 3339); absent while it is active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Instant>,
+}
+
+impl From<users::Listed> for UserListItem {
+    fn from(l: users::Listed) -> Self {
+        UserListItem {
+            id: UserId::new(l.user.id),
+            email: l.user.email,
+            role: l.user.role,
+            member_id: l.user.member_id.map(MemberId::new),
+            created_at: Instant::from_micros(l.created_at),
+            disabled_at: l.disabled_at.map(Instant::from_micros),
+        }
+    }
 }
 
 /// An admin's new user (admins only): a role a person can hold (tills have terminal keys), and a member id
@@ -120,16 +136,155 @@ pub async fn list(
 ) -> Result<Vec<UserListItem>, ServiceError> {
     caller.require(AdminOnly::ALLOWED)?;
     let rows = users::list(db, caller.fund(), role, after, fetch).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(u, created_at)| UserListItem {
-            id: UserId::new(u.id),
-            email: u.email,
-            role: u.role,
-            member_id: u.member_id.map(MemberId::new),
-            created_at: Instant::from_micros(created_at),
-        })
-        .collect())
+    Ok(rows.into_iter().map(UserListItem::from).collect())
+}
+
+/// One person of the fund (admins only), disabled or not.
+pub async fn get(db: &Db, caller: &Caller, user: &UserId) -> Result<UserListItem, ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
+    users::find(db, caller.fund(), user)
+        .await?
+        .map(UserListItem::from)
+        .ok_or_else(|| ServiceError::not_found("user"))
+}
+
+/// Opens the transaction of an admin's change to another person's login, under the fund's
+/// lock of people: nobody changes their own role or login (so no page raises anyone's own
+/// role, and the last admin cannot lock everyone out), and the caller is read again under the
+/// lock, so an admin demoted or disabled by another a moment ago acts no more.
+async fn begin_change(
+    db: &Db,
+    caller: &Caller,
+    target: &UserId,
+) -> Result<(Tx, users::Listed), ServiceError> {
+    caller.require(AdminOnly::ALLOWED)?;
+    let me = caller.user().ok_or(Forbidden)?;
+    if me == target {
+        return Err(ServiceError::refused(
+            ErrorCode::Forbidden,
+            "nobody changes their own role or disables their own login",
+        ));
+    }
+    let fund = caller.fund();
+    let mut tx = db.begin().await?;
+    users::lock_people(&mut tx, fund).await?;
+    match users::find_in(&mut tx, fund, me).await? {
+        Some(c) if c.user.role == Role::Admin && c.disabled_at.is_none() => {}
+        _ => return Err(Forbidden.into()),
+    }
+    let row = users::find_in(&mut tx, fund, target)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("user"))?;
+    Ok((tx, row))
+}
+
+/// Refuses taking away the fund's last active admin (by a new role or by disabling).
+async fn keep_an_admin(
+    tx: &mut Tx,
+    fund: &FundId,
+    target: &users::Listed,
+    field: &str,
+) -> Result<(), ServiceError> {
+    let is_active_admin = target.user.role == Role::Admin && target.disabled_at.is_none();
+    if is_active_admin && users::active_admins(tx, fund).await? <= 1 {
+        return Err(ServiceError::field(
+            ErrorCode::InvalidStatusChange,
+            field,
+            "the fund's last active admin stays one",
+        ));
+    }
+    Ok(())
+}
+
+/// Why a login cannot take this role: tills are not people, and a member's login is for one
+/// household (it names its member), so it neither becomes another role nor is made from one.
+fn role_change_error(from: Role, to: Role) -> Option<&'static str> {
+    match (from, to) {
+        (_, Role::Terminal) => Some("tills authenticate with terminal keys, not users"),
+        (Role::Member, r) if r != Role::Member => Some(
+            "a member login is for one household: it takes no other role (invite the person \
+             with another email)",
+        ),
+        (r, Role::Member) if r != Role::Member => {
+            Some("a member login is for one household: invite the member by their number instead")
+        }
+        _ => None,
+    }
+}
+
+/// Gives another person of the fund a new role (admins only); the change applies from their
+/// next request. Giving the role they have changes nothing.
+pub async fn change_role(
+    db: &Db,
+    caller: &Caller,
+    user: &UserId,
+    role: Role,
+) -> Result<UserListItem, ServiceError> {
+    let (mut tx, target) = begin_change(db, caller, user).await?;
+    if let Some(why) = role_change_error(target.user.role, role) {
+        return Err(ServiceError::invalid(vec![FieldError::new("role", why)]));
+    }
+    if target.user.role == role {
+        return Ok(target.into());
+    }
+    if role != Role::Admin {
+        keep_an_admin(&mut tx, caller.fund(), &target, "role").await?;
+    }
+    users::set_role(&mut tx, caller.fund(), user, role).await?;
+    let changed = users::find_in(&mut tx, caller.fund(), user).await?;
+    tx.commit().await?;
+    changed
+        .map(UserListItem::from)
+        .ok_or_else(|| ServiceError::internal("a user changed in its transaction vanished"))
+}
+
+/// Disables another person's login (admins only): they can no longer sign in nor use a link,
+/// and every session of theirs ends at once.
+pub async fn disable(
+    db: &Db,
+    caller: &Caller,
+    user: &UserId,
+) -> Result<UserListItem, ServiceError> {
+    let (mut tx, target) = begin_change(db, caller, user).await?;
+    if target.disabled_at.is_some() {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidStatusChange,
+            "this login is already disabled",
+        ));
+    }
+    keep_an_admin(&mut tx, caller.fund(), &target, "id").await?;
+    let by = caller.actor();
+    let done = users::disable(&mut tx, caller.fund(), user, by, now_micros()).await?;
+    if !done {
+        // A member who left meanwhile takes their login away.
+        return Err(ServiceError::not_found("user"));
+    }
+    let changed = users::find_in(&mut tx, caller.fund(), user).await?;
+    tx.commit().await?;
+    changed
+        .map(UserListItem::from)
+        .ok_or_else(|| ServiceError::internal("a user changed in its transaction vanished"))
+}
+
+/// Enables a disabled login again (admins only): the person signs in with their password, or
+/// asks for a new-password link (the links of before stay dead).
+pub async fn enable(db: &Db, caller: &Caller, user: &UserId) -> Result<UserListItem, ServiceError> {
+    let (mut tx, target) = begin_change(db, caller, user).await?;
+    if target.disabled_at.is_none() {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidStatusChange,
+            "this login is not disabled",
+        ));
+    }
+    let done = users::enable(&mut tx, caller.fund(), user).await?;
+    if !done {
+        return Err(ServiceError::not_found("user"));
+    }
+    let changed = users::find_in(&mut tx, caller.fund(), user).await?;
+    tx.commit().await?;
+    changed
+        .map(UserListItem::from)
+        .ok_or_else(|| ServiceError::internal("a user changed in its transaction vanished"))
 }
 
 /// Creates a user after checking the email and the password's length; hashes with Argon2id

@@ -83,13 +83,14 @@ pub async fn create(
     Ok(())
 }
 
-/// The link behind a token hash, used or not, expired or not (the caller says which).
+/// The link behind a token hash, used or not, expired or not (the caller says which); none
+/// for a disabled login.
 pub async fn find(db: &Db, token_hash: &str) -> Result<Option<Link>, StoreError> {
     let row = sqlx::query(
         "SELECT l.purpose, l.expires_at, l.used_at, u.fund_id, u.id, u.email, u.role, \
          u.member_id FROM login_links l \
          JOIN users u ON u.fund_id = l.fund_id AND u.id = l.user_id \
-         WHERE l.token_hash = $1",
+         WHERE l.token_hash = $1 AND u.disabled_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(db.pool())
@@ -118,6 +119,8 @@ pub async fn take(
     let row = sqlx::query(
         "UPDATE login_links SET used_at = $2 \
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+         AND EXISTS (SELECT 1 FROM users u WHERE u.fund_id = login_links.fund_id \
+                     AND u.id = login_links.user_id AND u.disabled_at IS NULL) \
          RETURNING fund_id, user_id",
     )
     .bind(token_hash)
@@ -152,16 +155,4 @@ pub async fn take(
     .fetch_one(&mut **tx)
     .await?;
     Ok(Some(user_from_row(&user)?))
-}
-
-/// A person of the fund, by id.
-pub async fn user(db: &Db, fund_id: &str, user_id: &str) -> Result<Option<User>, StoreError> {
-    let row = sqlx::query(
-        "SELECT fund_id, id, email, role, member_id FROM users WHERE fund_id = $1 AND id = $2",
-    )
-    .bind(fund_id)
-    .bind(user_id)
-    .fetch_optional(db.pool())
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
 }

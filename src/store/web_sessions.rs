@@ -47,7 +47,8 @@ pub async fn create(
     Ok(())
 }
 
-/// The owner of a session that exists and has not expired.
+/// The owner of a session that exists and has not expired (a person's, while their login is
+/// not disabled).
 pub async fn find(db: &Db, id_hash: &str) -> Result<Option<Owner>, StoreError> {
     let row = sqlx::query(
         "SELECT fund_id, user_id, terminal_key_hash FROM web_sessions \
@@ -64,7 +65,8 @@ pub async fn find(db: &Db, id_hash: &str) -> Result<Option<Owner>, StoreError> {
     let user_id: Option<String> = row.try_get("user_id")?;
     if let Some(user_id) = user_id {
         let user = sqlx::query(
-            "SELECT fund_id, id, email, role, member_id FROM users WHERE fund_id = $1 AND id = $2",
+            "SELECT fund_id, id, email, role, member_id FROM users \
+             WHERE fund_id = $1 AND id = $2 AND disabled_at IS NULL",
         )
         .bind(&fund_id)
         .bind(&user_id)

@@ -575,4 +575,29 @@ messages! {
     StatusApproved => "conventionné", "approved";
     StatusRejected => "refusé", "rejected";
     StatusSuspended => "suspendu", "suspended";
+    Access => "Accès", "Access";
+    You => "vous", "you";
+    RoleOf => "Rôle de {}", "Role of {}";
+    RoleChange => "Changer", "Change";
+    RoleChangeFor => "Changer le rôle de {}", "Change the role of {}";
+    RoleConfirmTitle => "Changer le rôle de {} ?", "Change the role of {}?";
+    RoleConfirmText => "{} aura le rôle « {} » au lieu de « {} », dès sa prochaine page ; ses sessions restent ouvertes.",
+        "{} will have the role “{}” instead of “{}”, from their next page; their sessions stay open.";
+    RoleConfirm => "Oui, changer le rôle", "Yes, change the role";
+    BackToPeople => "Annuler et revenir à la liste", "Cancel and go back to the list";
+    RoleChanged => "{} a maintenant le rôle « {} ».", "{} now has the role “{}”.";
+    RoleUnchanged => "{} a déjà le rôle « {} » : rien n'a changé.", "{} already has the role “{}”: nothing changed.";
+    MemberRoleFixed => "lié à son adhérent", "tied to their member";
+    Disable => "Désactiver", "Disable";
+    DisableWhat => "{} ne pourra plus se connecter ; ses sessions ouvertes sont fermées.",
+        "{} will no longer be able to sign in; their open sessions are closed.";
+    DisableConfirm => "Oui, désactiver", "Yes, disable";
+    DisableConfirmFor => "Oui, désactiver {}", "Yes, disable {}";
+    DisabledDone => "{} est désactivé·e : ses sessions ouvertes sont fermées.", "{} is disabled: their open sessions are closed.";
+    Enable => "Réactiver", "Enable";
+    EnableWhat => "{} pourra de nouveau se connecter avec son mot de passe.", "{} will be able to sign in again with their password.";
+    EnableConfirm => "Oui, réactiver", "Yes, enable";
+    EnableConfirmFor => "Oui, réactiver {}", "Yes, enable {}";
+    EnabledDone => "{} peut de nouveau se connecter.", "{} can sign in again.";
+    DisabledSince => "désactivé·e depuis le {}", "disabled since {}";
 }

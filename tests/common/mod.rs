@@ -23,6 +23,13 @@ use serde_json::Value;
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
+/// A person signed in through the API ([`TestApp::person`]).
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -410,6 +417,40 @@ impl TestApp {
             .await;
         let key = till.ok(201)["api_key"].as_str().unwrap().to_string();
         (shop, key)
+    }
+
+    /// A new person with this role (a member login gets a member of its own), signed in over
+    /// HTTP: their id, email and bearer token.
+    pub async fn person(&self, role: Role) -> Person {
+        let member = if role == Role::Member {
+            Some(self.new_member("Membre de test").await)
+        } else {
+            None
+        };
+        let email = format!("{}-{}@test.caisse.fr", role, unique_name());
+        let user = caisse::service::users::create(
+            &self.db,
+            &self.fund_id,
+            &email,
+            PASSWORD,
+            role,
+            member.as_deref(),
+        )
+        .await
+        .expect("create user");
+        let r = self
+            .post(
+                "/api/v1/sessions",
+                None,
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        let token = r.ok(201)["token"].as_str().unwrap().to_string();
+        Person {
+            id: user.id,
+            email,
+            token,
+        }
     }
 
     /// Signs in a new user with this role, tied to `member` for the member role.
