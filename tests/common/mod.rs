@@ -430,11 +430,14 @@ impl TestApp {
         let email = format!("{}-{}@test.caisse.fr", role, unique_name());
         let user = caisse::service::users::create(
             &self.db,
-            &self.fund_id,
+            &self.fund(),
             &email,
             PASSWORD,
             role,
-            member.as_deref(),
+            member
+                .as_deref()
+                .map(caisse::domain::MemberId::new)
+                .as_ref(),
         )
         .await
         .expect("create user");
