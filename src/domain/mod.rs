@@ -6,6 +6,7 @@ pub mod card;
 pub mod error_code;
 pub mod export;
 pub mod household;
+pub mod import;
 pub mod ids;
 pub mod ledger;
 pub mod member;
