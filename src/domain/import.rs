@@ -168,9 +168,10 @@ pub struct MemberRow {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParsedRow {
     pub line: usize,
-    /// What the line names the person (for the report, even when the line has problems).
-    pub name: String,
-    pub read: Result<MemberRow, Vec<RowProblem>>,
+    /// What could be read (a cell with a problem is left out of it).
+    pub read: MemberRow,
+    /// The cells that could not be read; none when the line is good.
+    pub problems: Vec<RowProblem>,
 }
 
 /// The file read: one entry per non-blank line after the header.
@@ -430,12 +431,8 @@ fn parse_row(line: usize, columns: &[Option<Column>], cells: &[Cell]) -> ParsedR
     }
     ParsedRow {
         line,
-        name: row.full_name.clone(),
-        read: if problems.is_empty() {
-            Ok(row)
-        } else {
-            Err(problems)
-        },
+        read: row,
+        problems,
     }
 }
 
@@ -498,7 +495,8 @@ mod tests {
     }
 
     fn ok(p: &ParsedRow) -> &MemberRow {
-        p.read.as_ref().expect("a valid line")
+        assert_eq!(p.problems, vec![], "a valid line");
+        &p.read
     }
 
     fn euros(s: &str) -> Option<Cents> {
@@ -580,7 +578,7 @@ mod tests {
     fn bad_cells_name_their_column_and_the_line_keeps_its_name() {
         let p = csv("nom,adultes,enfants,revenu,date d'adhesion\nAwa,deux,-1,beaucoup,hier\n,1,0,,\n")
             .unwrap();
-        let problems = p.rows[0].read.as_ref().unwrap_err();
+        let problems = &p.rows[0].problems;
         let columns: Vec<(Column, Problem)> = problems
             .iter()
             .map(|p| (p.column, p.problem.clone()))
@@ -594,8 +592,9 @@ mod tests {
                 (Column::JoinedOn, Problem::NotADate),
             ]
         );
-        assert_eq!(p.rows[0].name, "Awa");
-        let unnamed = p.rows[1].read.as_ref().unwrap_err();
+        assert_eq!(p.rows[0].read.full_name, "Awa");
+        assert_eq!(p.rows[0].read.adults, None);
+        let unnamed = &p.rows[1].problems;
         assert_eq!(unnamed[0].problem, Problem::Missing);
         assert_eq!(p.rows[1].line, 3);
     }

@@ -149,28 +149,32 @@ fn check(
         .rows
         .into_iter()
         .map(|row| {
-            let outcome = row.read.and_then(|read| {
-                let member = validate(&read, settings, today)?;
-                let key = identity(member.email.as_deref(), &member.full_name);
-                let column = if member.email.is_some() {
-                    Column::Email
-                } else {
-                    Column::Name
-                };
-                let problem = match (members.get(&key), seen.get(&key)) {
-                    (Some(&number), _) => Some(Problem::AlreadyMember { number }),
-                    (None, Some(&line)) => Some(Problem::DuplicateOf { line }),
-                    (None, None) => None,
-                };
-                seen.entry(key).or_insert(row.line);
-                if let Some(problem) = problem {
-                    return Err(vec![RowProblem { column, problem }]);
+            let outcome = match validate(&row.read, settings, today) {
+                // The rules of a member speak only of columns that were read.
+                Err(refused) => Err(merge(row.problems, refused)),
+                Ok(_) if !row.problems.is_empty() => Err(row.problems),
+                Ok(member) => {
+                    let key = identity(member.email.as_deref(), &member.full_name);
+                    let column = if member.email.is_some() {
+                        Column::Email
+                    } else {
+                        Column::Name
+                    };
+                    let problem = match (members.get(&key), seen.get(&key)) {
+                        (Some(&number), _) => Some(Problem::AlreadyMember { number }),
+                        (None, Some(&line)) => Some(Problem::DuplicateOf { line }),
+                        (None, None) => None,
+                    };
+                    seen.entry(key).or_insert(row.line);
+                    match problem {
+                        Some(problem) => Err(vec![RowProblem { column, problem }]),
+                        None => Ok(plan(member, settings)),
+                    }
                 }
-                Ok(plan(member, settings))
-            });
+            };
             ReportRow {
                 line: row.line,
-                name: row.name,
+                name: row.read.full_name,
                 outcome,
             }
         })
@@ -179,6 +183,16 @@ fn check(
         rows,
         ignored_columns: parsed.ignored_columns,
     }
+}
+
+/// The cells that could not be read, then what the rules refuse in the other columns.
+fn merge(mut read: Vec<RowProblem>, refused: Vec<RowProblem>) -> Vec<RowProblem> {
+    for p in refused {
+        if !read.iter().any(|r| r.column == p.column) {
+            read.push(p);
+        }
+    }
+    read
 }
 
 /// A line read, checked as the members form checks a new member.

@@ -597,7 +597,7 @@ messages! {
     ImportHousehold => "Foyer", "Household";
     ImportOutcome => "Résultat", "Result";
     ImportHouseholdIs => "{} adulte(s), {} enfant(s)", "{} adult(s), {} child(ren)";
-    ImportWillCreate => "sera créé·e — cotisation {} €, allocation {} € par mois", "will be created — contribution €{}, allowance €{} a month";
+    ImportWillCreate => "sera créé·e — cotisation {}, allocation {} par mois", "will be created — contribution {}, allowance {} a month";
     ImportTooLarge => "Le fichier dépasse {} Mo : découpez-le.", "The file is larger than {} MB: split it.";
     ImportTooManyRows => "Le fichier a plus de {} lignes : découpez-le.", "The file has more than {} lines: split it.";
     ImportUnreadable => "Ce fichier n'est ni un CSV ni un tableur lisible (.ods, .xlsx, .xls).", "This file is neither a CSV nor a readable spreadsheet (.ods, .xlsx, .xls).";
