@@ -2539,7 +2539,10 @@ async fn browser_an_admin_imports_a_member_list(app: TestApp) {
     let base = &app.base;
     let (admin, _) = user(&app, Role::Admin, "").await;
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import/");
-    let bad = std::env::temp_dir().join(format!("{}-membres-erreurs.csv", caisse::domain::new_id("t")));
+    let bad = std::env::temp_dir().join(format!(
+        "{}-membres-erreurs.csv",
+        caisse::domain::new_id("t")
+    ));
     std::fs::write(
         &bad,
         "Nom;Prénom;Adultes;Enfants;Revenu;Email\n\
@@ -2565,31 +2568,55 @@ async fn browser_an_admin_imports_a_member_list(app: TestApp) {
     browser.click("form[action='/admin/import'] button").await;
     wait_until(&browser, "ul.problems").await;
     let said = browser.text("table.stack").await;
-    assert!(said.contains("Le nombre d'adultes : un nombre entier est attendu"), "{said}");
-    assert!(said.contains("Le revenu mensuel : un montant en euros est attendu"), "{said}");
+    assert!(
+        said.contains("Le nombre d'adultes : un nombre entier est attendu"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Le revenu mensuel : un montant en euros est attendu"),
+        "{said}"
+    );
     assert!(said.contains("L'adresse e-mail : valeur refusée"), "{said}");
-    assert_eq!(browser.count("form[action='/admin/import/confirmer']").await, 0);
+    assert_eq!(
+        browser
+            .count("form[action='/admin/import/confirmer']")
+            .await,
+        0
+    );
     assert_accessible(&browser, "a dry run with problems, 1280 px").await;
-    browser.screenshot(&format!("{tag}-import-problems-1280")).await;
+    browser
+        .screenshot(&format!("{tag}-import-problems-1280"))
+        .await;
     browser.resize(360, 800).await;
     assert_accessible(&browser, "a dry run with problems, 360 px").await;
-    browser.screenshot(&format!("{tag}-import-problems-360")).await;
+    browser
+        .screenshot(&format!("{tag}-import-problems-360"))
+        .await;
     assert_fits_320(&browser, "a dry run with problems").await;
 
     // The list saved by LibreOffice: three members, then imported once.
     choose_import_file(&browser, &format!("{fixtures}membres.ods")).await;
     browser.click("form[action='/admin/import'] button").await;
     wait_until(&browser, "form[action='/admin/import/confirmer']").await;
-    assert!(browser.text("table.stack").await.contains("2 adulte(s), 3 enfant(s)"));
+    assert!(browser
+        .text("table.stack")
+        .await
+        .contains("2 adulte(s), 3 enfant(s)"));
     assert_accessible(&browser, "a dry run ready to import, 360 px").await;
     assert_fits_320(&browser, "a dry run ready to import").await;
     browser.screenshot(&format!("{tag}-import-ready-360")).await;
     browser.resize(1280, 900).await;
     assert_accessible(&browser, "a dry run ready to import, 1280 px").await;
-    browser.screenshot(&format!("{tag}-import-ready-1280")).await;
-    let button = browser.text("form[action='/admin/import/confirmer'] button").await;
+    browser
+        .screenshot(&format!("{tag}-import-ready-1280"))
+        .await;
+    let button = browser
+        .text("form[action='/admin/import/confirmer'] button")
+        .await;
     assert_eq!(button, "Importer les 3 adhérent·es");
-    browser.click("form[action='/admin/import/confirmer'] button").await;
+    browser
+        .click("form[action='/admin/import/confirmer'] button")
+        .await;
     wait_until(&browser, ".notice.good").await;
     let done = browser.text(".notice.good").await;
     assert!(done.starts_with("3 adhérent·es importé·es"), "{done}");
@@ -2600,8 +2627,16 @@ async fn browser_an_admin_imports_a_member_list(app: TestApp) {
     choose_import_file(&browser, &format!("{fixtures}membres.ods")).await;
     browser.click("form[action='/admin/import'] button").await;
     wait_until(&browser, "ul.problems").await;
-    assert!(browser.text("table.stack").await.contains("déjà adhérent·e"));
-    assert_eq!(browser.count("form[action='/admin/import/confirmer']").await, 0);
+    assert!(browser
+        .text("table.stack")
+        .await
+        .contains("déjà adhérent·e"));
+    assert_eq!(
+        browser
+            .count("form[action='/admin/import/confirmer']")
+            .await,
+        0
+    );
     let token = app.login(Role::Admin).await;
     let listed = app.get("/api/v1/members?limit=100", Some(&token)).await;
     let members = listed.ok(200)["items"].as_array().map_or(0, Vec::len);

@@ -96,7 +96,15 @@ impl Column {
             _ if starts(&["cotisation", "chosencontribution", "contribution"]) => {
                 Column::ChosenContribution
             }
-            _ if starts(&["datedadhesion", "dateadhesion", "adhesion", "dateofjoining", "joined", "datedentree"]) => {
+            _ if starts(&[
+                "datedadhesion",
+                "dateadhesion",
+                "adhesion",
+                "dateofjoining",
+                "joined",
+                "datedentree",
+            ]) =>
+            {
                 Column::JoinedOn
             }
             _ => return None,
@@ -485,7 +493,6 @@ fn serial_date(days: f64) -> Option<NaiveDate> {
     zero.checked_add_days(chrono::Days::new(days.trunc() as u64))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,8 +583,9 @@ mod tests {
 
     #[test]
     fn bad_cells_name_their_column_and_the_line_keeps_its_name() {
-        let p = csv("nom,adultes,enfants,revenu,date d'adhesion\nAwa,deux,-1,beaucoup,hier\n,1,0,,\n")
-            .unwrap();
+        let p =
+            csv("nom,adultes,enfants,revenu,date d'adhesion\nAwa,deux,-1,beaucoup,hier\n,1,0,,\n")
+                .unwrap();
         let problems = &p.rows[0].problems;
         let columns: Vec<(Column, Problem)> = problems
             .iter()
@@ -601,13 +609,19 @@ mod tests {
 
     #[test]
     fn wrong_headers_refuse_the_file() {
-        assert_eq!(csv("prénom;email\nAwa;a@b.fr\n"), Err(FileError::NoNameColumn));
+        assert_eq!(
+            csv("prénom;email\nAwa;a@b.fr\n"),
+            Err(FileError::NoNameColumn)
+        );
         assert_eq!(
             csv("Nom;Name\nAwa;Awa\n"),
             Err(FileError::DuplicateColumn("Name".into()))
         );
         assert_eq!(csv("\n ; \n"), Err(FileError::Empty));
-        assert_eq!(csv("nom\n\"Awa\n"), Err(FileError::UnclosedQuote { line: 2 }));
+        assert_eq!(
+            csv("nom\n\"Awa\n"),
+            Err(FileError::UnclosedQuote { line: 2 })
+        );
     }
 
     #[test]

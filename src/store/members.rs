@@ -251,7 +251,13 @@ where
     .fetch_all(executor)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("number")?, r.try_get("email")?, r.try_get("full_name")?)))
+        .map(|r| {
+            Ok((
+                r.try_get("number")?,
+                r.try_get("email")?,
+                r.try_get("full_name")?,
+            ))
+        })
         .collect()
 }
 

@@ -59,7 +59,9 @@ fn show(web: &Web, status: StatusCode, body: Markup) -> Response {
 /// The file sent by the form: its name and its bytes.
 fn sent_file(form: &Form) -> Option<(String, Vec<u8>)> {
     let content = form.text("content");
-    let bytes = data_encoding::BASE64.decode(content.trim().as_bytes()).ok()?;
+    let bytes = data_encoding::BASE64
+        .decode(content.trim().as_bytes())
+        .ok()?;
     (!bytes.is_empty()).then(|| (form.text("file_name"), bytes))
 }
 
@@ -117,7 +119,11 @@ async fn confirm(State(state): State<AppState>, form: Form) -> Response {
                 ),
                 _ => web.t(M::ImportNothing).to_string(),
             };
-            show(web, StatusCode::OK, html! { (notice(true, &text)) (pick_form(web)) })
+            show(
+                web,
+                StatusCode::OK,
+                html! { (notice(true, &text)) (pick_form(web)) },
+            )
         }
         Err(e) => failed(web, &name, e),
     }
@@ -126,9 +132,14 @@ async fn confirm(State(state): State<AppState>, form: Form) -> Response {
 /// A refused file or import: what is wrong, and the picker to try again.
 fn failed(web: &Web, name: &str, e: ImportError) -> Response {
     let (status, body) = match e {
-        ImportError::File(f) => (StatusCode::UNPROCESSABLE_ENTITY, notice(false, &file_error(web.lang, &f))),
+        ImportError::File(f) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            notice(false, &file_error(web.lang, &f)),
+        ),
         ImportError::Rows(report) => {
-            let text = web.lang.f(M::ImportRefused, &[&report.refused().to_string()]);
+            let text = web
+                .lang
+                .f(M::ImportRefused, &[&report.refused().to_string()]);
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 html! { (notice(false, &text)) (report_section(web, name, &report)) },
@@ -156,9 +167,7 @@ fn file_error(lang: Lang, e: &FileError) -> String {
         FileError::Empty => lang.t(M::ImportEmpty).to_string(),
         FileError::NoNameColumn => lang.t(M::ImportNoNameColumn).to_string(),
         FileError::DuplicateColumn(c) => lang.f(M::ImportDuplicateColumn, &[c]),
-        FileError::UnclosedQuote { line } => {
-            lang.f(M::ImportUnclosedQuote, &[&line.to_string()])
-        }
+        FileError::UnclosedQuote { line } => lang.f(M::ImportUnclosedQuote, &[&line.to_string()]),
     }
 }
 
@@ -202,7 +211,8 @@ fn capitalised(s: &str) -> String {
 }
 
 fn pick_form(web: &Web) -> Markup {
-    let accept = ".csv,.txt,.ods,.xlsx,.xls,text/csv,application/vnd.oasis.opendocument.spreadsheet,\
+    let accept =
+        ".csv,.txt,.ods,.xlsx,.xls,text/csv,application/vnd.oasis.opendocument.spreadsheet,\
         application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.ms-excel";
     html! {
         section.card aria-labelledby="pick-h" {
