@@ -157,6 +157,18 @@ async fn libreoffice_files_read_like_their_csv(app: TestApp) {
         3,
         "the .xlsx names the members the .ods created"
     );
+    // Cells at B1048576 and XFD1048576 far below the list (a rectangle of 17 billion cells): refused
+    // as too many lines, without allocating that rectangle.
+    let far = imports::dry_run(&app.db, &fund, &fixture("lointain.xlsx"), "lointain.xlsx")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            far,
+            ImportError::File(FileError::TooManyRows { max: 5_000 })
+        ),
+        "{far}"
+    );
     let err = imports::dry_run(&app.db, &fund, b"PK\x03\x04garbage", "x.xlsx")
         .await
         .unwrap_err();

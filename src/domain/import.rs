@@ -321,7 +321,10 @@ pub fn read_file(bytes: &[u8], file_name: &str) -> Result<Parsed, FileError> {
 
 /// The cells of the first sheet, with the line number of its first row.
 fn spreadsheet_rows(bytes: &[u8]) -> Result<(usize, Vec<Vec<Cell>>), FileError> {
-    use calamine::{Data, Reader};
+    use calamine::Reader;
+    if let Ok(mut book) = calamine::Xlsx::new(std::io::Cursor::new(bytes)) {
+        return xlsx_rows(&mut book);
+    }
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
         .map_err(|_| FileError::Unreadable)?;
     let range = book
@@ -332,7 +335,64 @@ fn spreadsheet_rows(bytes: &[u8]) -> Result<(usize, Vec<Vec<Cell>>), FileError> 
         return Err(FileError::TooManyRows { max: MAX_ROWS });
     }
     let first_line = range.start().map_or(0, |(row, _)| row as usize) + 1;
-    let cell = |d: &Data| match d {
+    let rows = range
+        .rows()
+        .map(|r| r.iter().take(MAX_COLUMNS).map(cell_of).collect())
+        .collect();
+    Ok((first_line, rows))
+}
+
+/// The first sheet of an .xlsx, cell by cell: calamine's `worksheet_range` would allocate the
+/// whole rectangle between the first and the last cell, 17 billion cells for a file of two
+/// (A1 and XFD1048576), so the cells are streamed and only [`MAX_ROWS`] lines (and a few blank
+/// ones above the header) of [`MAX_COLUMNS`] columns are kept.
+fn xlsx_rows<RS: std::io::Read + std::io::Seek>(
+    book: &mut calamine::Xlsx<RS>,
+) -> Result<(usize, Vec<Vec<Cell>>), FileError> {
+    use calamine::{DataRef, Reader};
+    const BLANK_ABOVE: usize = 64;
+    let name = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(FileError::Empty)?;
+    let mut reader = book
+        .worksheet_cells_reader(&name)
+        .map_err(|_| FileError::Unreadable)?;
+    let mut cells: Vec<(usize, usize, Cell)> = Vec::new();
+    while let Some(c) = reader.next_cell().map_err(|_| FileError::Unreadable)? {
+        let (row, col) = c.get_position();
+        let (row, col) = (row as usize, col as usize);
+        let value = match c.get_value() {
+            DataRef::SharedString(s) => Cell::Text(s.chars().take(MAX_CELL_CHARS).collect()),
+            DataRef::Empty => continue,
+            other => cell_of(&calamine::Data::from(other.clone())),
+        };
+        if col >= MAX_COLUMNS || value.is_blank() {
+            continue;
+        }
+        if row > MAX_ROWS + BLANK_ABOVE {
+            return Err(FileError::TooManyRows { max: MAX_ROWS });
+        }
+        cells.push((row, col, value));
+    }
+    let first = cells.iter().map(|c| c.0).min().unwrap_or(0);
+    let last = cells.iter().map(|c| c.0).max().unwrap_or(0);
+    let mut rows = vec![Vec::new(); last + 1 - first];
+    for (row, col, value) in cells {
+        let r: &mut Vec<Cell> = &mut rows[row - first];
+        if r.len() <= col {
+            r.resize(col + 1, Cell::Empty);
+        }
+        r[col] = value;
+    }
+    Ok((first + 1, rows))
+}
+
+/// A spreadsheet cell as the import reads it.
+fn cell_of(d: &calamine::Data) -> Cell {
+    use calamine::Data;
+    match d {
         Data::Empty | Data::Error(_) => Cell::Empty,
         Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => {
             Cell::Text(s.chars().take(MAX_CELL_CHARS).collect())
@@ -341,12 +401,7 @@ fn spreadsheet_rows(bytes: &[u8]) -> Result<(usize, Vec<Vec<Cell>>), FileError> 
         Data::Float(f) => Cell::Number(f.to_string()),
         Data::Bool(b) => Cell::Text(b.to_string()),
         Data::DateTime(d) => Cell::DateSerial(d.as_f64()),
-    };
-    let rows = range
-        .rows()
-        .map(|r| r.iter().take(MAX_COLUMNS).map(cell).collect())
-        .collect();
-    Ok((first_line, rows))
+    }
 }
 
 /// Reads the lines of cells of a file (the first is line `first_line`): the header, then one
