@@ -607,7 +607,7 @@ messages! {
     ImportUnclosedQuote => "Un guillemet n'est pas refermé à partir de la ligne {}.", "A quote is not closed from line {}.";
     ProblemMissing => "{} manque", "{} is missing";
     ProblemNotACount => "{} : un nombre entier est attendu", "{}: a whole number is expected";
-    ProblemNotAnAmount => "{} : un montant en euros est attendu (1 234,50)", "{}: an amount in euros is expected (1234.50)";
+    ProblemNotAnAmount => "{} : un montant en euros est attendu (1\u{a0}234,50)", "{}: an amount in euros is expected (1234.50)";
     ProblemNotADate => "{} : une date JJ/MM/AAAA est attendue", "{}: a date DD/MM/YYYY is expected";
     ProblemRefused => "{} : valeur refusée par les règles de la caisse", "{}: value refused by the fund's rules";
     ProblemDuplicate => "{} : même personne qu'à la ligne {}", "{}: same person as on line {}";
