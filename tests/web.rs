@@ -59,6 +59,7 @@ macro_rules! browser_tests {
 browser_tests!(
     browser_an_admin_invites_and_the_person_chooses_a_password,
     browser_an_admin_changes_a_role_and_disables_a_login,
+    browser_an_admin_imports_a_member_list,
     browser_login_keeps_the_email_and_says_when_to_wait,
     browser_till_back_and_resubmit_is_no_new_sale,
     browser_member_till_and_treasurer,
@@ -2670,4 +2671,134 @@ async fn web_and_api_logins_share_one_limiter(app: TestApp) {
     r.problem(429, "too_many_attempts");
     let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
+}
+
+/// Chooses `path` in the import form's file picker and waits for `import.js` to have read it.
+async fn choose_import_file(browser: &webdriver::Driver, path: &str) {
+    browser
+        .script("document.getElementById('import-content').value = ''; return 1")
+        .await;
+    browser.type_in("#import-file", path).await;
+    for _ in 0..100 {
+        let read = browser
+            .script("return document.getElementById('import-content').value.length")
+            .await;
+        if read.as_i64().unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import.js did not read {path}");
+}
+
+async fn browser_an_admin_imports_a_member_list(app: TestApp) {
+    let browser = webdriver::start().await;
+    let tag = backend_tag(&app);
+    let base = &app.base;
+    let (admin, _) = user(&app, Role::Admin, "").await;
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import/");
+    let bad = std::env::temp_dir().join(format!(
+        "{}-membres-erreurs.csv",
+        caisse::domain::new_id("t")
+    ));
+    std::fs::write(
+        &bad,
+        "Nom;Prénom;Adultes;Enfants;Revenu;Email\n\
+         Diallo;Awa;2;3;1 234,50;awa@example.org\n\
+         Petit;Jean;deux;0;beaucoup;jean@example\n",
+    )
+    .unwrap();
+
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/connexion")).await;
+    browser.wait_for("#email").await;
+    browser.type_in("#email", &admin).await;
+    browser
+        .type_in("#password", &format!("{PASSWORD}\u{E007}"))
+        .await;
+    wait_until(&browser, "nav a[href='/admin/personnes']").await;
+    browser.click("a[href='/admin/import']").await;
+    wait_until(&browser, "#import-file").await;
+    assert_accessible(&browser, "the import page, 1280 px").await;
+
+    // A file with a bad line: every problem named in French, no button to import.
+    choose_import_file(&browser, bad.to_str().unwrap()).await;
+    browser.click("form[action='/admin/import'] button").await;
+    wait_until(&browser, "ul.problems").await;
+    let said = browser.text("table.stack").await;
+    assert!(
+        said.contains("Le nombre d'adultes : un nombre entier est attendu"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Le revenu mensuel : un montant en euros est attendu"),
+        "{said}"
+    );
+    assert!(said.contains("L'adresse e-mail : valeur refusée"), "{said}");
+    assert_eq!(
+        browser
+            .count("form[action='/admin/import/confirmer']")
+            .await,
+        0
+    );
+    assert_accessible(&browser, "a dry run with problems, 1280 px").await;
+    browser
+        .screenshot(&format!("{tag}-import-problems-1280"))
+        .await;
+    browser.resize(360, 800).await;
+    assert_accessible(&browser, "a dry run with problems, 360 px").await;
+    browser
+        .screenshot(&format!("{tag}-import-problems-360"))
+        .await;
+    assert_fits_320(&browser, "a dry run with problems").await;
+
+    // The list saved by LibreOffice: three members, then imported once.
+    choose_import_file(&browser, &format!("{fixtures}membres.ods")).await;
+    browser.click("form[action='/admin/import'] button").await;
+    wait_until(&browser, "form[action='/admin/import/confirmer']").await;
+    assert!(browser
+        .text("table.stack")
+        .await
+        .contains("2 adulte(s), 3 enfant(s)"));
+    assert_accessible(&browser, "a dry run ready to import, 360 px").await;
+    assert_fits_320(&browser, "a dry run ready to import").await;
+    browser.screenshot(&format!("{tag}-import-ready-360")).await;
+    browser.resize(1280, 900).await;
+    assert_accessible(&browser, "a dry run ready to import, 1280 px").await;
+    browser
+        .screenshot(&format!("{tag}-import-ready-1280"))
+        .await;
+    let button = browser
+        .text("form[action='/admin/import/confirmer'] button")
+        .await;
+    assert_eq!(button, "Importer les 3 adhérent·es");
+    browser
+        .click("form[action='/admin/import/confirmer'] button")
+        .await;
+    wait_until(&browser, ".notice.good").await;
+    let done = browser.text(".notice.good").await;
+    assert!(done.starts_with("3 adhérent·es importé·es"), "{done}");
+    assert_accessible(&browser, "an import done, 1280 px").await;
+    browser.screenshot(&format!("{tag}-import-done-1280")).await;
+
+    // The same file again: its people are members now, the dry run says so and offers nothing.
+    choose_import_file(&browser, &format!("{fixtures}membres.ods")).await;
+    browser.click("form[action='/admin/import'] button").await;
+    wait_until(&browser, "ul.problems").await;
+    assert!(browser
+        .text("table.stack")
+        .await
+        .contains("déjà adhérent·e"));
+    assert_eq!(
+        browser
+            .count("form[action='/admin/import/confirmer']")
+            .await,
+        0
+    );
+    let token = app.login(Role::Admin).await;
+    let listed = app.get("/api/v1/members?limit=100", Some(&token)).await;
+    let members = listed.ok(200)["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(members, 3, "{:?}", listed.body);
+    std::fs::remove_file(bad).ok();
+    browser.close().await;
 }

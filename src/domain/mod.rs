@@ -7,6 +7,7 @@ pub mod error_code;
 pub mod export;
 pub mod household;
 pub mod ids;
+pub mod import;
 pub mod ledger;
 pub mod member;
 pub mod money;

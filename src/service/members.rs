@@ -130,6 +130,40 @@ fn apply_household(base: &mut Member, input: &MemberInput, errors: &mut Vec<Fiel
     }
 }
 
+/// A new member from `input`, every field checked as [`create`] does, joining on `joined_on`
+/// (the import reads that date from the file).
+pub(crate) fn new_member(
+    input: &MemberInput,
+    scale: &ContributionScale,
+    joined_on: chrono::NaiveDate,
+) -> Result<NewMember, ServiceError> {
+    let mut draft = Member {
+        id: String::new(),
+        number: 0,
+        account_ref: String::new(),
+        payment_reference: String::new(),
+        full_name: None,
+        email: None,
+        phone: None,
+        household: Household::new(1, 0).expect("one adult"),
+        monthly_income: None,
+        chosen_contribution: None,
+        status: MemberStatus::Active,
+        joined_on: joined_on.to_string(),
+        left_on: None,
+    };
+    apply(&mut draft, input, scale)?;
+    Ok(NewMember {
+        full_name: draft.full_name.unwrap_or_default(),
+        email: draft.email,
+        phone: draft.phone,
+        household: draft.household,
+        monthly_income: draft.monthly_income,
+        chosen_contribution: draft.chosen_contribution,
+        joined_on: draft.joined_on,
+    })
+}
+
 /// The member's contribution and allowance under the fund's current rules.
 pub fn figures(m: &Member, settings: &FundSettings) -> (Cents, Cents) {
     let contribution = settings.contribution_scale.contribution(
@@ -176,21 +210,6 @@ pub async fn create(
     input: &MemberInput,
 ) -> Result<MemberRecord, ServiceError> {
     let settings = funds::settings(db, fund_id).await?;
-    let mut draft = Member {
-        id: String::new(),
-        number: 0,
-        account_ref: String::new(),
-        payment_reference: String::new(),
-        full_name: None,
-        email: None,
-        phone: None,
-        household: Household::new(1, 0).expect("one adult"),
-        monthly_income: None,
-        chosen_contribution: None,
-        status: MemberStatus::Active,
-        joined_on: crate::domain::today().to_string(),
-        left_on: None,
-    };
     if input.full_name.is_none() {
         return Err(ServiceError::field(
             ErrorCode::MissingField,
@@ -198,16 +217,7 @@ pub async fn create(
             "is required",
         ));
     }
-    apply(&mut draft, input, &settings.contribution_scale)?;
-    let new = NewMember {
-        full_name: draft.full_name.clone().unwrap_or_default(),
-        email: draft.email,
-        phone: draft.phone,
-        household: draft.household,
-        monthly_income: draft.monthly_income,
-        chosen_contribution: draft.chosen_contribution,
-        joined_on: draft.joined_on,
-    };
+    let new = new_member(input, &settings.contribution_scale, crate::domain::today())?;
     let mut tx = db.begin().await?;
     let created = members::create_many(&mut tx, fund_id, std::slice::from_ref(&new)).await?;
     tx.commit().await?;

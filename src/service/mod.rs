@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod exports;
 pub mod idempotent;
+pub mod imports;
 pub mod ledger;
 pub mod links;
 pub mod login;

@@ -68,6 +68,7 @@ async fn render(state: &AppState, web: &Web, flash: Option<Markup>) -> Response 
     };
     let body = html! {
         @if let Some(f) = flash { (f) }
+        p { a href="/admin/import" { (web.t(M::ImportLink)) } }
         (settings_form(web, &fund))
         (user_form(web))
         (shop_table(web, &shop_list))

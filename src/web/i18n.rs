@@ -600,4 +600,43 @@ messages! {
     EnableConfirmFor => "Oui, réactiver {}", "Yes, enable {}";
     EnabledDone => "{} peut de nouveau se connecter.", "{} can sign in again.";
     DisabledSince => "désactivé·e depuis le {}", "disabled since {}";
+    // The member import (issue 15, point 2)
+    ImportTitle => "Importer des adhérent·es", "Import members";
+    ImportLink => "Importer une liste d'adhérent·es (tableur)", "Import a member list (spreadsheet)";
+    ImportIntro => "Choisissez un fichier CSV, LibreOffice (.ods) ou Excel (.xlsx, .xls) : une ligne d'en-tête, puis une ligne par adhérent·e. Colonnes reconnues : nom, prénom, adultes, enfants (moins de 14 ans), revenu, cotisation choisie, email, téléphone, date d'adhésion. Les autres colonnes sont ignorées. Rien n'est créé avant votre confirmation.",
+        "Choose a CSV, LibreOffice (.ods) or Excel (.xlsx, .xls) file: a header line, then one line per member. Columns read: name, first name, adults, children (under 14), income, chosen contribution, email, phone, date of joining. Other columns are ignored. Nothing is created before you confirm.";
+    ImportFile => "Fichier", "File";
+    ImportCheck => "Vérifier le fichier", "Check the file";
+    ImportNoScript => "Cette page lit le fichier dans le navigateur : activez JavaScript.", "This page reads the file in the browser: enable JavaScript.";
+    ImportNoFile => "Choisissez d'abord un fichier.", "Choose a file first.";
+    ImportReport => "Vérification de « {} »", "Check of “{}”";
+    ImportSummary => "{} ligne(s) prête(s), {} ligne(s) avec un problème.", "{} line(s) ready, {} line(s) with a problem.";
+    ImportIgnored => "Colonnes ignorées : {}", "Ignored columns: {}";
+    ImportFixFirst => "Corrigez les lignes signalées dans le fichier puis vérifiez-le à nouveau : l'import crée tout ou rien.",
+        "Fix the lines marked in the file, then check it again: the import creates everything or nothing.";
+    ImportConfirm => "Importer les {} adhérent·es", "Import the {} members";
+    ImportDone => "{} adhérent·es importé·es (numéros {} à {}).", "{} members imported (numbers {} to {}).";
+    ImportNothing => "Le fichier ne contient aucune ligne d'adhérent·e.", "The file has no member line.";
+    ImportRefused => "Rien n'a été importé : {} ligne(s) ont un problème.", "Nothing was imported: {} line(s) have a problem.";
+    ImportLine => "Ligne", "Line";
+    ImportHousehold => "Foyer", "Household";
+    ImportOutcome => "Résultat", "Result";
+    ImportHouseholdIs => "{} adulte(s), {} enfant(s)", "{} adult(s), {} child(ren)";
+    ImportWillCreate => "sera créé·e — cotisation {}, allocation {} par mois", "will be created — contribution {}, allowance {} a month";
+    ImportTooLarge => "Le fichier dépasse {} Mo : découpez-le.", "The file is larger than {} MB: split it.";
+    ImportTooManyRows => "Le fichier a plus de {} lignes : découpez-le.", "The file has more than {} lines: split it.";
+    ImportUnreadable => "Ce fichier n'est ni un CSV ni un tableur lisible (.ods, .xlsx, .xls).", "This file is neither a CSV nor a readable spreadsheet (.ods, .xlsx, .xls).";
+    ImportEmpty => "Le fichier est vide.", "The file is empty.";
+    ImportNoNameColumn => "Aucune colonne « nom » (ou « name ») dans la ligne d'en-tête.", "No “name” (or “nom”) column in the header line.";
+    ImportDuplicateColumn => "La colonne « {} » apparaît deux fois.", "The column “{}” appears twice.";
+    ImportUnclosedQuote => "Un guillemet n'est pas refermé à partir de la ligne {}.", "A quote is not closed from line {}.";
+    ProblemMissing => "{} manque", "{} is missing";
+    ProblemNotACount => "{} : un nombre entier est attendu", "{}: a whole number is expected";
+    ProblemNotAnAmount => "{} : un montant en euros est attendu (1\u{a0}234,50)", "{}: an amount in euros is expected (1234.50)";
+    ProblemNotADate => "{} : une date JJ/MM/AAAA est attendue", "{}: a date DD/MM/YYYY is expected";
+    ProblemRefused => "{} : valeur refusée par les règles de la caisse", "{}: value refused by the fund's rules";
+    ProblemDuplicate => "{} : même personne qu'à la ligne {}", "{}: same person as on line {}";
+    ProblemAlreadyMember => "{} : déjà adhérent·e (numéro {})", "{}: already a member (number {})";
+    FieldFirstName => "le prénom", "the first name";
+    FieldJoinedOn => "la date d'adhésion", "the date of joining";
 }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod charts;
 pub mod committee;
 pub mod i18n;
+pub mod import;
 pub mod layout;
 pub mod member;
 pub mod password;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
         .merge(password::routes())
         .merge(people::routes())
+        .merge(import::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -299,6 +301,10 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         ),
         "statement.js" => (
             include_bytes!("static/statement.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "import.js" => (
+            include_bytes!("static/import.js"),
             "text/javascript; charset=utf-8",
         ),
         "print.js" => (

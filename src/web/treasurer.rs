@@ -196,6 +196,7 @@ async fn render(
     let period = crate::domain::member::Period::of(today).to_string();
     let body = html! {
         @if let Some(f) = flash { (f) }
+        p { a href="/admin/import" { (web.t(M::ImportLink)) } }
         (summary_section(web, &d.summary))
         (charts_section(web, &d.charts))
         section.card aria-labelledby="ops-h" {
