@@ -459,6 +459,12 @@ async fn till_page_pays_once_and_shows_no_member_data(app: TestApp) {
             && declined.body.contains("value=\"1\""),
         "a decline keeps the amount typed"
     );
+    // The till says whose it is and the fund's time, and nothing names the member.
+    let page = till.get("/caisse").await;
+    assert!(page.body.contains("id=\"till-of\""), "{}", page.body);
+    assert!(page.body.contains("Épicerie"), "the shop's name");
+    assert!(page.body.contains("Caisse 1"), "the till's name");
+    assert!(page.body.contains("(heure de la caisse)"));
     // Nothing on the till names the member or their income.
     for body in [
         &first.body,

@@ -268,6 +268,9 @@ messages! {
     Categories => "Catégories", "Categories";
     // Till
     TillTitle => "Caisse", "Till";
+    TillClock => "{} (heure de la caisse)", "{} (the fund's time)";
+    TillShopNotAccepting => "Ce commerce n'est pas conventionné en ce moment (en attente ou suspendu) : les paiements sont refusés. Le comité ou l'administration de la caisse peut vous dire pourquoi.",
+        "This shop is not approved at the moment (pending or suspended): payments are refused. The fund's committee or administration can tell you why.";
     TillHelp => "Tapez le montant, puis scannez le code du client (la douchette valide avec Entrée).",
         "Type the amount, then scan the customer's code (the scanner ends with Enter).";
     AmountEuros => "Montant (€)", "Amount (€)";

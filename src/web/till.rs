@@ -41,7 +41,20 @@ async fn render(state: &AppState, web: &Web, outcome: Option<Markup>, amount: &s
         Ok(day) => day,
         Err(e) => return super::layout::internal_error(web, e),
     };
+    let till = match crate::service::shops::current_terminal(&state.db, &caller).await {
+        Ok(t) => t,
+        Err(e) => return super::layout::internal_error(web, e),
+    };
+    let now = crate::domain::Instant::now().local_clock();
     let body = html! {
+        // Which shop and which till this is, and the fund's time the sales are kept in.
+        p.till-of id="till-of" {
+            strong { (till.shop.name) } " — " (till.label) " · "
+            (web.lang.f(M::TillClock, &[&now]))
+        }
+        @if !till.accepting_payments {
+            (notice(false, web.t(M::TillShopNotAccepting)))
+        }
         @if let Some(o) = outcome { (o) }
         (pay_form(web, amount))
         (sales_of_the_day(web, &day))
